@@ -1,0 +1,355 @@
+"""The hall's configuration: queues, windows, schedule, service catalogue, terminals.
+
+Shared by the controller (which owns it) and the kiosks (which receive it as retained
+desired config or read the same file). Units are in the field names (``_min``, ``_days``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from hall_contract.topics import check_segment
+
+Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-4]):[0-5]\d$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class QueueConfig(Strict):
+    id: Ident
+    letter: Annotated[str, StringConstraints(pattern=r"^[A-Z]$")]
+    name: str
+    name_en: str = ""
+    persist_overnight: bool = Field(False, description="Keep waiting tickets past the day boundary")
+    default_service_min: float = Field(8.0, gt=0, description="Expected service time before any is learned")
+    wait_yellow_min: float = Field(20, gt=0)
+    wait_red_min: float = Field(40, gt=0)
+    service_yellow_min: float = Field(20, gt=0)
+    service_red_min: float = Field(40, gt=0)
+    daily_cap: int | None = Field(None, ge=1, description="Tickets per day for the whole queue")
+
+    @model_validator(mode="after")
+    def _red_after_yellow(self) -> QueueConfig:
+        if self.wait_red_min <= self.wait_yellow_min:
+            raise ValueError("wait_red_min must be greater than wait_yellow_min")
+        if self.service_red_min <= self.service_yellow_min:
+            raise ValueError("service_red_min must be greater than service_yellow_min")
+        return self
+
+
+class WindowConfig(Strict):
+    id: Ident
+    name: str
+    name_en: str = ""
+    queues: list[Ident] = Field(min_length=1, description="Queues served, highest priority first")
+    location: str = ""
+    display: str | None = Field(None, description="Window display terminal id or device address")
+
+
+class Interleave(Strict):
+    priority: int = Field(1, ge=1, description="Priority tickets called in a row ...")
+    normal: int = Field(2, ge=0, description="... then this many normal ones (0 = strict priority)")
+
+
+class PriorityPolicy(Strict):
+    interleave: Interleave = Interleave()
+    starvation_min: float = Field(
+        30, gt=0, description="A ticket waiting longer than this is called before any other")
+    elderly_min_age: int = Field(60, ge=50, le=90)
+    green_channel_groups: list[str] = ["军人", "消防救援", "医护人员"]
+    transfer_is_priority: bool = True
+
+
+class WindowPolicy(Strict):
+    recall_limit: int = Field(3, ge=0)
+    no_show_grace_min: float = Field(10, ge=0, description="A skipped ticket may come back within this")
+    requeue_after_no_show: bool = Field(False, description="Put a no-show back in the queue at once")
+
+
+class AppointmentPolicy(Strict):
+    early_min: float = Field(30, ge=0, description="Check-in accepted this long before the slot")
+    late_min: float = Field(15, ge=0, description="... and this long after the slot starts")
+    late_policy: Literal["normal", "reject"] = "normal"
+
+
+class Material(Strict):
+    name: str
+    mark: Literal["required", "may_be_missing", "commitment"] = "required"
+    copies: str = "原件1份"
+    note: str = ""
+
+
+class Service(Strict):
+    id: Ident
+    name: str
+    name_en: str = ""
+    queue: Ident
+    department: str = ""
+    conditions: list[str] = []
+    materials: list[Material] = Field(min_length=1)
+    fees: str = "不收费"
+    legal_days: int = Field(ge=0, description="Legal time limit in working days (法定办结时限)")
+    promised_days: int = Field(ge=0, description="Promised time limit (承诺办结时限)")
+    window_hint: str = ""
+    daily_cap: int | None = Field(None, ge=1)
+    self_service: bool = Field(False, description="Can be completed at the kiosk itself")
+    keywords: list[str] = []
+
+    @model_validator(mode="after")
+    def _promise_within_law(self) -> Service:
+        if self.promised_days > self.legal_days:
+            raise ValueError("promised_days may not exceed legal_days")
+        return self
+
+
+class Bundle(Strict):
+    id: Ident
+    name: str
+    name_en: str = ""
+    description: str = ""
+    services: list[Ident] = Field(min_length=2)
+    queue: Ident
+
+
+class DaySpan(Strict):
+    start: HHMM
+    end: HHMM
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DaySpan:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class DatedDay(Strict):
+    date: dt.date
+    name: str = ""
+
+
+class Schedule(Strict):
+    weekly: dict[Weekday, list[DaySpan]] = Field(
+        description="Opening hours of the staffed windows per weekday; a missing day is closed")
+    holidays: list[DatedDay] = Field(default_factory=list, description="Closed although a weekday")
+    workdays: list[DatedDay] = Field(
+        default_factory=list, description="调休: open although a weekend; uses the Monday hours")
+    self_service_24h: bool = True
+    day_boundary: HHMM = Field("03:00", description="Ticket numbers restart at this local time")
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> Schedule:
+        hol = {d.date for d in self.holidays}
+        both = sorted(hol & {d.date for d in self.workdays})
+        if both:
+            raise ValueError(f"{both[0]} is listed both as a holiday and as a make-up workday")
+        return self
+
+
+class Terminal(Strict):
+    id: Ident
+    role: Literal["kiosk", "window", "display", "rater"]
+    location: str = ""
+    window: Ident | None = Field(None, description="For window and rater terminals")
+
+
+class BrokerConfig(Strict):
+    url: str | None = Field(
+        None, description="mqtt://host:port of an existing broker; none = start our own mosquitto")
+    port: int = Field(1883, ge=0, le=65535, description="Port of the managed mosquitto (0 = any free)")
+    bind: str = "127.0.0.1"
+    auth: bool = Field(False, description="Password file + ACL generated from this config")
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_port: int | None = None
+
+
+class HallInfo(Strict):
+    id: Ident
+    name: str
+    name_en: str = ""
+    address: str = ""
+    phone: str = ""
+    timezone: str = "Asia/Shanghai"
+    status_url: str = Field("https://zwfw.example.gov.cn/q/{token}",
+                            description="QR link printed on tickets; {token} is replaced")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (e.g. Asia/Shanghai)") from None
+        return v
+
+
+class Category(Strict):
+    id: Ident
+    name: str
+    name_en: str = ""
+
+
+class HallConfig(Strict):
+    version: int = Field(1, ge=1, description="Bump on every change; terminals report it")
+    hall: HallInfo
+    broker: BrokerConfig = BrokerConfig()
+    schedule: Schedule
+    queues: list[QueueConfig] = Field(min_length=1)
+    windows: list[WindowConfig] = Field(min_length=1)
+    priority: PriorityPolicy = PriorityPolicy()
+    window_policy: WindowPolicy = WindowPolicy()
+    appointments: AppointmentPolicy = AppointmentPolicy()
+    services: list[Service] = []
+    bundles: list[Bundle] = []
+    terminals: list[Terminal] = []
+    data_dir: str = Field("var", description="Event store, generated broker files, outboxes")
+
+    @model_validator(mode="after")
+    def _references(self) -> HallConfig:
+        def unique(items: list, what: str) -> set[str]:  # type: ignore[type-arg]
+            seen: set[str] = set()
+            for it in items:
+                if it.id in seen:
+                    raise ValueError(f"{what} id {it.id!r} is used twice")
+                seen.add(it.id)
+            return seen
+
+        queues = unique(self.queues, "queue")
+        letters = [q.letter for q in self.queues]
+        dup = {x for x in letters if letters.count(x) > 1}
+        if dup:
+            raise ValueError(f"queue letter {sorted(dup)[0]!r} is used by two queues")
+        windows = unique(self.windows, "window")
+        services = unique(self.services, "service")
+        unique(self.bundles, "bundle")
+        unique(self.terminals, "terminal")
+        for w in self.windows:
+            for q in w.queues:
+                if q not in queues:
+                    raise ValueError(f"window {w.id!r} serves unknown queue {q!r}")
+        for s in self.services:
+            if s.queue not in queues:
+                raise ValueError(f"service {s.id!r} goes to unknown queue {s.queue!r}")
+        for b in self.bundles:
+            if b.queue not in queues:
+                raise ValueError(f"bundle {b.id!r} goes to unknown queue {b.queue!r}")
+            for s in b.services:
+                if s not in services:
+                    raise ValueError(f"bundle {b.id!r} lists unknown service {s!r}")
+        for t in self.terminals:
+            check_segment(t.id, "terminal id")
+            if t.window is not None and t.window not in windows:
+                raise ValueError(f"terminal {t.id!r} is at unknown window {t.window!r}")
+        served = {q for w in self.windows for q in w.queues}
+        for q in self.queues:
+            if q.id not in served:
+                raise ValueError(f"no window serves queue {q.id!r}")
+        return self
+
+    # ------------------------------------------------------------------ look-ups
+    def queue(self, qid: str) -> QueueConfig:
+        for q in self.queues:
+            if q.id == qid:
+                return q
+        raise KeyError(qid)
+
+    def window(self, wid: str) -> WindowConfig:
+        for w in self.windows:
+            if w.id == wid:
+                return w
+        raise KeyError(wid)
+
+    def service(self, sid: str) -> Service:
+        for s in self.services:
+            if s.id == sid:
+                return s
+        raise KeyError(sid)
+
+    def bundle(self, bid: str) -> Bundle:
+        for b in self.bundles:
+            if b.id == bid:
+                return b
+        raise KeyError(bid)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.hall.timezone)
+
+    def bundle_materials(self, bid: str) -> list[Material]:
+        """One merged material list for a 一件事 bundle: de-duplicated by name, keeping the
+        strictest mark (required > commitment > may_be_missing)."""
+        rank = {"required": 0, "commitment": 1, "may_be_missing": 2}
+        merged: dict[str, Material] = {}
+        for sid in self.bundle(bid).services:
+            for m in self.service(sid).materials:
+                old = merged.get(m.name)
+                if old is None or rank[m.mark] < rank[old.mark]:
+                    merged[m.name] = m
+        return list(merged.values())
+
+
+class DayKind(enum.StrEnum):
+    WORKDAY = "workday"
+    WEEKEND = "weekend"
+    HOLIDAY = "holiday"
+    MAKEUP = "makeup"  # 调休 working day
+
+
+def day_kind(schedule: Schedule, day: dt.date) -> DayKind:
+    if any(h.date == day for h in schedule.holidays):
+        return DayKind.HOLIDAY
+    if any(w.date == day for w in schedule.workdays):
+        return DayKind.MAKEUP
+    return DayKind.WEEKEND if day.weekday() >= 5 else DayKind.WORKDAY
+
+
+def hours_on(schedule: Schedule, day: dt.date) -> list[DaySpan]:
+    kind = day_kind(schedule, day)
+    if kind == DayKind.HOLIDAY:
+        return []
+    if kind == DayKind.MAKEUP:
+        return schedule.weekly.get("mon", [])
+    return schedule.weekly.get(WEEKDAYS[day.weekday()], [])
+
+
+def _at(day: dt.date, hhmm: str, tz: ZoneInfo) -> dt.datetime:
+    h, m = (int(x) for x in hhmm.split(":"))
+    return dt.datetime.combine(day, dt.time(0, 0), tz) + dt.timedelta(hours=h, minutes=m)
+
+
+def is_open(schedule: Schedule, when: dt.datetime, tz: ZoneInfo) -> bool:
+    local = when.astimezone(tz)
+    return any(_at(local.date(), s.start, tz) <= local < _at(local.date(), s.end, tz)
+               for s in hours_on(schedule, local.date()))
+
+
+def next_opening(schedule: Schedule, when: dt.datetime, tz: ZoneInfo,
+                 horizon_days: int = 60) -> dt.datetime | None:
+    local = when.astimezone(tz)
+    for i in range(horizon_days):
+        day = local.date() + dt.timedelta(days=i)
+        for s in hours_on(schedule, day):
+            start = _at(day, s.start, tz)
+            if start > local:
+                return start
+    return None
+
+
+def service_day(schedule: Schedule, when: dt.datetime, tz: ZoneInfo) -> dt.date:
+    """The hall's ticket day: local date, shifted back before the day boundary."""
+    local = when.astimezone(tz)
+    h, m = (int(x) for x in schedule.day_boundary.split(":"))
+    return (local - dt.timedelta(hours=h, minutes=m)).date()

@@ -1,0 +1,97 @@
+"""Load YAML config files into pydantic models with errors a technician can act on.
+
+An error names the file, the line and the field path, and says what was expected, e.g.::
+
+    config/hall.yaml:42: queues.3.letter: String should match pattern '^[A-Z]$' (got 'AA')
+
+PyYAML does not keep line numbers on the Python objects it builds, so we compose the node
+tree ourselves and record the line of every mapping key and sequence item.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+Loc = tuple[str | int, ...]
+
+
+class ConfigFileError(Exception):
+    """A config file that cannot be used; ``problems`` lists every finding."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
+    lines[loc] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            k = key.value if isinstance(key, yaml.ScalarNode) else str(key)
+            lines[(*loc, k)] = key.start_mark.line + 1
+            _walk(value, (*loc, k), lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*loc, i), lines)
+
+
+def load_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigFileError(path, [f"{path}: cannot read: {err.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigFileError(path, [f"{path}: not UTF-8 text"]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigFileError(path, [f"{path}{line}: YAML syntax error: {problem}"]) from None
+    lines: dict[Loc, int] = {}
+    if node is not None:
+        _walk(node, (), lines)
+    return data, lines
+
+
+def _line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
+    while True:
+        if loc in lines:
+            return lines[loc]
+        if not loc:
+            return None
+        loc = loc[:-1]
+
+
+def describe(err: ValidationError, path: Path, lines: dict[Loc, int]) -> list[str]:
+    out = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        line = _line_for(loc, lines)
+        got = ""
+        if e["type"] not in ("missing",) and not isinstance(e.get("input"), dict | list):
+            got = f" (got {e.get('input')!r})"
+        prefix = f"{path}:{line}" if line else f"{path}"
+        out.append(f"{prefix}: {where}: {e['msg']}{got}")
+    return out
+
+
+def load_model(model: type[M], path: str | Path) -> M:
+    p = Path(path)
+    data, lines = load_yaml(p)
+    if data is None:
+        raise ConfigFileError(p, [f"{p}: the file is empty"])
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigFileError(p, describe(err, p, lines)) from None

@@ -1,0 +1,246 @@
+"""``python -m hall_controller``: run the hall, check its config, staff window client."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from hall_contract.client import BrokerSettings, HallClient, RequestTimeout
+from hall_contract.hallconfig import HallConfig
+from hall_contract.topics import Topics
+from hall_contract.yamlconf import ConfigFileError, load_model
+
+DEFAULT_CONFIG = "config/hall.yaml"
+log = logging.getLogger("hall_controller")
+
+
+def load_config(path: str) -> HallConfig:
+    return load_model(HallConfig, path)
+
+
+def broker_for(config: HallConfig, url: str | None, user: str | None = None) -> BrokerSettings:
+    """Where a client of this hall connects: the URL given, the config's, or the managed one."""
+    b = config.broker
+    if url or b.url:
+        s = BrokerSettings.from_url(url or b.url or "")
+    else:
+        s = BrokerSettings(host=b.bind if b.bind != "0.0.0.0" else "127.0.0.1", port=b.port)
+    if user and b.auth and not s.username:
+        pw = Path(config.data_dir) / "auth" / "passwords" / user
+        if pw.exists():
+            s.username, s.password = user, pw.read_text().strip()
+    return s
+
+
+def make_clock(start: str | None) -> Any:
+    """A clock that starts at ``start`` (ISO time) and runs at real speed; for demos and
+    tests of opening hours. Without ``start``, the real clock."""
+    if not start:
+        return time.time
+    offset = dt.datetime.fromisoformat(start).timestamp() - time.time()
+    return lambda: time.time() + offset
+
+
+# ------------------------------------------------------------------------- commands
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config(args.file)
+    except ConfigFileError as err:
+        print(f"{args.file}: {len(err.problems)} problem(s):", file=sys.stderr)
+        for p in err.problems:
+            print(f"  {p}", file=sys.stderr)
+        return 1
+    print(f"{args.file}: OK — hall {cfg.hall.id} ({cfg.hall.name}), version {cfg.version}: "
+          f"{len(cfg.queues)} queues, {len(cfg.windows)} windows, {len(cfg.services)} services, "
+          f"{len(cfg.bundles)} bundles, {len(cfg.terminals)} terminals")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hall_controller.broker import managed_broker
+    from hall_controller.sealing import Sealer
+    from hall_controller.service import Controller
+    from hall_controller.store import SqliteStore
+
+    cfg = load_config(args.config)
+    data = Path(args.data_dir or cfg.data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    broker = None
+    if args.broker_url or cfg.broker.url:
+        settings = broker_for(cfg, args.broker_url)
+    else:
+        broker, settings = managed_broker(cfg, data)
+        print(f"mosquitto listening on {settings.host}:{settings.port}", flush=True)
+    store = SqliteStore(data / "hall.db")
+    ctl = Controller(cfg, store, settings, clock=make_clock(args.clock_start),
+                     sealer=Sealer.from_dir(data / "secrets"))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    ctl.start(wait=None)
+    if ctl.wait_ready(15):
+        print(f"controller ready: hall {cfg.hall.id}, {len(ctl.engine.state.tickets)} tickets "
+              f"restored", flush=True)
+    stop.wait()
+    ctl.stop()
+    if broker is not None:
+        broker.stop()
+    return 0
+
+
+def cmd_gen_auth(args: argparse.Namespace) -> int:
+    from hall_controller.broker import write_auth
+
+    cfg = load_config(args.config)
+    out = Path(args.out)
+    creds = write_auth(cfg, out, rotate=args.rotate)
+    print(f"wrote {out / 'passwd'} and {out / 'acl'} for {len(creds)} users; "
+          f"passwords in {out / 'passwords'}/ (mode 0600)")
+    return 0
+
+
+WINDOW_OPS = {
+    "call-next": "window.call_next", "recall": "window.recall", "start": "window.start",
+    "no-show": "window.no_show", "requeue": "window.requeue", "transfer": "window.transfer",
+    "finish": "window.finish", "pause": "window.pause", "resume": "window.resume",
+    "status": "window.status",
+}
+
+
+def window_terminal(cfg: HallConfig, wid: str) -> str:
+    for t in cfg.terminals:
+        if t.role == "window" and t.window == wid:
+            return t.id
+    return f"window-{wid}"
+
+
+def cmd_window(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    try:
+        cfg.window(args.window)
+    except KeyError:
+        print(f"no window {args.window!r} in {args.config}; windows: "
+              f"{', '.join(w.id for w in cfg.windows)}", file=sys.stderr)
+        return 2
+    tid = window_terminal(cfg, args.window)
+    payload: dict[str, Any] = {}
+    if getattr(args, "ticket", None):
+        payload["ticket"] = args.ticket
+    if args.op == "transfer":
+        if args.to_queue:
+            payload["to_queue"] = args.to_queue
+        if args.to_window:
+            payload["to_window"] = args.to_window
+    if args.op == "no-show" and args.requeue:
+        payload["requeue"] = True
+    if args.op == "finish" and args.case:
+        payload["accept_case"] = True
+    if args.op == "pause" and args.reason:
+        payload["reason"] = args.reason
+    client = HallClient(Topics(cfg.hall.id), tid, broker_for(cfg, args.broker_url, tid),
+                        role="window", presence=False)
+    client.start(wait=5)
+    try:
+        reply = client.request(WINDOW_OPS[args.op], payload, timeout=args.timeout)
+    except RequestTimeout:
+        print("the hall controller did not answer: is it running? "
+              "(python -m hall_controller run)", file=sys.stderr)
+        return 3
+    finally:
+        client.stop()
+    if args.json:
+        print(reply.model_dump_json(exclude_none=True))
+    elif reply.ok:
+        r = reply.result or {}
+        if "number" in r:
+            print(f"{args.op}: {r['number']} ({r.get('queue_name', '')}) — {r.get('state')}")
+        else:
+            print(f"{args.op}: " + json.dumps(r, ensure_ascii=False))
+    else:
+        assert reply.error is not None
+        print(f"{args.op} refused: {reply.error.message}", file=sys.stderr)
+    return 0 if reply.ok else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hall_controller.demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m hall_controller",
+        description="The hall controller: queues, windows and the MQTT contract of a "
+                    "government service hall.")
+    p.add_argument("--log-level", default="INFO")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run the controller (and its own mosquitto unless a "
+                                    "broker URL is configured)")
+    r.add_argument("--config", default=DEFAULT_CONFIG)
+    r.add_argument("--broker-url", help="mqtt://host:port of an existing broker")
+    r.add_argument("--data-dir", help="overrides data_dir of the config")
+    r.add_argument("--clock-start", help="pretend the time is this ISO time at start "
+                                         "(demos and tests of opening hours)")
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("check-config", help="validate a hall config file")
+    c.add_argument("file")
+    c.set_defaults(func=cmd_check_config)
+
+    g = sub.add_parser("gen-auth", help="generate mosquitto password file and ACL")
+    g.add_argument("--config", default=DEFAULT_CONFIG)
+    g.add_argument("--out", required=True)
+    g.add_argument("--rotate", action="store_true", help="make new passwords")
+    g.set_defaults(func=cmd_gen_auth)
+
+    w = sub.add_parser("window", help="staff window client")
+    w.add_argument("--config", default=DEFAULT_CONFIG)
+    w.add_argument("--broker-url")
+    w.add_argument("--window", required=True)
+    w.add_argument("--timeout", type=float, default=5.0)
+    w.add_argument("--json", action="store_true")
+    wsub = w.add_subparsers(dest="op", required=True)
+    for name in WINDOW_OPS:
+        op = wsub.add_parser(name)
+        if name in ("recall", "start", "no-show", "requeue", "transfer", "finish"):
+            op.add_argument("ticket", nargs="?" if name != "requeue" else None,
+                            help="ticket number or id (default: the window's current)")
+        if name == "transfer":
+            op.add_argument("--to-queue")
+            op.add_argument("--to-window")
+        if name == "no-show":
+            op.add_argument("--requeue", action="store_true")
+        if name == "finish":
+            op.add_argument("--case", action="store_true", help="open a case with deadlines")
+        if name == "pause":
+            op.add_argument("--reason")
+    w.set_defaults(func=cmd_window)
+
+    d = sub.add_parser("demo", help="the demo hall: broker, controller, simulated terminals")
+    d.add_argument("--config", default=DEFAULT_CONFIG)
+    d.add_argument("--no-kiosk", action="store_true", help="no kiosk window")
+    d.add_argument("--duration", type=float, default=0, help="stop after N seconds (0: never)")
+    d.add_argument("--speed", type=float, default=1.0, help="simulated staff speed factor")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except ConfigFileError as err:
+        print(str(err), file=sys.stderr)
+        return 1

@@ -1,0 +1,752 @@
+"""The queue engine: pure decisions over the hall's state, recorded as events.
+
+Every change goes through :meth:`Engine._emit`, which applies the event to the state and
+collects it for the store. Rebuilding after a crash is replaying the same events through
+:meth:`Engine.apply`, so what is served after a restart is exactly what was acknowledged
+before it. The engine does no I/O and reads no clock: ``now`` (epoch seconds) is passed in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import secrets
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hall_contract.hallconfig import HallConfig, hours_on, is_open, next_opening, service_day
+from hall_contract.messages import ErrorCode, Level, PriorityClass, TicketState
+
+NORMAL = PriorityClass.NORMAL
+ACTIVE_STATES = (TicketState.WAITING, TicketState.CALLED, TicketState.SERVING,
+                 TicketState.SKIPPED)
+
+
+class EngineError(Exception):
+    """A request the hall cannot carry out; becomes an error reply."""
+
+    def __init__(self, code: ErrorCode, message: str, message_en: str = "",
+                 field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.message_en = message_en
+        self.field = field
+
+
+@dataclass
+class Ticket:
+    id: str
+    number: str
+    day: str
+    queue: str
+    priority: str
+    issued_at: float
+    token: str
+    waiting_since: float
+    service: str | None = None
+    bundle: str | None = None
+    citizen_key: str | None = None
+    appointment: str | None = None
+    state: str = TicketState.WAITING.value
+    window: str | None = None
+    target_window: str | None = None
+    called_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    skipped_at: float | None = None
+    recalls: int = 0
+    rating_open: bool = False
+    rated: bool = False
+    wait_level: str = Level.NONE.value
+    service_level: str = Level.NONE.value
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def is_priority(self) -> bool:
+        return self.priority != NORMAL.value
+
+
+@dataclass
+class WindowState:
+    id: str
+    paused: bool = False
+    pause_reason: str | None = None
+    current: str | None = None  # ticket id
+    pri_streak: int = 0
+    norm_streak: int = 0
+    served: int = 0
+
+
+@dataclass
+class Case:
+    case_no: str
+    ticket: str
+    service: str | None
+    citizen_key: str | None
+    accepted_at: float
+    deadline: str  # ISO date
+    promised_deadline: str
+    state: str = "accepted"  # accepted, in_review, done, delivered, rejected
+
+
+@dataclass
+class Appointment:
+    code: str
+    service: str | None
+    queue: str
+    start: float
+    end: float
+    citizen_key: str | None = None
+    ticket: str | None = None
+
+
+@dataclass
+class HallState:
+    day: str = ""
+    tickets: dict[str, Ticket] = field(default_factory=dict)
+    by_token: dict[str, str] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)  # "{day}|{queue}" → last number
+    issued_service: dict[str, int] = field(default_factory=dict)  # "{day}|{service}" → n
+    issued_queue: dict[str, int] = field(default_factory=dict)  # "{day}|{queue}" → n
+    windows: dict[str, WindowState] = field(default_factory=dict)
+    avg_service_s: dict[str, float] = field(default_factory=dict)
+    cases: dict[str, Case] = field(default_factory=dict)
+    case_counter: int = 0
+    appointments: dict[str, Appointment] = field(default_factory=dict)
+    ratings: int = 0
+    alerts: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> HallState:
+        s = cls(**{k: v for k, v in d.items()
+                   if k not in ("tickets", "windows", "cases", "appointments")})
+        s.tickets = {k: Ticket(**v) for k, v in d["tickets"].items()}
+        s.windows = {k: WindowState(**v) for k, v in d["windows"].items()}
+        s.cases = {k: Case(**v) for k, v in d["cases"].items()}
+        s.appointments = {k: Appointment(**v) for k, v in d["appointments"].items()}
+        return s
+
+
+@dataclass(frozen=True)
+class Emitted:
+    type: str
+    at: float
+    data: dict[str, Any]
+
+
+def _level(minutes: float, yellow: float, red: float) -> Level:
+    if minutes >= red:
+        return Level.RED
+    if minutes >= yellow:
+        return Level.YELLOW
+    return Level.NONE
+
+
+_LEVEL_RANK = {Level.NONE.value: 0, Level.YELLOW.value: 1, Level.RED.value: 2}
+
+
+class Engine:
+    """The hall's queues. Not thread-safe: one writer (the controller's worker)."""
+
+    EWMA_ALPHA = 0.2
+
+    def __init__(self, config: HallConfig) -> None:
+        self.config = config
+        self.tz = config.tz
+        self.state = HallState()
+        self._pending: list[Emitted] = []
+        self._queue_index = {q.id: q for q in config.queues}
+        for w in config.windows:
+            self.state.windows[w.id] = WindowState(w.id)
+
+    # ------------------------------------------------------------------ events
+    def take_events(self) -> list[Emitted]:
+        out, self._pending = self._pending, []
+        return out
+
+    def _emit(self, type_: str, now: float, **data: Any) -> None:
+        ev = Emitted(type_, now, data)
+        self.apply(ev.type, ev.at, ev.data)
+        self._pending.append(ev)
+
+    def apply(self, type_: str, at: float, data: dict[str, Any]) -> None:
+        """Apply one event to the state (used live and for replay)."""
+        s = self.state
+        if type_ == "day.rolled":
+            s.day = data["day"]
+            for tid in data["expired"]:
+                t = s.tickets[tid]
+                t.state = TicketState.EXPIRED.value
+                t.history.append({"at": at, "what": "expired"})
+            for w in s.windows.values():
+                if w.current is not None and s.tickets[w.current].state not in (
+                        TicketState.CALLED.value, TicketState.SERVING.value):
+                    w.current = None
+                w.pri_streak = w.norm_streak = 0
+            # Finished tickets of earlier days are only kept while a rating may come.
+            keep = {k: t for k, t in s.tickets.items()
+                    if t.day >= data["prev_day"] or t.state in ACTIVE_STATES}
+            s.tickets = keep
+            s.by_token = {t.token: t.id for t in keep.values()}
+        elif type_ == "ticket.issued":
+            t = Ticket(**data["ticket"])
+            s.tickets[t.id] = t
+            s.by_token[t.token] = t.id
+            s.counters[data["counter"]] = data["n"]
+            if t.service:
+                k = f"{t.day}|{t.service}"
+                s.issued_service[k] = s.issued_service.get(k, 0) + 1
+            kq = f"{t.day}|{t.queue}"
+            s.issued_queue[kq] = s.issued_queue.get(kq, 0) + 1
+            t.history.append({"at": at, "what": "issued", "queue": t.queue})
+            if t.appointment and t.appointment in s.appointments:
+                s.appointments[t.appointment].ticket = t.id
+        elif type_ == "ticket.called":
+            t = s.tickets[data["ticket"]]
+            w = s.windows[data["window"]]
+            t.state = TicketState.CALLED.value
+            t.window = w.id
+            t.called_at = at
+            t.target_window = None
+            w.current = t.id
+            if data.get("class") == "priority":
+                w.pri_streak += 1
+                w.norm_streak = 0
+            elif data.get("class") == "normal":
+                w.norm_streak += 1
+                if w.norm_streak >= self.config.priority.interleave.normal:
+                    w.pri_streak = 0
+            t.history.append({"at": at, "what": "called", "window": w.id})
+        elif type_ == "ticket.recalled":
+            t = s.tickets[data["ticket"]]
+            t.recalls += 1
+            t.history.append({"at": at, "what": "recalled", "window": t.window})
+        elif type_ == "ticket.started":
+            t = s.tickets[data["ticket"]]
+            t.state = TicketState.SERVING.value
+            t.started_at = at
+            t.history.append({"at": at, "what": "started", "window": t.window})
+        elif type_ == "ticket.no_show":
+            t = s.tickets[data["ticket"]]
+            w = s.windows[data["window"]]
+            if w.current == t.id:
+                w.current = None
+            if data["requeue"]:
+                t.state = TicketState.WAITING.value
+            else:
+                t.state = TicketState.SKIPPED.value
+                t.skipped_at = at
+            t.history.append({"at": at, "what": "no_show", "window": w.id,
+                              "requeue": data["requeue"]})
+        elif type_ == "ticket.requeued":
+            t = s.tickets[data["ticket"]]
+            t.state = TicketState.WAITING.value
+            t.skipped_at = None
+            t.history.append({"at": at, "what": "requeued"})
+        elif type_ == "ticket.transferred":
+            t = s.tickets[data["ticket"]]
+            w = s.windows.get(data.get("from_window") or "")
+            if w is not None and w.current == t.id:
+                w.current = None
+            t.state = TicketState.WAITING.value
+            t.queue = data["to_queue"]
+            t.target_window = data.get("to_window")
+            t.priority = data["priority"]
+            t.waiting_since = at
+            t.wait_level = Level.NONE.value
+            t.service_level = Level.NONE.value
+            t.history.append({"at": at, "what": "transferred",
+                              "from_queue": data["from_queue"], "to_queue": t.queue,
+                              "from_window": data.get("from_window"),
+                              "to_window": t.target_window, "note": data.get("note")})
+        elif type_ == "ticket.finished":
+            t = s.tickets[data["ticket"]]
+            w = s.windows[data["window"]]
+            if w.current == t.id:
+                w.current = None
+            w.served += 1
+            t.state = TicketState.FINISHED.value
+            t.finished_at = at
+            t.rating_open = True
+            if t.called_at is not None:
+                dur = max(1.0, at - (t.started_at or t.called_at))
+                q = t.queue
+                old = s.avg_service_s.get(q, self.config.queue(q).default_service_min * 60)
+                s.avg_service_s[q] = (1 - self.EWMA_ALPHA) * old + self.EWMA_ALPHA * dur
+            t.history.append({"at": at, "what": "finished", "window": w.id})
+        elif type_ == "ticket.expired":
+            t = s.tickets[data["ticket"]]
+            t.state = TicketState.EXPIRED.value
+            t.history.append({"at": at, "what": "expired"})
+        elif type_ == "ticket.warning":
+            t = s.tickets[data["ticket"]]
+            if data["kind"] == "wait":
+                t.wait_level = data["level"]
+            else:
+                t.service_level = data["level"]
+        elif type_ == "rating.submitted":
+            t = s.tickets[data["ticket"]]
+            t.rated = True
+            t.rating_open = False
+            s.ratings += 1
+        elif type_ == "window.paused":
+            w = s.windows[data["window"]]
+            w.paused = True
+            w.pause_reason = data.get("reason")
+        elif type_ == "window.resumed":
+            w = s.windows[data["window"]]
+            w.paused = False
+            w.pause_reason = None
+        elif type_ == "case.accepted":
+            c = Case(**data["case"])
+            s.cases[c.case_no] = c
+            s.case_counter = data["counter"]
+        elif type_ == "case.updated":
+            s.cases[data["case_no"]].state = data["state"]
+        elif type_ == "appointment.booked":
+            a = Appointment(**data["appointment"])
+            s.appointments[a.code] = a
+        elif type_ in ("help.requested", "mailing.requested"):
+            s.alerts += 1
+        else:
+            raise ValueError(f"unknown event type {type_!r}")
+
+    # ----------------------------------------------------------------- helpers
+    def _day(self, now: float) -> str:
+        return service_day(self.config.schedule, self._dt(now), self.tz).isoformat()
+
+    def _dt(self, now: float) -> dt.datetime:
+        return dt.datetime.fromtimestamp(now, self.tz)
+
+    def roll_day(self, now: float) -> None:
+        """At the day boundary, tickets of non-persisting queues expire."""
+        day = self._day(now)
+        if day == self.state.day:
+            return
+        prev = self.state.day or day
+        expired = [t.id for t in self.state.tickets.values()
+                   if t.state in (TicketState.WAITING.value, TicketState.SKIPPED.value,
+                                  TicketState.CALLED.value, TicketState.SERVING.value)
+                   and not self._queue_index[t.queue].persist_overnight]
+        self._emit("day.rolled", now, day=day, prev_day=prev, expired=expired)
+
+    def is_open(self, now: float) -> bool:
+        return is_open(self.config.schedule, self._dt(now), self.tz)
+
+    def next_opening(self, now: float) -> dt.datetime | None:
+        return next_opening(self.config.schedule, self._dt(now), self.tz)
+
+    def ticket(self, ref: str) -> Ticket:
+        t = self.state.tickets.get(ref) or self.state.tickets.get(
+            self.state.by_token.get(ref, ""))
+        if t is None:
+            raise EngineError(ErrorCode.NOT_FOUND, f"没有找到号票 {ref}", f"no ticket {ref}")
+        return t
+
+    def _closed_error(self, now: float) -> EngineError:
+        nxt = self.next_opening(now)
+        when = nxt.strftime("%Y-%m-%d %H:%M") if nxt else "另行通知"
+        return EngineError(ErrorCode.CLOSED, f"大厅已下班，下次开放时间 {when}",
+                           f"The hall is closed; it opens at {when}")
+
+    def _new_token(self, number: str, day: str) -> str:
+        # Random, so a status QR cannot be guessed from a neighbour's ticket.
+        return hashlib.blake2s(f"{day}{number}{secrets.token_hex(8)}".encode(),
+                               digest_size=8).hexdigest()
+
+    # ---------------------------------------------------------------- tickets
+    def issue(self, now: float, *, service: str | None = None, bundle: str | None = None,
+              queue: str | None = None, priority: PriorityClass = NORMAL,
+              citizen_key: str | None = None, appointment: str | None = None,
+              check_hours: bool = True) -> Ticket:
+        self.roll_day(now)
+        cfg = self.config
+        if check_hours and not self.is_open(now):
+            raise self._closed_error(now)
+        if service is not None:
+            try:
+                svc = cfg.service(service)
+            except KeyError:
+                raise EngineError(ErrorCode.NOT_FOUND, f"没有这个事项: {service}",
+                                  f"unknown service {service}", "service") from None
+            queue = svc.queue
+            cap = svc.daily_cap
+            if cap is not None and self.state.issued_service.get(
+                    f"{self.state.day}|{service}", 0) >= cap:
+                raise EngineError(ErrorCode.CAP_REACHED,
+                                  f"“{svc.name}”今日号源已满（{cap} 个），请改日或网上预约",
+                                  f"today's {cap} tickets for this service are gone")
+        elif bundle is not None:
+            try:
+                queue = cfg.bundle(bundle).queue
+            except KeyError:
+                raise EngineError(ErrorCode.NOT_FOUND, f"没有这个一件事: {bundle}",
+                                  f"unknown bundle {bundle}", "bundle") from None
+        if queue is None:
+            raise EngineError(ErrorCode.BAD_REQUEST, "请选择事项或队列",
+                              "choose a service, bundle or queue", "service")
+        qcfg = self._queue_index.get(queue)
+        if qcfg is None:
+            raise EngineError(ErrorCode.NOT_FOUND, f"没有这个队列: {queue}",
+                              f"unknown queue {queue}", "queue")
+        day = self.state.day
+        if qcfg.daily_cap is not None and self.state.issued_queue.get(
+                f"{day}|{queue}", 0) >= qcfg.daily_cap:
+            raise EngineError(ErrorCode.CAP_REACHED, f"“{qcfg.name}”今日号源已满",
+                              f"today's tickets for {qcfg.name_en or queue} are gone")
+        counter = queue if qcfg.persist_overnight else f"{day}|{queue}"
+        n = self.state.counters.get(counter, 0) + 1
+        number = f"{qcfg.letter}{n:03d}"
+        ticket = Ticket(
+            id=f"{day}-{number}" if not qcfg.persist_overnight else f"{day}-{number}-{n}",
+            number=number, day=day, queue=queue, priority=PriorityClass(priority).value,
+            issued_at=now, token=self._new_token(number, day), waiting_since=now,
+            service=service, bundle=bundle, citizen_key=citizen_key, appointment=appointment)
+        data = asdict(ticket)
+        data.pop("history")
+        self._emit("ticket.issued", now, ticket=data, counter=counter, n=n)
+        return self.state.tickets[ticket.id]
+
+    # ------------------------------------------------------------- selection
+    def _candidates(self, wid: str) -> list[Ticket]:
+        queues = self.config.window(wid).queues
+        return [t for t in self.state.tickets.values()
+                if t.state == TicketState.WAITING.value
+                and (t.target_window == wid
+                     or (t.target_window is None and t.queue in queues))]
+
+    def _order(self, wid: str, t: Ticket) -> tuple[int, int, float]:
+        queues = self.config.window(wid).queues
+        qi = queues.index(t.queue) if t.queue in queues else -1
+        return (0 if t.target_window == wid else 1, qi, t.waiting_since)
+
+    def pick(self, wid: str, now: float) -> tuple[Ticket, str] | None:
+        """Choose the next ticket for a window: (ticket, class) or None.
+
+        1. Any ticket waiting longer than the starvation bound goes first, oldest first.
+        2. Otherwise priority and normal tickets interleave P:N per window
+           (N = 0 means strict priority); within a class, tickets transferred to this
+           window first, then by the window's queue order, then by waiting time.
+        """
+        cands = self._candidates(wid)
+        if not cands:
+            return None
+        bound = self.config.priority.starvation_min * 60
+        starved = [t for t in cands if now - t.waiting_since >= bound]
+        if starved:
+            t = min(starved, key=lambda t: (t.waiting_since, t.id))
+            return t, "starved"
+        pri = [t for t in cands if t.is_priority]
+        nor = [t for t in cands if not t.is_priority]
+        il = self.config.priority.interleave
+        w = self.state.windows[wid]
+        if pri and nor:
+            take_pri = il.normal == 0 or w.pri_streak < il.priority
+            pool, cls = (pri, "priority") if take_pri else (nor, "normal")
+        elif pri:
+            pool, cls = pri, "priority"
+        else:
+            pool, cls = nor, "normal"
+        return min(pool, key=lambda t: self._order(wid, t)), cls
+
+    def people_ahead(self, t: Ticket) -> int:
+        """Waiting tickets of the same queue that will be called before this one."""
+        n = 0
+        for o in self.state.tickets.values():
+            if o is t or o.state != TicketState.WAITING.value or o.queue != t.queue:
+                continue
+            if (o.is_priority and not t.is_priority) or (
+                    o.is_priority == t.is_priority and o.waiting_since <= t.waiting_since):
+                n += 1
+        return n
+
+    def expected_wait_min(self, queue: str, ahead: int) -> int:
+        avg_s = self.state.avg_service_s.get(
+            queue, self.config.queue(queue).default_service_min * 60)
+        windows = [w for w in self.config.windows if queue in w.queues
+                   and not self.state.windows[w.id].paused]
+        if not windows:
+            windows = [w for w in self.config.windows if queue in w.queues]
+        return math.ceil(ahead * avg_s / 60 / max(1, len(windows)))
+
+    # ---------------------------------------------------------- window ops
+    def _window(self, wid: str) -> WindowState:
+        if wid not in self.state.windows:
+            raise EngineError(ErrorCode.NOT_FOUND, f"没有 {wid} 号窗口", f"no window {wid}")
+        return self.state.windows[wid]
+
+    def _current(self, wid: str, ref: str | None) -> Ticket:
+        w = self._window(wid)
+        if ref is None:
+            if w.current is None:
+                raise EngineError(ErrorCode.CONFLICT, "本窗口当前没有号票",
+                                  "this window has no current ticket")
+            return self.state.tickets[w.current]
+        t = self.ticket(ref)
+        if t.window != wid:
+            raise EngineError(ErrorCode.FORBIDDEN, f"{t.number} 不在本窗口",
+                              f"{t.number} is not at this window")
+        return t
+
+    def call_next(self, wid: str, now: float) -> Ticket:
+        self.roll_day(now)
+        w = self._window(wid)
+        if w.paused:
+            raise EngineError(ErrorCode.CONFLICT, "窗口已暂停，请先恢复", "window is paused")
+        if w.current is not None:
+            cur = self.state.tickets[w.current]
+            raise EngineError(ErrorCode.CONFLICT,
+                              f"请先办结或转出当前号 {cur.number}",
+                              f"finish or transfer {cur.number} first")
+        picked = self.pick(wid, now)
+        if picked is None:
+            raise EngineError(ErrorCode.EMPTY, "没有等候的号", "nobody is waiting")
+        t, cls = picked
+        self._emit("ticket.called", now, ticket=t.id, number=t.number, window=wid,
+                   queue=t.queue, **{"class": cls})
+        return t
+
+    def recall(self, wid: str, now: float, ref: str | None = None) -> Ticket:
+        t = self._current(wid, ref)
+        if t.state != TicketState.CALLED.value:
+            raise EngineError(ErrorCode.CONFLICT, f"{t.number} 不在呼叫中",
+                              f"{t.number} is not being called")
+        limit = self.config.window_policy.recall_limit
+        if t.recalls >= limit:
+            raise EngineError(ErrorCode.CONFLICT, f"已重呼 {limit} 次，请按过号处理",
+                              f"recalled {limit} times already; mark it as no-show")
+        self._emit("ticket.recalled", now, ticket=t.id, number=t.number, window=wid,
+                   recall=t.recalls + 1)
+        return t
+
+    def start(self, wid: str, now: float, ref: str | None = None) -> Ticket:
+        t = self._current(wid, ref)
+        if t.state != TicketState.CALLED.value:
+            raise EngineError(ErrorCode.CONFLICT, f"{t.number} 不在呼叫中",
+                              f"{t.number} is not being called")
+        self._emit("ticket.started", now, ticket=t.id, number=t.number, window=wid)
+        return t
+
+    def no_show(self, wid: str, now: float, ref: str | None = None,
+                requeue: bool = False) -> Ticket:
+        t = self._current(wid, ref)
+        if t.state != TicketState.CALLED.value:
+            raise EngineError(ErrorCode.CONFLICT, f"{t.number} 已在办理，不能过号",
+                              f"{t.number} is being served")
+        requeue = requeue or self.config.window_policy.requeue_after_no_show
+        self._emit("ticket.no_show", now, ticket=t.id, number=t.number, window=wid,
+                   requeue=requeue)
+        return t
+
+    def requeue(self, wid: str, now: float, ref: str | None) -> Ticket:
+        if ref is None:
+            raise EngineError(ErrorCode.BAD_REQUEST, "请给出号票", "which ticket?", "ticket")
+        self._window(wid)
+        t = self.ticket(ref)
+        if t.state != TicketState.SKIPPED.value or t.skipped_at is None:
+            raise EngineError(ErrorCode.CONFLICT, f"{t.number} 不是过号状态",
+                              f"{t.number} was not skipped")
+        grace = self.config.window_policy.no_show_grace_min * 60
+        if now - t.skipped_at > grace:
+            raise EngineError(ErrorCode.TOO_LATE, f"{t.number} 已超过过号保留时间，请重新取号",
+                              f"{t.number} is past the no-show grace period")
+        self._emit("ticket.requeued", now, ticket=t.id, number=t.number, window=wid)
+        return t
+
+    def transfer(self, wid: str, now: float, ref: str | None = None,
+                 to_queue: str | None = None, to_window: str | None = None,
+                 note: str | None = None) -> Ticket:
+        t = self._current(wid, ref)
+        if t.state not in (TicketState.CALLED.value, TicketState.SERVING.value):
+            raise EngineError(ErrorCode.CONFLICT, f"{t.number} 不在本窗口办理",
+                              f"{t.number} is not at this window")
+        if to_window is not None:
+            if to_window not in self.state.windows:
+                raise EngineError(ErrorCode.NOT_FOUND, f"没有 {to_window} 号窗口",
+                                  f"no window {to_window}", "to_window")
+            if to_window == wid:
+                raise EngineError(ErrorCode.CONFLICT, "不能转给本窗口",
+                                  "cannot transfer to the same window", "to_window")
+            to_queue = to_queue or t.queue
+        if to_queue is None:
+            raise EngineError(ErrorCode.BAD_REQUEST, "请选择转到的队列或窗口",
+                              "give to_queue or to_window", "to_queue")
+        if to_queue not in self._queue_index:
+            raise EngineError(ErrorCode.NOT_FOUND, f"没有这个队列: {to_queue}",
+                              f"unknown queue {to_queue}", "to_queue")
+        prio = t.priority
+        if prio == NORMAL.value and self.config.priority.transfer_is_priority:
+            prio = PriorityClass.TRANSFER.value
+        self._emit("ticket.transferred", now, ticket=t.id, number=t.number,
+                   from_window=wid, from_queue=t.queue, to_queue=to_queue,
+                   to_window=to_window, priority=prio, note=note)
+        return t
+
+    def finish(self, wid: str, now: float, ref: str | None = None,
+               accept_case: bool = False) -> tuple[Ticket, Case | None]:
+        t = self._current(wid, ref)
+        if t.state not in (TicketState.CALLED.value, TicketState.SERVING.value):
+            raise EngineError(ErrorCode.CONFLICT, f"{t.number} 不在本窗口办理",
+                              f"{t.number} is not at this window")
+        self._emit("ticket.finished", now, ticket=t.id, number=t.number, window=wid,
+                   queue=t.queue)
+        case = self._accept_case(t, now) if accept_case else None
+        return t, case
+
+    def pause(self, wid: str, now: float, reason: str | None = None) -> WindowState:
+        w = self._window(wid)
+        if not w.paused:
+            self._emit("window.paused", now, window=wid, reason=reason)
+        return w
+
+    def resume(self, wid: str, now: float) -> WindowState:
+        w = self._window(wid)
+        if w.paused:
+            self._emit("window.resumed", now, window=wid)
+        return w
+
+    # ------------------------------------------------------------------ cases
+    def _working_days_after(self, start: dt.date, days: int) -> dt.date:
+        d = start
+        left = days
+        while left > 0:
+            d += dt.timedelta(days=1)
+            if hours_on(self.config.schedule, d):
+                left -= 1
+        return d
+
+    def _accept_case(self, t: Ticket, now: float) -> Case:
+        svc = self.config.service(t.service) if t.service else None
+        legal = svc.legal_days if svc else 20
+        promised = svc.promised_days if svc else legal
+        today = self._dt(now).date()
+        n = self.state.case_counter + 1
+        case = Case(case_no=f"{self.config.hall.id.upper()}{today:%Y%m%d}{n:05d}",
+                    ticket=t.id, service=t.service, citizen_key=t.citizen_key,
+                    accepted_at=now,
+                    deadline=self._working_days_after(today, legal).isoformat(),
+                    promised_deadline=self._working_days_after(today, promised).isoformat())
+        self._emit("case.accepted", now, case=asdict(case), counter=n)
+        return self.state.cases[case.case_no]
+
+    def update_case(self, case_no: str, state: str, now: float) -> Case:
+        if case_no not in self.state.cases:
+            raise EngineError(ErrorCode.NOT_FOUND, f"没有办件 {case_no}", f"no case {case_no}")
+        self._emit("case.updated", now, case_no=case_no, state=state)
+        return self.state.cases[case_no]
+
+    def case_level(self, c: Case, now: float) -> Level:
+        """Yellow when the promised deadline is within 2 days, red once it has passed."""
+        if c.state in ("done", "delivered", "rejected"):
+            return Level.NONE
+        today = self._dt(now).date()
+        deadline = dt.date.fromisoformat(c.promised_deadline)
+        if today > deadline:
+            return Level.RED
+        if (deadline - today).days <= 2:
+            return Level.YELLOW
+        return Level.NONE
+
+    def find_cases(self, case_no: str | None, citizen_key: str | None) -> list[Case]:
+        if case_no:
+            c = self.state.cases.get(case_no)
+            return [c] if c else []
+        if citizen_key:
+            return sorted((c for c in self.state.cases.values()
+                           if c.citizen_key == citizen_key),
+                          key=lambda c: c.accepted_at, reverse=True)
+        return []
+
+    # ---------------------------------------------------------- appointments
+    def book(self, now: float, code: str, queue: str | None, service: str | None,
+             start: float, end: float, citizen_key: str | None = None) -> Appointment:
+        if service is not None:
+            queue = self.config.service(service).queue
+        if queue is None or queue not in self._queue_index:
+            raise EngineError(ErrorCode.NOT_FOUND, "预约的事项或队列不存在",
+                              "unknown service or queue for appointment")
+        a = Appointment(code=code, service=service, queue=queue, start=start, end=end,
+                        citizen_key=citizen_key)
+        self._emit("appointment.booked", now, appointment=asdict(a))
+        return self.state.appointments[code]
+
+    def checkin(self, now: float, code: str | None, citizen_key: str | None) -> Ticket:
+        self.roll_day(now)
+        appt = None
+        if code:
+            appt = self.state.appointments.get(code)
+        elif citizen_key:
+            today = self._day(now)
+            mine = [a for a in self.state.appointments.values()
+                    if a.citizen_key == citizen_key
+                    and self._day(a.start) == today]
+            appt = min(mine, key=lambda a: abs(a.start - now)) if mine else None
+        if appt is None:
+            raise EngineError(ErrorCode.NOT_FOUND, "没有找到您今天的预约",
+                              "no appointment found for today")
+        if appt.ticket is not None and appt.ticket in self.state.tickets:
+            return self.state.tickets[appt.ticket]  # checking in twice gives the same ticket
+        pol = self.config.appointments
+        if now < appt.start - pol.early_min * 60:
+            at = dt.datetime.fromtimestamp(appt.start - pol.early_min * 60, self.tz)
+            raise EngineError(ErrorCode.TOO_EARLY, f"预约签到请在 {at:%H:%M} 以后",
+                              f"check in after {at:%H:%M}")
+        prio = PriorityClass.APPOINTMENT
+        if now > appt.start + pol.late_min * 60:
+            if pol.late_policy == "reject":
+                raise EngineError(ErrorCode.TOO_LATE, "已超过预约签到时间，请重新预约或取号",
+                                  "too late for this appointment")
+            prio = NORMAL
+        return self.issue(now, service=appt.service,
+                          queue=None if appt.service else appt.queue,
+                          priority=prio, citizen_key=appt.citizen_key, appointment=appt.code)
+
+    # ----------------------------------------------------------------- rating
+    def rate(self, now: float, ref: str, level: int, reasons: list[str],
+             text: str | None) -> Ticket:
+        t = self.ticket(ref)
+        if t.rated:
+            raise EngineError(ErrorCode.CONFLICT, "这张号已经评价过了，感谢您",
+                              "this ticket has been rated already")
+        if not t.rating_open:
+            raise EngineError(ErrorCode.CONFLICT, "办结后才能评价",
+                              "a ticket can be rated once its service is finished")
+        if level >= 3 and (reasons or text):
+            raise EngineError(ErrorCode.BAD_REQUEST, "只有不满意的评价需要填写原因",
+                              "reasons and text are only for bad ratings", "reasons")
+        self._emit("rating.submitted", now, ticket=t.id, number=t.number, window=t.window,
+                   service=t.service, level=level, reasons=reasons, text=text)
+        return t
+
+    # ---------------------------------------------------------------- warnings
+    def tick(self, now: float) -> None:
+        """Raise yellow/red warnings (限时 / 电子监察) and expire old no-shows."""
+        self.roll_day(now)
+        grace = self.config.window_policy.no_show_grace_min * 60
+        for t in list(self.state.tickets.values()):
+            q = self._queue_index[t.queue]
+            if t.state == TicketState.WAITING.value:
+                lvl = _level((now - t.issued_at) / 60, q.wait_yellow_min, q.wait_red_min)
+                if _LEVEL_RANK[lvl.value] > _LEVEL_RANK[t.wait_level]:
+                    self._emit("ticket.warning", now, ticket=t.id, number=t.number,
+                               queue=t.queue, kind="wait", level=lvl.value)
+            elif t.state in (TicketState.CALLED.value, TicketState.SERVING.value):
+                since = t.started_at or t.called_at or now
+                lvl = _level((now - since) / 60, q.service_yellow_min, q.service_red_min)
+                if _LEVEL_RANK[lvl.value] > _LEVEL_RANK[t.service_level]:
+                    self._emit("ticket.warning", now, ticket=t.id, number=t.number,
+                               queue=t.queue, window=t.window, kind="service",
+                               level=lvl.value)
+            elif (t.state == TicketState.SKIPPED.value and t.skipped_at is not None
+                  and now - t.skipped_at > grace):
+                self._emit("ticket.expired", now, ticket=t.id, number=t.number,
+                           queue=t.queue)
+
+    def record(self, type_: str, now: float, **data: Any) -> None:
+        """Events that only need recording (help requests, mailing requests)."""
+        self._emit(type_, now, **data)

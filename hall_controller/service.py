@@ -1,0 +1,614 @@
+"""The controller process: MQTT in, engine decisions, store, MQTT out.
+
+Threads: paho's network thread only parses and enqueues; one worker thread owns the
+engine and the store. It drains whatever requests have arrived (up to ``MAX_BATCH``),
+handles them, commits them in ONE transaction (group commit: every ticket is durable
+before its reply), then publishes replies, events and the retained snapshots.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from hall_contract import messages as m
+from hall_contract.client import BrokerSettings, connect_props, new_paho, set_nodelay
+from hall_contract.hallconfig import HallConfig
+from hall_contract.messages import ErrorCode, ErrorInfo, Reply
+from hall_contract.topics import Topics
+from hall_controller.engine import Case, Engine, EngineError, HallState, Ticket, WindowState
+from hall_controller.sealing import Sealer
+from hall_controller.store import EventStore
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+MAX_BATCH = 256
+TICK_S = 2.0
+SNAPSHOT_EVERY = 5000
+CALL_BOARD_SIZE = 10
+#: Events published on MQTT. Others (mailing) stay in the store only.
+PUBLIC_EVENTS = frozenset({
+    "ticket.issued", "ticket.called", "ticket.recalled", "ticket.started", "ticket.no_show",
+    "ticket.requeued", "ticket.transferred", "ticket.finished", "ticket.expired",
+    "ticket.warning", "window.paused", "window.resumed", "rating.submitted",
+    "case.accepted", "case.updated", "day.rolled",
+})
+
+
+@dataclass
+class Inbound:
+    terminal: str
+    op: str
+    payload: bytes
+    response_topic: str | None
+    correlation: bytes | None
+
+
+@dataclass
+class TerminalInfo:
+    id: str
+    state: str = "unknown"
+    seq: int = -1
+    role: str | None = None
+    version: str | None = None
+    config_version: int | None = None
+    last_seen: float = 0.0
+    devices: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def rebuild(config: HallConfig, store: EventStore) -> tuple[Engine, int]:
+    """The engine's state from the latest snapshot plus every event after it."""
+    engine = Engine(config)
+    after = 0
+    snap = store.latest_snapshot()
+    if snap is not None:
+        after, data = snap
+        engine.state = HallState.from_dict(data)
+        for w in config.windows:  # windows added to the config since the snapshot
+            engine.state.windows.setdefault(w.id, WindowState(w.id))
+    n = 0
+    for ev in store.events(after):
+        engine.apply(ev.type, ev.at, ev.data)
+        n += 1
+    return engine, n
+
+
+class Controller:
+    def __init__(self, config: HallConfig, store: EventStore, broker: BrokerSettings, *,
+                 clock: Clock = time.time, client_id: str | None = None,
+                 sealer: Sealer | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.broker = broker
+        self.clock = clock
+        self.topics = Topics(config.hall.id)
+        self.sealer = sealer
+        self.engine, replayed = rebuild(config, store)
+        self._since_snapshot = replayed
+        log.info("state rebuilt: %d events replayed, %d tickets known", replayed,
+                 len(self.engine.state.tickets))
+        self._inbox: queue.Queue[Inbound | None] = queue.Queue()
+        self._replies: dict[str, bytes] = {}
+        self.terminals: dict[str, TerminalInfo] = {}
+        self._command_results: dict[str, m.CommandResult] = {}
+        self._command_waiters: dict[str, threading.Event] = {}
+        self._window_of = {t.id: t.window for t in config.terminals if t.window}
+        self._role_of = {t.id: t.role for t in config.terminals}
+        self._location_of = {t.id: t.location for t in config.terminals}
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._last_status: bytes | None = None
+        self._published_board: bytes | None = None
+        self.client = new_paho(client_id or f"{config.hall.id}-controller", broker,
+                               clean_start=False, session_expiry=3600)
+        self.client.will_set(self.topics.controller_state, json.dumps(
+            {"state": "lost", "at": 0}), qos=1, retain=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.on_disconnect = self._on_disconnect
+        self.connected = threading.Event()
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self, wait: float | None = 10.0) -> Controller:
+        self.client.connect_async(self.broker.host, self.broker.port,
+                                  keepalive=self.broker.keepalive, clean_start=False,
+                                  properties=connect_props(3600))
+        self.client.loop_start()
+        self._worker = threading.Thread(target=self._run, name="controller-worker",
+                                        daemon=True)
+        self._worker.start()
+        if wait is not None and not self.connected.wait(wait):
+            log.warning("broker %s:%s not reachable yet; retrying", self.broker.host,
+                        self.broker.port)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._inbox.put(None)
+        if self._worker is not None:
+            self._worker.join(10)
+        if self.connected.is_set():
+            info = self.client.publish(self.topics.controller_state, json.dumps(
+                {"state": "offline", "at": self.clock()}), qos=1, retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(2)
+        self.connected.clear()
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.store.close()
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self._ready.wait(timeout) and self.connected.wait(timeout)
+
+    # ------------------------------------------------------------ paho callbacks
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any,
+                    props: Any = None) -> None:
+        if rc.is_failure:
+            log.error("broker refused the controller: %s", rc)
+            return
+        set_nodelay(client)
+        t = self.topics
+        client.subscribe([(t.requests_filter, 1), (t.states_filter, 1),
+                          (t.devices_filter, 1), (t.heartbeats_filter, 0),
+                          (t.command_results_filter, 1)])
+        client.publish(t.controller_state, json.dumps(
+            {"state": "online", "at": self.clock(), "config_version": self.config.version}),
+            qos=1, retain=True)
+        self._publish_desired_config()
+        self.connected.set()
+        self._inbox.put(Inbound("", "$publish-all", b"", None, None))
+        log.info("controller connected to %s:%s", self.broker.host, self.broker.port)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any,
+                       props: Any = None) -> None:
+        if self.connected.is_set():
+            log.warning("controller lost the broker (%s); reconnecting", rc)
+        self.connected.clear()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        parts = msg.topic.split("/")
+        # hall/{h}/t/{tid}/...
+        if len(parts) < 5 or parts[2] != "t":
+            return
+        tid = parts[3]
+        kind = parts[4]
+        try:
+            if kind == "req" and len(parts) == 6:
+                props = msg.properties
+                rt = getattr(props, "ResponseTopic", None) if props else None
+                cd = getattr(props, "CorrelationData", None) if props else None
+                self._inbox.put(Inbound(tid, parts[5], msg.payload, rt, cd))
+            elif kind == "state":
+                self._on_presence(tid, msg.payload)
+            elif kind == "device" and len(parts) == 6:
+                self._on_device(tid, msg.payload)
+            elif kind == "hb":
+                info = self.terminals.setdefault(tid, TerminalInfo(tid))
+                info.last_seen = self.clock()
+            elif kind == "cmdres":
+                res = m.CommandResult.model_validate_json(msg.payload)
+                self._command_results[res.id] = res
+                ev = self._command_waiters.get(res.id)
+                if ev:
+                    ev.set()
+        except ValueError:
+            log.warning("ignored a malformed %s message from terminal %s", kind, tid)
+
+    def _on_presence(self, tid: str, payload: bytes) -> None:
+        if not payload:
+            return
+        p = m.Presence.model_validate_json(payload)
+        info = self.terminals.setdefault(tid, TerminalInfo(tid))
+        if p.seq < info.seq:
+            return  # a late death of an older session: the newer birth stands
+        was = info.state
+        info.state, info.seq, info.role = p.state, p.seq, p.role
+        info.version, info.config_version = p.version, p.config_version
+        info.last_seen = self.clock()
+        if p.state == "lost" and was == "online":
+            self._inbox.put(Inbound(tid, "$alert", json.dumps({
+                "kind": "terminal", "level": "red",
+                "message": f"终端 {tid} 失去连接 / terminal {tid} lost"}).encode(), None, None))
+
+    def _on_device(self, tid: str, payload: bytes) -> None:
+        if not payload:
+            return
+        d = m.DeviceReport.model_validate_json(payload)
+        info = self.terminals.setdefault(tid, TerminalInfo(tid))
+        old = info.devices.get(d.device, {}).get("state")
+        info.devices[d.device] = d.model_dump()
+        if d.state in ("fault", "absent") and old != d.state:
+            self._inbox.put(Inbound(tid, "$alert", json.dumps({
+                "kind": "device", "level": "red" if d.state == "fault" else "yellow",
+                "message": f"{tid} {d.device}: {d.state} {d.reason}".strip()}).encode(),
+                None, None))
+
+    # ------------------------------------------------------------------ worker
+    def _run(self) -> None:
+        self._ready.set()
+        next_tick = time.monotonic()
+        while not self._stop.is_set():
+            timeout = max(0.0, next_tick - time.monotonic())
+            try:
+                first = self._inbox.get(timeout=timeout)
+            except queue.Empty:
+                first = None
+                if self._stop.is_set():
+                    break
+            batch: list[Inbound] = []
+            if first is not None:
+                batch.append(first)
+                while len(batch) < MAX_BATCH:
+                    try:
+                        item = self._inbox.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not None:
+                        batch.append(item)
+            elif self._stop.is_set():
+                break
+            tick = time.monotonic() >= next_tick
+            if tick:
+                next_tick = time.monotonic() + TICK_S
+            try:
+                self._process(batch, tick)
+            except Exception:
+                # A store failure: stop rather than acknowledge what is not durable.
+                log.exception("controller worker failed; stopping")
+                self._stop.set()
+                raise
+
+    def _process(self, batch: list[Inbound], tick: bool) -> None:
+        out: list[tuple[str, bytes, bytes | None]] = []
+        events: list[tuple[int, Any]] = []
+        alerts: list[m.Alert] = []
+        publish_all = any(b.op == "$publish-all" for b in batch)
+        with self.store.transaction():
+            now = self.clock()
+            if tick:
+                self.engine.tick(now)
+                events += self._persist(self.engine.take_events())
+            for item in batch:
+                if item.op == "$publish-all":
+                    continue
+                if item.op == "$alert":
+                    a = json.loads(item.payload)
+                    alerts.append(self._alert(a["kind"], a["message"], now,
+                                              level=a.get("level", "yellow"),
+                                              terminal=item.terminal))
+                    continue
+                reply, key, new_alerts = self._handle(item, now)
+                alerts += new_alerts
+                evs = self._persist(self.engine.take_events())
+                events += evs
+                body = reply.dumps()
+                if key is not None and reply.ok and evs:
+                    self.store.put_reply(key, body, now)
+                    self._replies[key] = body
+                topic = self.topics.reply(item.terminal)
+                if item.response_topic not in (None, topic):
+                    log.warning("terminal %s asked for replies on a foreign topic; "
+                                "answering on its own", item.terminal)
+                out.append((topic, body, item.correlation))
+            if self._since_snapshot >= SNAPSHOT_EVERY:
+                self.store.put_snapshot(self.store.last_seq(), self.engine.state.to_dict())
+                self._since_snapshot = 0
+        if len(self._replies) > 50_000:
+            self._replies.clear()
+        # Committed: now the world may know.
+        for topic, body, corr in out:
+            props = Properties(PacketTypes.PUBLISH)
+            if corr is not None:
+                props.CorrelationData = corr
+            self.client.publish(topic, body, qos=1, properties=props)
+        for seq, ev in events:
+            if ev.type in PUBLIC_EVENTS:
+                self.client.publish(self.topics.event(ev.type), m.Event(
+                    seq=seq, type=ev.type, at=ev.at, data=self._public(ev.data)).dumps(), qos=1)
+        for a in alerts:
+            self.client.publish(self.topics.alerts, a.dumps(), qos=1)
+        if events or publish_all or tick:
+            self._publish_snapshots(events, force=publish_all)
+
+    def _persist(self, emitted: list[Any]) -> list[tuple[int, Any]]:
+        out = []
+        for ev in emitted:
+            seq = self.store.append(ev.at, ev.type, ev.data)
+            out.append((seq, ev))
+        self._since_snapshot += len(emitted)
+        return out
+
+    @staticmethod
+    def _public(data: dict[str, Any]) -> dict[str, Any]:
+        """Event data as published: no citizen key, no lookup token, no free text."""
+        d = dict(data)
+        if "ticket" in d and isinstance(d["ticket"], dict):
+            t = {k: v for k, v in d["ticket"].items()
+                 if k not in ("citizen_key", "token", "history")}
+            d["ticket"] = t
+        if "case" in d and isinstance(d["case"], dict):
+            d["case"] = {k: v for k, v in d["case"].items() if k != "citizen_key"}
+        d.pop("text", None)
+        return d
+
+    def _alert(self, kind: str, message: str, now: float, *, level: str = "yellow",
+               terminal: str | None = None, ticket: str | None = None) -> m.Alert:
+        self.engine.state.alerts += 1
+        return m.Alert(id=f"al{int(now * 1000)}-{self.engine.state.alerts}",
+                       kind=kind,  # type: ignore[arg-type]
+                       level=m.Level(level), terminal=terminal,
+                       location=self._location_of.get(terminal or ""), ticket=ticket,
+                       message=message, at=now)
+
+    # ----------------------------------------------------------------- requests
+    def _handle(self, item: Inbound, now: float) -> tuple[Reply, str | None, list[m.Alert]]:
+        rid = m.request_id_of(item.payload)
+        key = f"{item.terminal}:{rid}" if rid else None
+        if key is not None:
+            cached = self._replies.get(key) or self.store.get_reply(key)
+            if cached is not None:
+                return Reply.model_validate_json(cached), None, []
+        try:
+            req = m.parse_request(item.op, item.payload)
+        except m.BadPayload as err:
+            log.warning("rejected %s from %s: %s", item.op, item.terminal, err.message)
+            return Reply(id=rid or "", ok=False, error=err.info()), None, []
+        alerts: list[m.Alert] = []
+        try:
+            result = self._dispatch(item.terminal, item.op, req, now, alerts)
+        except EngineError as err:
+            return Reply(id=req.id, ok=False, error=ErrorInfo(
+                code=err.code, message=err.message, message_en=err.message_en or None,
+                field=err.field)), key, alerts
+        except Exception:
+            log.exception("internal error handling %s from %s", item.op, item.terminal)
+            return Reply(id=req.id, ok=False, error=ErrorInfo(
+                code=ErrorCode.INTERNAL, message="系统内部错误，请联系工作人员",
+                message_en="internal error; please ask staff")), key, alerts
+        return Reply(id=req.id, ok=True, result=result), key, alerts
+
+    def window_of(self, tid: str) -> str:
+        """A window terminal's window: from the config, or the id ``window-{wid}``."""
+        wid = self._window_of.get(tid)
+        if wid is None and tid.startswith("window-"):
+            wid = tid.removeprefix("window-")
+        if wid is None or wid not in self.engine.state.windows:
+            raise EngineError(ErrorCode.FORBIDDEN, f"终端 {tid} 不是窗口终端",
+                              f"terminal {tid} is not a window terminal")
+        return wid
+
+    def _dispatch(self, tid: str, op: str, req: m.Request, now: float,
+                  alerts: list[m.Alert]) -> dict[str, Any]:
+        e = self.engine
+        if op == "ticket.issue":
+            assert isinstance(req, m.TicketIssue)
+            if self._role_of.get(tid) in ("window", "display", "rater"):
+                raise EngineError(ErrorCode.FORBIDDEN, "此终端不能取号",
+                                  "this terminal cannot issue tickets")
+            t = e.issue(now, service=req.service, bundle=req.bundle, queue=req.queue,
+                        priority=req.priority, citizen_key=req.citizen_key)
+            return self.ticket_info(t)
+        if op == "appointment.checkin":
+            assert isinstance(req, m.AppointmentCheckin)
+            if not req.code and not req.citizen_key:
+                raise EngineError(ErrorCode.BAD_REQUEST, "请扫描预约码或读身份证",
+                                  "give code or citizen_key", "code")
+            return self.ticket_info(e.checkin(now, req.code, req.citizen_key))
+        if op == "ticket.lookup":
+            assert isinstance(req, m.TicketLookup)
+            return self.ticket_info(e.ticket(req.ticket))
+        if op == "case.lookup":
+            assert isinstance(req, m.CaseLookup)
+            cases = e.find_cases(req.case_no, req.citizen_key)
+            if not cases:
+                raise EngineError(ErrorCode.NOT_FOUND, "没有查到办件", "no case found")
+            return {"cases": [self.case_info(c, now) for c in cases[:10]]}
+        if op == "rating.submit":
+            assert isinstance(req, m.RatingSubmit)
+            t = e.rate(now, req.ticket, req.level, req.reasons, req.text)
+            if req.level <= 2:
+                alerts.append(self._alert("unresolved", f"差评 {t.number}（{req.level} 星）需整改回访",
+                                          now, terminal=tid, ticket=t.number))
+            return {"ticket": t.number, "level": req.level}
+        if op == "help.request":
+            assert isinstance(req, m.HelpRequest)
+            where = self._location_of.get(tid) or tid
+            what = "帮办代办" if req.kind == "helper" else "办不成事反映"
+            alert = self._alert(req.kind, f"{what}：{where}", now, level="red", terminal=tid)
+            e.record("help.requested", now, alert=alert.id, kind=req.kind, terminal=tid,
+                     service=req.service, note=req.note)
+            alerts.append(alert)
+            return {"alert": alert.id, "location": where}
+        if op == "mailing.request":
+            assert isinstance(req, m.MailingRequest)
+            if self.sealer is None:
+                raise EngineError(ErrorCode.INTERNAL, "邮寄服务未启用", "mailing is not set up")
+            sealed = self.sealer.seal(json.dumps(
+                {"recipient": req.recipient, "phone": req.phone, "address": req.address},
+                ensure_ascii=False).encode())
+            e.record("mailing.requested", now, ticket=req.ticket, case_no=req.case_no,
+                     sealed=sealed, terminal=tid)
+            alerts.append(self._alert("helper", "新的免费邮寄申请", now, level="yellow",
+                                      terminal=tid))
+            return {"accepted": True}
+        if op == "hall.status":
+            return self.hall_status(now)
+        # ------------------------------------------------------------ window ops
+        wid = self.window_of(tid)
+        ticket_ref = getattr(req, "ticket", None)
+        if op == "window.call_next":
+            return self.ticket_info(e.call_next(wid, now))
+        if op == "window.recall":
+            return self.ticket_info(e.recall(wid, now, ticket_ref))
+        if op == "window.start":
+            return self.ticket_info(e.start(wid, now, ticket_ref))
+        if op == "window.no_show":
+            assert isinstance(req, m.WindowNoShow)
+            return self.ticket_info(e.no_show(wid, now, ticket_ref, req.requeue))
+        if op == "window.requeue":
+            return self.ticket_info(e.requeue(wid, now, ticket_ref))
+        if op == "window.transfer":
+            assert isinstance(req, m.WindowTransfer)
+            t = e.transfer(wid, now, ticket_ref, req.to_queue, req.to_window, req.note)
+            return self.ticket_info(t)
+        if op == "window.finish":
+            assert isinstance(req, m.WindowFinish)
+            t, case = e.finish(wid, now, ticket_ref, req.accept_case)
+            info = self.ticket_info(t)
+            info["rating_open"] = True
+            if case is not None:
+                info["case"] = self.case_info(case, now)
+            return info
+        if op == "window.pause":
+            assert isinstance(req, m.WindowPause)
+            return self.window_info(e.pause(wid, now, req.reason).id)
+        if op == "window.resume":
+            return self.window_info(e.resume(wid, now).id)
+        if op == "window.status":
+            return self.window_info(wid)
+        raise EngineError(ErrorCode.UNKNOWN_OP, f"unknown operation {op}")
+
+    # ----------------------------------------------------------------- views
+    def ticket_info(self, t: Ticket) -> dict[str, Any]:
+        e = self.engine
+        q = self.config.queue(t.queue)
+        ahead = e.people_ahead(t) if t.state == m.TicketState.WAITING.value else 0
+        hint = ""
+        if t.window:
+            hint = self.config.window(t.window).name
+        elif t.service:
+            hint = self.config.service(t.service).window_hint
+        info = m.TicketInfo(
+            ticket_id=t.id, number=t.number, queue=t.queue, queue_name=q.name,
+            service=t.service, priority=m.PriorityClass(t.priority),
+            state=m.TicketState(t.state), issued_at=t.issued_at, people_ahead=ahead,
+            expected_wait_min=e.expected_wait_min(t.queue, ahead), token=t.token,
+            window=t.window, window_hint=hint or None).model_dump(mode="json",
+                                                                  exclude_none=True)
+        info["history"] = [{k: v for k, v in h.items() if v is not None} for h in t.history]
+        return info
+
+    def case_info(self, c: Case, now: float) -> dict[str, Any]:
+        svc = self.config.service(c.service) if c.service else None
+        return {"case_no": c.case_no, "service": c.service,
+                "service_name": svc.name if svc else None, "state": c.state,
+                "accepted_at": c.accepted_at, "deadline": c.deadline,
+                "promised_deadline": c.promised_deadline,
+                "level": self.engine.case_level(c, now).value}
+
+    def window_info(self, wid: str) -> dict[str, Any]:
+        w = self.engine.state.windows[wid]
+        cur = self.engine.state.tickets.get(w.current or "")
+        return {"window": wid, "name": self.config.window(wid).name, "paused": w.paused,
+                "pause_reason": w.pause_reason, "current": cur.number if cur else None,
+                "current_state": cur.state if cur else None, "served": w.served,
+                "waiting": len(self.engine._candidates(wid))}
+
+    def hall_status(self, now: float) -> dict[str, Any]:
+        e = self.engine
+        nxt = e.next_opening(now)
+        return {"open": e.is_open(now), "next_opening": nxt.isoformat() if nxt else None,
+                "queues": [self._queue_snapshot(q.id, now).model_dump(mode="json")
+                           for q in self.config.queues],
+                "config_version": self.config.version}
+
+    def _queue_snapshot(self, qid: str, now: float) -> m.QueueSnapshot:
+        e = self.engine
+        q = self.config.queue(qid)
+        waiting = [t for t in e.state.tickets.values()
+                   if t.queue == qid and t.state == m.TicketState.WAITING.value]
+        serving = sorted((t for t in e.state.tickets.values() if t.queue == qid and t.state in
+                          (m.TicketState.CALLED.value, m.TicketState.SERVING.value)),
+                         key=lambda t: t.called_at or 0)
+        return m.QueueSnapshot(queue=qid, name=q.name, letter=q.letter, waiting=len(waiting),
+                               serving=[t.number for t in serving],
+                               last_called=serving[-1].number if serving else None,
+                               expected_wait_min=e.expected_wait_min(qid, len(waiting)),
+                               open=e.is_open(now), at=now)
+
+    def call_board(self) -> m.CallBoard:
+        s = self.engine.state
+        called = sorted((t for t in s.tickets.values() if t.called_at is not None
+                         and t.state in (m.TicketState.CALLED.value,
+                                         m.TicketState.SERVING.value)),
+                        key=lambda t: t.called_at or 0, reverse=True)[:CALL_BOARD_SIZE]
+        return m.CallBoard(calls=[m.CallBoardEntry(
+            number=t.number, window=t.window or "", queue=t.queue, at=t.called_at or 0,
+            window_name=self.config.window(t.window).name if t.window else "",
+            recall=t.recalls) for t in called])
+
+    def _publish_snapshots(self, events: list[tuple[int, Any]], *, force: bool) -> None:
+        now = self.clock()
+        touched: set[str] = set()
+        for _seq, ev in events:
+            d = ev.data
+            for k in ("queue", "to_queue", "from_queue"):
+                if isinstance(d.get(k), str):
+                    touched.add(d[k])
+            if isinstance(d.get("ticket"), dict):
+                touched.add(d["ticket"]["queue"])
+        if force or any(ev.type == "day.rolled" for _s, ev in events):
+            touched = {q.id for q in self.config.queues}
+        for qid in touched:
+            if qid in {q.id for q in self.config.queues}:
+                self.client.publish(self.topics.queue_snapshot(qid),
+                                    self._queue_snapshot(qid, now).dumps(), qos=1, retain=True)
+        board = self.call_board().dumps()
+        if board != self._published_board:
+            self.client.publish(self.topics.calls, board, qos=1, retain=True)
+            self._published_board = board
+        status = self.hall_status(now)
+        body = json.dumps({k: v for k, v in status.items() if k != "queues"}
+                          | {"waiting": {q["queue"]: q["waiting"] for q in status["queues"]}},
+                          ensure_ascii=False).encode()
+        if body != self._last_status and (force or touched or self._status_changed(body)):
+            self.client.publish(self.topics.hall_status, body, qos=1, retain=True)
+            self._last_status = body
+
+    def _status_changed(self, body: bytes) -> bool:
+        if self._last_status is None:
+            return True
+        old = json.loads(self._last_status)
+        new = json.loads(body)
+        return bool(old.get("open") != new.get("open"))
+
+    # ------------------------------------------------------------ terminals
+    def _publish_desired_config(self) -> None:
+        cfg = self.config.model_dump(mode="json", exclude={"broker", "data_dir"})
+        body = m.DesiredConfig(version=self.config.version, config=cfg).dumps()
+        for t in self.config.terminals:
+            self.client.publish(self.topics.desired_config(t.id), body, qos=1, retain=True)
+
+    def send_command(self, tid: str, cmd: str, args: dict[str, Any] | None = None, *,
+                     ttl_s: int = 60, wait: float | None = None) -> m.CommandResult | None:
+        """A command with an expiry and an idempotency id; optionally wait for its result."""
+        now = self.clock()
+        cid = f"cmd{int(now * 1000)}"
+        command = m.Command(id=cid, cmd=cmd, args=args or {},  # type: ignore[arg-type]
+                            expires_at=now + ttl_s)
+        ev = threading.Event()
+        self._command_waiters[cid] = ev
+        props = Properties(PacketTypes.PUBLISH)
+        props.MessageExpiryInterval = max(1, math.ceil(ttl_s))
+        self.client.publish(self.topics.command(tid), command.dumps(), qos=1,
+                            properties=props)
+        if wait is None:
+            return None
+        ev.wait(wait)
+        self._command_waiters.pop(cid, None)
+        return self._command_results.get(cid)

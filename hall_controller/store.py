@@ -1,0 +1,156 @@
+"""The durable event store: every change of the hall is an event, appended in order.
+
+A small interface (:class:`EventStore`) so PostgreSQL can follow; SQLite in WAL mode with
+``synchronous=FULL`` is the default. A batch of requests is one transaction (group
+commit): every ticket is on disk before its reply leaves, at one fsync per batch instead
+of one per ticket.
+
+Tables: ``events`` (the log), ``replies`` (request id → reply, for idempotent retries),
+``snapshots`` (engine state at an event seq, so start-up replays only the tail).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class StoreError(Exception):
+    """The store cannot be opened or written; the controller stops rather than lie."""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    at: float
+    type: str
+    data: dict[str, Any]
+
+
+class EventStore(Protocol):
+    def transaction(self) -> Any: ...
+    def append(self, at: float, type: str, data: dict[str, Any]) -> int: ...
+    def events(self, after_seq: int = 0) -> Iterator[StoredEvent]: ...
+    def last_seq(self) -> int: ...
+    def get_reply(self, key: str) -> bytes | None: ...
+    def put_reply(self, key: str, reply: bytes, at: float) -> None: ...
+    def put_snapshot(self, seq: int, state: dict[str, Any]) -> None: ...
+    def latest_snapshot(self) -> tuple[int, dict[str, Any]] | None: ...
+    def close(self) -> None: ...
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq  INTEGER PRIMARY KEY,
+    at   REAL NOT NULL,
+    type TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS replies (
+    key   TEXT PRIMARY KEY,
+    reply BLOB NOT NULL,
+    at    REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    seq  INTEGER PRIMARY KEY,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+SCHEMA_VERSION = "1"
+
+
+class SqliteStore:
+    """SQLite in WAL mode. Used from one writer thread; reads may come from others."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        try:
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), check_same_thread=False,
+                                       isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.executescript(SCHEMA)
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is None:
+                self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            elif row[0] != SCHEMA_VERSION:
+                raise StoreError(f"{path}: store schema {row[0]}, this controller knows "
+                                 f"{SCHEMA_VERSION}")
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot open the event store {path}: {err}") from err
+        self._lock = threading.RLock()
+        self._in_tx = False
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            if self._in_tx:  # nested: part of the outer batch
+                yield
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            self._in_tx = True
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as err:
+                    raise StoreError(f"commit to {self.path} failed: {err}") from err
+            finally:
+                self._in_tx = False
+
+    def append(self, at: float, type: str, data: dict[str, Any]) -> int:
+        cur = self._db.execute(
+            "INSERT INTO events (at, type, data) VALUES (?, ?, ?)",
+            (at, type, json.dumps(data, ensure_ascii=False, separators=(",", ":"))))
+        return int(cur.lastrowid or 0)
+
+    def events(self, after_seq: int = 0) -> Iterator[StoredEvent]:
+        cur = self._db.execute(
+            "SELECT seq, at, type, data FROM events WHERE seq > ? ORDER BY seq", (after_seq,))
+        for seq, at, type_, data in cur:
+            yield StoredEvent(seq, at, type_, json.loads(data))
+
+    def last_seq(self) -> int:
+        row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
+        return int(row[0])
+
+    def get_reply(self, key: str) -> bytes | None:
+        row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def put_reply(self, key: str, reply: bytes, at: float) -> None:
+        self._db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?, ?)", (key, reply, at))
+
+    def prune_replies(self, before: float) -> int:
+        cur = self._db.execute("DELETE FROM replies WHERE at < ?", (before,))
+        return cur.rowcount
+
+    def put_snapshot(self, seq: int, state: dict[str, Any]) -> None:
+        self._db.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?)",
+                         (seq, json.dumps(state, ensure_ascii=False, separators=(",", ":"))))
+        self._db.execute("DELETE FROM snapshots WHERE seq < ?", (seq,))
+
+    def latest_snapshot(self) -> tuple[int, dict[str, Any]] | None:
+        row = self._db.execute(
+            "SELECT seq, data FROM snapshots ORDER BY seq DESC LIMIT 1").fetchone()
+        return (int(row[0]), json.loads(row[1])) if row else None
+
+    def close(self) -> None:
+        self._db.close()
