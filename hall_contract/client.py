@@ -58,8 +58,13 @@ class BrokerSettings:
         if parts.scheme not in ("mqtt", "mqtts", "tcp"):
             raise ValueError(f"broker URL {url!r} must start with mqtt:// or mqtts://")
         port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
-        return cls(host=parts.hostname or "127.0.0.1", port=port, username=parts.username,
-                   password=parts.password, **kw)
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=port,
+            username=parts.username,
+            password=parts.password,
+            **kw,
+        )
 
 
 class RequestTimeout(Exception):
@@ -78,15 +83,19 @@ def set_nodelay(client: mqtt.Client) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def new_paho(client_id: str, settings: BrokerSettings, *, clean_start: bool = True,
-             session_expiry: int = 0) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                         protocol=mqtt.MQTTv5)
+def new_paho(
+    client_id: str, settings: BrokerSettings, *, clean_start: bool = True, session_expiry: int = 0
+) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     if settings.username:
         client.username_pw_set(settings.username, settings.password)
     if settings.tls_ca:
-        client.tls_set(ca_certs=settings.tls_ca, certfile=settings.tls_cert,
-                       keyfile=settings.tls_key, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        client.tls_set(
+            ca_certs=settings.tls_ca,
+            certfile=settings.tls_cert,
+            keyfile=settings.tls_key,
+            tls_version=ssl.PROTOCOL_TLS_CLIENT,
+        )
     client.reconnect_delay_set(min_delay=1, max_delay=8)
     client.max_queued_messages_set(0)
     client.max_inflight_messages_set(1000)
@@ -104,9 +113,17 @@ def connect_props(session_expiry: int) -> Properties:
 class HallClient:
     """One terminal's (or tool's) connection to the hall broker."""
 
-    def __init__(self, topics: Topics, terminal_id: str, settings: BrokerSettings, *,
-                 role: str = "tool", version: str | None = None,
-                 presence: bool = True, session_expiry: int = 0) -> None:
+    def __init__(
+        self,
+        topics: Topics,
+        terminal_id: str,
+        settings: BrokerSettings,
+        *,
+        role: str = "tool",
+        version: str | None = None,
+        presence: bool = True,
+        session_expiry: int = 0,
+    ) -> None:
         self.topics = topics
         self.terminal_id = terminal_id
         self.settings = settings
@@ -117,20 +134,26 @@ class HallClient:
         self._seq = time.time_ns() // 1_000_000  # birth sequence: grows across restarts too
         self._subs: dict[str, tuple[int, MessageHandler]] = {}
         self._pending: dict[str, _Pending] = {}
+        self._subacks: dict[int, threading.Event] = {}
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self._ids = itertools.count(1)
         self._prefix = uuid.uuid4().hex[:8]
         self.on_connection_change: Callable[[bool], None] | None = None
         session = session_expiry > 0
-        self._client = new_paho(f"{topics.hall}-{terminal_id}-{self._prefix}"
-                                if not session else f"{topics.hall}-{terminal_id}",
-                                settings, clean_start=not session,
-                                session_expiry=session_expiry)
+        self._client = new_paho(
+            f"{topics.hall}-{terminal_id}-{self._prefix}"
+            if not session
+            else f"{topics.hall}-{terminal_id}",
+            settings,
+            clean_start=not session,
+            session_expiry=session_expiry,
+        )
         self._session_expiry = session_expiry
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
         self._reply_topic = topics.reply(terminal_id)
         self._started = False
 
@@ -141,15 +164,21 @@ class HallClient:
 
     def start(self, wait: float | None = 10.0) -> HallClient:
         self._set_will()
-        self._client.connect_async(self.settings.host, self.settings.port,
-                                   keepalive=self.settings.keepalive,
-                                   clean_start=self._session_expiry == 0,
-                                   properties=connect_props(self._session_expiry))
+        self._client.connect_async(
+            self.settings.host,
+            self.settings.port,
+            keepalive=self.settings.keepalive,
+            clean_start=self._session_expiry == 0,
+            properties=connect_props(self._session_expiry),
+        )
         self._client.loop_start()
         self._started = True
         if wait is not None and not self._connected.wait(wait):
-            log.warning("broker %s:%s not reachable yet; retrying in the background",
-                        self.settings.host, self.settings.port)
+            log.warning(
+                "broker %s:%s not reachable yet; retrying in the background",
+                self.settings.host,
+                self.settings.port,
+            )
         return self
 
     def stop(self, *, graceful: bool = True) -> None:
@@ -157,8 +186,8 @@ class HallClient:
             return
         if graceful and self.presence and self.connected:
             info = self._client.publish(
-                self.topics.state(self.terminal_id), self._presence("offline"), qos=1,
-                retain=True)
+                self.topics.state(self.terminal_id), self._presence("offline"), qos=1, retain=True
+            )
             info.wait_for_publish(2.0)
         self._started = False
         self._connected.clear()
@@ -175,22 +204,41 @@ class HallClient:
         return self._connected.wait(timeout)
 
     # -------------------------------------------------------------- pub / sub
-    def subscribe(self, topic: str, handler: MessageHandler, qos: int = 1) -> None:
+    def subscribe(
+        self, topic: str, handler: MessageHandler, qos: int = 1, wait: float | None = 5.0
+    ) -> bool:
+        """Subscribe (again after every reconnect). With ``wait``, returns once the broker
+        has acknowledged it, so nothing published after this call is missed."""
         with self._lock:
             self._subs[topic] = (qos, handler)
-        if self.connected:
-            self._client.subscribe(topic, qos)
+        if not self.connected:
+            return False
+        ev = threading.Event()
+        with self._lock:
+            _rc, mid = self._client.subscribe(topic, qos)
+            if mid is None:
+                return False
+            self._subacks[mid] = ev
+        return ev.wait(wait) if wait else False
 
-    def publish(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False,
-                expiry: int | None = None) -> mqtt.MQTTMessageInfo:
+    def publish(
+        self,
+        topic: str,
+        payload: bytes | str,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        expiry: int | None = None,
+    ) -> mqtt.MQTTMessageInfo:
         props = None
         if expiry is not None:
             props = Properties(PacketTypes.PUBLISH)
             props.MessageExpiryInterval = expiry
         return self._client.publish(topic, payload, qos=qos, retain=retain, properties=props)
 
-    def request(self, op: str, payload: dict[str, Any], *, timeout: float = 5.0,
-                retry_every: float = 1.0) -> Reply:
+    def request(
+        self, op: str, payload: dict[str, Any], *, timeout: float = 5.0, retry_every: float = 1.0
+    ) -> Reply:
         """Send a request and wait for its reply; re-sends the same id until answered."""
         rid = str(payload.setdefault("id", self.new_id()))
         pending = _Pending()
@@ -225,17 +273,24 @@ class HallClient:
 
     # -------------------------------------------------------------- callbacks
     def _presence(self, state: str) -> bytes:
-        return Presence(state=state, seq=self._seq, role=self.role,  # type: ignore[arg-type]
-                        version=self.version, config_version=self.config_version,
-                        at=time.time()).dumps()
+        return Presence(
+            state=state,
+            seq=self._seq,
+            role=self.role,  # type: ignore[arg-type]
+            version=self.version,
+            config_version=self.config_version,
+            at=time.time(),
+        ).dumps()
 
     def _set_will(self) -> None:
         if self.presence:
-            self._client.will_set(self.topics.state(self.terminal_id), self._presence("lost"),
-                                  qos=1, retain=True)
+            self._client.will_set(
+                self.topics.state(self.terminal_id), self._presence("lost"), qos=1, retain=True
+            )
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any,
-                    props: Any = None) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None
+    ) -> None:
         if rc.is_failure:
             log.error("broker refused connection: %s", rc)
             return
@@ -245,15 +300,25 @@ class HallClient:
             subs += [(t, q) for t, (q, _h) in self._subs.items()]
         client.subscribe(subs)
         if self.presence:
-            client.publish(self.topics.state(self.terminal_id), self._presence("online"),
-                           qos=1, retain=True)
+            client.publish(
+                self.topics.state(self.terminal_id), self._presence("online"), qos=1, retain=True
+            )
         self._connected.set()
         log.info("connected to broker as %s", self.terminal_id)
         if self.on_connection_change:
             self.on_connection_change(True)
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any,
-                       props: Any = None) -> None:
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, rcs: Any, props: Any = None
+    ) -> None:
+        with self._lock:
+            ev = self._subacks.pop(mid, None)
+        if ev is not None:
+            ev.set()
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None
+    ) -> None:
         was = self._connected.is_set()
         self._connected.clear()
         # Next birth gets a higher sequence number; the Will must carry it too.
@@ -269,11 +334,12 @@ class HallClient:
             self._on_reply(msg)
             return
         with self._lock:
-            handlers = [h for t, (_q, h) in self._subs.items()
-                        if mqtt.topic_matches_sub(t, msg.topic)]
+            handlers = [
+                h for t, (_q, h) in self._subs.items() if mqtt.topic_matches_sub(t, msg.topic)
+            ]
         for handler in handlers:
             try:
-                handler(msg.topic, msg.payload, msg)
+                handler(msg.topic, bytes(msg.payload), msg)
             except Exception:
                 log.exception("handler for %s failed", msg.topic)
 

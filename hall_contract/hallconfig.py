@@ -11,12 +11,19 @@ import enum
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
-from hall_contract.topics import check_segment
+from hall_contract.yamlconf import LocatedError
 
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
-HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-4]):[0-5]\d$")]
+HHMM = Annotated[str, StringConstraints(pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")]
 
 
 class Strict(BaseModel):
@@ -29,7 +36,9 @@ class QueueConfig(Strict):
     name: str
     name_en: str = ""
     persist_overnight: bool = Field(False, description="Keep waiting tickets past the day boundary")
-    default_service_min: float = Field(8.0, gt=0, description="Expected service time before any is learned")
+    default_service_min: float = Field(
+        8.0, gt=0, description="Expected service time before any is learned"
+    )
     wait_yellow_min: float = Field(20, gt=0)
     wait_red_min: float = Field(40, gt=0)
     service_yellow_min: float = Field(20, gt=0)
@@ -62,7 +71,8 @@ class Interleave(Strict):
 class PriorityPolicy(Strict):
     interleave: Interleave = Interleave()
     starvation_min: float = Field(
-        30, gt=0, description="A ticket waiting longer than this is called before any other")
+        30, gt=0, description="A ticket waiting longer than this is called before any other"
+    )
     elderly_min_age: int = Field(60, ge=50, le=90)
     green_channel_groups: list[str] = ["军人", "消防救援", "医护人员"]
     transfer_is_priority: bool = True
@@ -70,8 +80,12 @@ class PriorityPolicy(Strict):
 
 class WindowPolicy(Strict):
     recall_limit: int = Field(3, ge=0)
-    no_show_grace_min: float = Field(10, ge=0, description="A skipped ticket may come back within this")
-    requeue_after_no_show: bool = Field(False, description="Put a no-show back in the queue at once")
+    no_show_grace_min: float = Field(
+        10, ge=0, description="A skipped ticket may come back within this"
+    )
+    requeue_after_no_show: bool = Field(
+        False, description="Put a no-show back in the queue at once"
+    )
 
 
 class AppointmentPolicy(Strict):
@@ -123,6 +137,14 @@ class DaySpan(Strict):
     start: HHMM
     end: HHMM
 
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _sexagesimal(cls, v: object) -> object:
+        # YAML 1.1 reads an unquoted 13:30 as the base-60 integer 810: read it back.
+        if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 24 * 60:
+            return f"{v // 60:02d}:{v % 60:02d}"
+        return v
+
     @model_validator(mode="after")
     def _ordered(self) -> DaySpan:
         if self.end <= self.start:
@@ -141,19 +163,24 @@ class DatedDay(Strict):
 
 class Schedule(Strict):
     weekly: dict[Weekday, list[DaySpan]] = Field(
-        description="Opening hours of the staffed windows per weekday; a missing day is closed")
+        description="Opening hours of the staffed windows per weekday; a missing day is closed"
+    )
     holidays: list[DatedDay] = Field(default_factory=list, description="Closed although a weekday")
     workdays: list[DatedDay] = Field(
-        default_factory=list, description="调休: open although a weekend; uses the Monday hours")
+        default_factory=list, description="调休: open although a weekend; uses the Monday hours"
+    )
     self_service_24h: bool = True
     day_boundary: HHMM = Field("03:00", description="Ticket numbers restart at this local time")
 
     @model_validator(mode="after")
     def _no_overlap(self) -> Schedule:
         hol = {d.date for d in self.holidays}
-        both = sorted(hol & {d.date for d in self.workdays})
-        if both:
-            raise ValueError(f"{both[0]} is listed both as a holiday and as a make-up workday")
+        for i, d in enumerate(self.workdays):
+            if d.date in hol:
+                raise LocatedError(
+                    ("workdays", i),
+                    f"{d.date} is listed both as a holiday and as a make-up workday",
+                )
         return self
 
 
@@ -166,8 +193,11 @@ class Terminal(Strict):
 
 class BrokerConfig(Strict):
     url: str | None = Field(
-        None, description="mqtt://host:port of an existing broker; none = start our own mosquitto")
-    port: int = Field(1883, ge=0, le=65535, description="Port of the managed mosquitto (0 = any free)")
+        None, description="mqtt://host:port of an existing broker; none = start our own mosquitto"
+    )
+    port: int = Field(
+        1883, ge=0, le=65535, description="Port of the managed mosquitto (0 = any free)"
+    )
     bind: str = "127.0.0.1"
     auth: bool = Field(False, description="Password file + ACL generated from this config")
     tls_ca: str | None = None
@@ -183,8 +213,10 @@ class HallInfo(Strict):
     address: str = ""
     phone: str = ""
     timezone: str = "Asia/Shanghai"
-    status_url: str = Field("https://zwfw.example.gov.cn/q/{token}",
-                            description="QR link printed on tickets; {token} is replaced")
+    status_url: str = Field(
+        "https://zwfw.example.gov.cn/q/{token}",
+        description="QR link printed on tickets; {token} is replaced",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -219,44 +251,64 @@ class HallConfig(Strict):
 
     @model_validator(mode="after")
     def _references(self) -> HallConfig:
-        def unique(items: list, what: str) -> set[str]:  # type: ignore[type-arg]
+        def unique(items: list, what: str, where: str) -> set[str]:  # type: ignore[type-arg]
             seen: set[str] = set()
-            for it in items:
+            for i, it in enumerate(items):
                 if it.id in seen:
-                    raise ValueError(f"{what} id {it.id!r} is used twice")
+                    raise LocatedError((where, i, "id"), f"{what} id {it.id!r} is used twice")
                 seen.add(it.id)
             return seen
 
-        queues = unique(self.queues, "queue")
-        letters = [q.letter for q in self.queues]
-        dup = {x for x in letters if letters.count(x) > 1}
-        if dup:
-            raise ValueError(f"queue letter {sorted(dup)[0]!r} is used by two queues")
-        windows = unique(self.windows, "window")
-        services = unique(self.services, "service")
-        unique(self.bundles, "bundle")
-        unique(self.terminals, "terminal")
-        for w in self.windows:
-            for q in w.queues:
-                if q not in queues:
-                    raise ValueError(f"window {w.id!r} serves unknown queue {q!r}")
-        for s in self.services:
+        queues = unique(self.queues, "queue", "queues")
+        letters: dict[str, str] = {}
+        for i, q in enumerate(self.queues):
+            if q.letter in letters:
+                raise LocatedError(
+                    ("queues", i, "letter"),
+                    f"queue letter {q.letter!r} is already used by queue {letters[q.letter]!r}",
+                )
+            letters[q.letter] = q.id
+        windows = unique(self.windows, "window", "windows")
+        services = unique(self.services, "service", "services")
+        unique(self.bundles, "bundle", "bundles")
+        unique(self.terminals, "terminal", "terminals")
+        for i, w in enumerate(self.windows):
+            for j, qid in enumerate(w.queues):
+                if qid not in queues:
+                    raise LocatedError(
+                        ("windows", i, "queues", j),
+                        f"window {w.id!r} serves unknown queue {qid!r}",
+                    )
+        for i, s in enumerate(self.services):
             if s.queue not in queues:
-                raise ValueError(f"service {s.id!r} goes to unknown queue {s.queue!r}")
-        for b in self.bundles:
+                raise LocatedError(
+                    ("services", i, "queue"), f"service {s.id!r} goes to unknown queue {s.queue!r}"
+                )
+        for i, b in enumerate(self.bundles):
             if b.queue not in queues:
-                raise ValueError(f"bundle {b.id!r} goes to unknown queue {b.queue!r}")
-            for s in b.services:
-                if s not in services:
-                    raise ValueError(f"bundle {b.id!r} lists unknown service {s!r}")
-        for t in self.terminals:
-            check_segment(t.id, "terminal id")
+                raise LocatedError(
+                    ("bundles", i, "queue"), f"bundle {b.id!r} goes to unknown queue {b.queue!r}"
+                )
+            for j, sid in enumerate(b.services):
+                if sid not in services:
+                    raise LocatedError(
+                        ("bundles", i, "services", j),
+                        f"bundle {b.id!r} lists unknown service {sid!r}",
+                    )
+        for i, t in enumerate(self.terminals):
             if t.window is not None and t.window not in windows:
-                raise ValueError(f"terminal {t.id!r} is at unknown window {t.window!r}")
+                raise LocatedError(
+                    ("terminals", i, "window"),
+                    f"terminal {t.id!r} is at unknown window {t.window!r}",
+                )
+            if t.role in ("window", "rater") and t.window is None:
+                raise LocatedError(
+                    ("terminals", i), f"terminal {t.id!r} ({t.role}) needs its window"
+                )
         served = {q for w in self.windows for q in w.queues}
-        for q in self.queues:
+        for i, q in enumerate(self.queues):
             if q.id not in served:
-                raise ValueError(f"no window serves queue {q.id!r}")
+                raise LocatedError(("queues", i, "id"), f"no window serves queue {q.id!r}")
         return self
 
     # ------------------------------------------------------------------ look-ups
@@ -332,12 +384,15 @@ def _at(day: dt.date, hhmm: str, tz: ZoneInfo) -> dt.datetime:
 
 def is_open(schedule: Schedule, when: dt.datetime, tz: ZoneInfo) -> bool:
     local = when.astimezone(tz)
-    return any(_at(local.date(), s.start, tz) <= local < _at(local.date(), s.end, tz)
-               for s in hours_on(schedule, local.date()))
+    return any(
+        _at(local.date(), s.start, tz) <= local < _at(local.date(), s.end, tz)
+        for s in hours_on(schedule, local.date())
+    )
 
 
-def next_opening(schedule: Schedule, when: dt.datetime, tz: ZoneInfo,
-                 horizon_days: int = 60) -> dt.datetime | None:
+def next_opening(
+    schedule: Schedule, when: dt.datetime, tz: ZoneInfo, horizon_days: int = 60
+) -> dt.datetime | None:
     local = when.astimezone(tz)
     for i in range(horizon_days):
         day = local.date() + dt.timedelta(days=i)

@@ -90,7 +90,9 @@ class CaseLookup(Request):
 
 class RatingSubmit(Request):
     ticket: Id = Field(description="Ticket lookup token or ticket id")
-    level: int = Field(ge=1, le=5, description="5 非常满意, 4 满意, 3 基本满意, 2 不满意, 1 非常不满意")
+    level: int = Field(
+        ge=1, le=5, description="5 非常满意, 4 满意, 3 基本满意, 2 不满意, 1 非常不满意"
+    )
     reasons: list[Annotated[str, StringConstraints(max_length=50)]] = Field(
         default_factory=list, max_length=10
     )
@@ -314,7 +316,9 @@ def parse_request(op: str, payload: bytes) -> Request:
         raise BadPayload(ErrorCode.UNKNOWN_OP, f"unknown operation {op!r}")
     try:
         data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except UnicodeDecodeError:
+        raise BadPayload(ErrorCode.BAD_REQUEST, "payload is not JSON: not UTF-8") from None
+    except json.JSONDecodeError as err:
         raise BadPayload(ErrorCode.BAD_REQUEST, f"payload is not JSON: {err.msg}") from None
     if not isinstance(data, dict):
         raise BadPayload(ErrorCode.BAD_REQUEST, "payload must be a JSON object")
@@ -323,9 +327,7 @@ def parse_request(op: str, payload: bytes) -> Request:
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "payload"
-        raise BadPayload(
-            ErrorCode.BAD_REQUEST, f"{where}: {first['msg']}", field=where
-        ) from None
+        raise BadPayload(ErrorCode.BAD_REQUEST, f"{where}: {first['msg']}", field=where) from None
 
 
 def request_id_of(payload: bytes) -> str | None:

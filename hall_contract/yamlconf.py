@@ -21,6 +21,16 @@ M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
 
 
+class LocatedError(ValueError):
+    """Raised by a model validator that knows which nested field is wrong, so the message
+    can name that field and its line instead of the model's (pydantic keeps the original
+    exception in the error's ``ctx``)."""
+
+    def __init__(self, loc: Loc, message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 class ConfigFileError(Exception):
     """A config file that cannot be used; ``problems`` lists every finding."""
 
@@ -35,8 +45,9 @@ def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             k = key.value if isinstance(key, yaml.ScalarNode) else str(key)
-            lines[(*loc, k)] = key.start_mark.line + 1
             _walk(value, (*loc, k), lines)
+            # An error about a key is reported on the key's line, not its value's.
+            lines[(*loc, k)] = key.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _walk(item, (*loc, i), lines)
@@ -76,13 +87,17 @@ def describe(err: ValidationError, path: Path, lines: dict[Loc, int]) -> list[st
     out = []
     for e in err.errors():
         loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        cause = (e.get("ctx") or {}).get("error")
+        if isinstance(cause, LocatedError):
+            loc = (*loc, *cause.loc)
         where = ".".join(str(p) for p in loc) or "(top level)"
         line = _line_for(loc, lines)
         got = ""
         if e["type"] not in ("missing",) and not isinstance(e.get("input"), dict | list):
             got = f" (got {e.get('input')!r})"
         prefix = f"{path}:{line}" if line else f"{path}"
-        out.append(f"{prefix}: {where}: {e['msg']}{got}")
+        msg = e["msg"].removeprefix("Value error, ")
+        out.append(f"{prefix}: {where}: {msg}{got}")
     return out
 
 

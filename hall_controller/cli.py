@@ -58,9 +58,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         for p in err.problems:
             print(f"  {p}", file=sys.stderr)
         return 1
-    print(f"{args.file}: OK — hall {cfg.hall.id} ({cfg.hall.name}), version {cfg.version}: "
-          f"{len(cfg.queues)} queues, {len(cfg.windows)} windows, {len(cfg.services)} services, "
-          f"{len(cfg.bundles)} bundles, {len(cfg.terminals)} terminals")
+    print(
+        f"{args.file}: OK — hall {cfg.hall.id} ({cfg.hall.name}), version {cfg.version}: "
+        f"{len(cfg.queues)} queues, {len(cfg.windows)} windows, {len(cfg.services)} services, "
+        f"{len(cfg.bundles)} bundles, {len(cfg.terminals)} terminals"
+    )
     return 0
 
 
@@ -80,20 +82,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         broker, settings = managed_broker(cfg, data)
         print(f"mosquitto listening on {settings.host}:{settings.port}", flush=True)
     store = SqliteStore(data / "hall.db")
-    ctl = Controller(cfg, store, settings, clock=make_clock(args.clock_start),
-                     sealer=Sealer.from_dir(data / "secrets"))
+    ctl = Controller(
+        cfg,
+        store,
+        settings,
+        clock=make_clock(args.clock_start),
+        sealer=Sealer.from_dir(data / "secrets"),
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     ctl.start(wait=None)
     if ctl.wait_ready(15):
-        print(f"controller ready: hall {cfg.hall.id}, {len(ctl.engine.state.tickets)} tickets "
-              f"restored", flush=True)
+        print(
+            f"controller ready: hall {cfg.hall.id}, {len(ctl.engine.state.tickets)} tickets "
+            f"restored",
+            flush=True,
+        )
+
+    def watch_fatal() -> None:
+        ctl.fatal.wait()
+        stop.set()
+
+    threading.Thread(target=watch_fatal, daemon=True).start()
     stop.wait()
     ctl.stop()
     if broker is not None:
         broker.stop()
-    return 0
+    return 1 if ctl.fatal.is_set() else 0
 
 
 def cmd_gen_auth(args: argparse.Namespace) -> int:
@@ -102,15 +118,23 @@ def cmd_gen_auth(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     out = Path(args.out)
     creds = write_auth(cfg, out, rotate=args.rotate)
-    print(f"wrote {out / 'passwd'} and {out / 'acl'} for {len(creds)} users; "
-          f"passwords in {out / 'passwords'}/ (mode 0600)")
+    print(
+        f"wrote {out / 'passwd'} and {out / 'acl'} for {len(creds)} users; "
+        f"passwords in {out / 'passwords'}/ (mode 0600)"
+    )
     return 0
 
 
 WINDOW_OPS = {
-    "call-next": "window.call_next", "recall": "window.recall", "start": "window.start",
-    "no-show": "window.no_show", "requeue": "window.requeue", "transfer": "window.transfer",
-    "finish": "window.finish", "pause": "window.pause", "resume": "window.resume",
+    "call-next": "window.call_next",
+    "recall": "window.recall",
+    "start": "window.start",
+    "no-show": "window.no_show",
+    "requeue": "window.requeue",
+    "transfer": "window.transfer",
+    "finish": "window.finish",
+    "pause": "window.pause",
+    "resume": "window.resume",
     "status": "window.status",
 }
 
@@ -127,8 +151,11 @@ def cmd_window(args: argparse.Namespace) -> int:
     try:
         cfg.window(args.window)
     except KeyError:
-        print(f"no window {args.window!r} in {args.config}; windows: "
-              f"{', '.join(w.id for w in cfg.windows)}", file=sys.stderr)
+        print(
+            f"no window {args.window!r} in {args.config}; windows: "
+            f"{', '.join(w.id for w in cfg.windows)}",
+            file=sys.stderr,
+        )
         return 2
     tid = window_terminal(cfg, args.window)
     payload: dict[str, Any] = {}
@@ -145,14 +172,21 @@ def cmd_window(args: argparse.Namespace) -> int:
         payload["accept_case"] = True
     if args.op == "pause" and args.reason:
         payload["reason"] = args.reason
-    client = HallClient(Topics(cfg.hall.id), tid, broker_for(cfg, args.broker_url, tid),
-                        role="window", presence=False)
+    client = HallClient(
+        Topics(cfg.hall.id),
+        tid,
+        broker_for(cfg, args.broker_url, tid),
+        role="window",
+        presence=False,
+    )
     client.start(wait=5)
     try:
         reply = client.request(WINDOW_OPS[args.op], payload, timeout=args.timeout)
     except RequestTimeout:
-        print("the hall controller did not answer: is it running? "
-              "(python -m hall_controller run)", file=sys.stderr)
+        print(
+            "the hall controller did not answer: is it running? (python -m hall_controller run)",
+            file=sys.stderr,
+        )
         return 3
     finally:
         client.stop()
@@ -180,17 +214,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m hall_controller",
         description="The hall controller: queues, windows and the MQTT contract of a "
-                    "government service hall.")
+        "government service hall.",
+    )
     p.add_argument("--log-level", default="INFO")
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("run", help="run the controller (and its own mosquitto unless a "
-                                    "broker URL is configured)")
+    r = sub.add_parser(
+        "run", help="run the controller (and its own mosquitto unless a broker URL is configured)"
+    )
     r.add_argument("--config", default=DEFAULT_CONFIG)
     r.add_argument("--broker-url", help="mqtt://host:port of an existing broker")
     r.add_argument("--data-dir", help="overrides data_dir of the config")
-    r.add_argument("--clock-start", help="pretend the time is this ISO time at start "
-                                         "(demos and tests of opening hours)")
+    r.add_argument(
+        "--clock-start",
+        help="pretend the time is this ISO time at start (demos and tests of opening hours)",
+    )
     r.set_defaults(func=cmd_run)
 
     c = sub.add_parser("check-config", help="validate a hall config file")
@@ -213,8 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name in WINDOW_OPS:
         op = wsub.add_parser(name)
         if name in ("recall", "start", "no-show", "requeue", "transfer", "finish"):
-            op.add_argument("ticket", nargs="?" if name != "requeue" else None,
-                            help="ticket number or id (default: the window's current)")
+            op.add_argument(
+                "ticket",
+                nargs="?" if name != "requeue" else None,
+                help="ticket number or id (default: the window's current)",
+            )
         if name == "transfer":
             op.add_argument("--to-queue")
             op.add_argument("--to-window")
@@ -237,8 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         return int(args.func(args))
     except ConfigFileError as err:

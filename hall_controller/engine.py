@@ -19,15 +19,15 @@ from hall_contract.hallconfig import HallConfig, hours_on, is_open, next_opening
 from hall_contract.messages import ErrorCode, Level, PriorityClass, TicketState
 
 NORMAL = PriorityClass.NORMAL
-ACTIVE_STATES = (TicketState.WAITING, TicketState.CALLED, TicketState.SERVING,
-                 TicketState.SKIPPED)
+ACTIVE_STATES = (TicketState.WAITING, TicketState.CALLED, TicketState.SERVING, TicketState.SKIPPED)
 
 
 class EngineError(Exception):
     """A request the hall cannot carry out; becomes an error reply."""
 
-    def __init__(self, code: ErrorCode, message: str, message_en: str = "",
-                 field: str | None = None) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, message_en: str = "", field: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -123,8 +123,13 @@ class HallState:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HallState:
-        s = cls(**{k: v for k, v in d.items()
-                   if k not in ("tickets", "windows", "cases", "appointments")})
+        s = cls(
+            **{
+                k: v
+                for k, v in d.items()
+                if k not in ("tickets", "windows", "cases", "appointments")
+            }
+        )
         s.tickets = {k: Ticket(**v) for k, v in d["tickets"].items()}
         s.windows = {k: WindowState(**v) for k, v in d["windows"].items()}
         s.cases = {k: Case(**v) for k, v in d["cases"].items()}
@@ -185,12 +190,17 @@ class Engine:
                 t.history.append({"at": at, "what": "expired"})
             for w in s.windows.values():
                 if w.current is not None and s.tickets[w.current].state not in (
-                        TicketState.CALLED.value, TicketState.SERVING.value):
+                    TicketState.CALLED.value,
+                    TicketState.SERVING.value,
+                ):
                     w.current = None
                 w.pri_streak = w.norm_streak = 0
             # Finished tickets of earlier days are only kept while a rating may come.
-            keep = {k: t for k, t in s.tickets.items()
-                    if t.day >= data["prev_day"] or t.state in ACTIVE_STATES}
+            keep = {
+                k: t
+                for k, t in s.tickets.items()
+                if t.day >= data["prev_day"] or t.state in ACTIVE_STATES
+            }
             s.tickets = keep
             s.by_token = {t.token: t.id for t in keep.values()}
         elif type_ == "ticket.issued":
@@ -241,8 +251,9 @@ class Engine:
             else:
                 t.state = TicketState.SKIPPED.value
                 t.skipped_at = at
-            t.history.append({"at": at, "what": "no_show", "window": w.id,
-                              "requeue": data["requeue"]})
+            t.history.append(
+                {"at": at, "what": "no_show", "window": w.id, "requeue": data["requeue"]}
+            )
         elif type_ == "ticket.requeued":
             t = s.tickets[data["ticket"]]
             t.state = TicketState.WAITING.value
@@ -250,9 +261,9 @@ class Engine:
             t.history.append({"at": at, "what": "requeued"})
         elif type_ == "ticket.transferred":
             t = s.tickets[data["ticket"]]
-            w = s.windows.get(data.get("from_window") or "")
-            if w is not None and w.current == t.id:
-                w.current = None
+            src = s.windows.get(data.get("from_window") or "")
+            if src is not None and src.current == t.id:
+                src.current = None
             t.state = TicketState.WAITING.value
             t.queue = data["to_queue"]
             t.target_window = data.get("to_window")
@@ -260,10 +271,17 @@ class Engine:
             t.waiting_since = at
             t.wait_level = Level.NONE.value
             t.service_level = Level.NONE.value
-            t.history.append({"at": at, "what": "transferred",
-                              "from_queue": data["from_queue"], "to_queue": t.queue,
-                              "from_window": data.get("from_window"),
-                              "to_window": t.target_window, "note": data.get("note")})
+            t.history.append(
+                {
+                    "at": at,
+                    "what": "transferred",
+                    "from_queue": data["from_queue"],
+                    "to_queue": t.queue,
+                    "from_window": data.get("from_window"),
+                    "to_window": t.target_window,
+                    "note": data.get("note"),
+                }
+            )
         elif type_ == "ticket.finished":
             t = s.tickets[data["ticket"]]
             w = s.windows[data["window"]]
@@ -329,10 +347,18 @@ class Engine:
         if day == self.state.day:
             return
         prev = self.state.day or day
-        expired = [t.id for t in self.state.tickets.values()
-                   if t.state in (TicketState.WAITING.value, TicketState.SKIPPED.value,
-                                  TicketState.CALLED.value, TicketState.SERVING.value)
-                   and not self._queue_index[t.queue].persist_overnight]
+        expired = [
+            t.id
+            for t in self.state.tickets.values()
+            if t.state
+            in (
+                TicketState.WAITING.value,
+                TicketState.SKIPPED.value,
+                TicketState.CALLED.value,
+                TicketState.SERVING.value,
+            )
+            and not self._queue_index[t.queue].persist_overnight
+        ]
         self._emit("day.rolled", now, day=day, prev_day=prev, expired=expired)
 
     def is_open(self, now: float) -> bool:
@@ -342,8 +368,7 @@ class Engine:
         return next_opening(self.config.schedule, self._dt(now), self.tz)
 
     def ticket(self, ref: str) -> Ticket:
-        t = self.state.tickets.get(ref) or self.state.tickets.get(
-            self.state.by_token.get(ref, ""))
+        t = self.state.tickets.get(ref) or self.state.tickets.get(self.state.by_token.get(ref, ""))
         if t is None:
             raise EngineError(ErrorCode.NOT_FOUND, f"没有找到号票 {ref}", f"no ticket {ref}")
         return t
@@ -351,19 +376,31 @@ class Engine:
     def _closed_error(self, now: float) -> EngineError:
         nxt = self.next_opening(now)
         when = nxt.strftime("%Y-%m-%d %H:%M") if nxt else "另行通知"
-        return EngineError(ErrorCode.CLOSED, f"大厅已下班，下次开放时间 {when}",
-                           f"The hall is closed; it opens at {when}")
+        return EngineError(
+            ErrorCode.CLOSED,
+            f"大厅已下班，下次开放时间 {when}",
+            f"The hall is closed; it opens at {when}",
+        )
 
     def _new_token(self, number: str, day: str) -> str:
         # Random, so a status QR cannot be guessed from a neighbour's ticket.
-        return hashlib.blake2s(f"{day}{number}{secrets.token_hex(8)}".encode(),
-                               digest_size=8).hexdigest()
+        return hashlib.blake2s(
+            f"{day}{number}{secrets.token_hex(8)}".encode(), digest_size=8
+        ).hexdigest()
 
     # ---------------------------------------------------------------- tickets
-    def issue(self, now: float, *, service: str | None = None, bundle: str | None = None,
-              queue: str | None = None, priority: PriorityClass = NORMAL,
-              citizen_key: str | None = None, appointment: str | None = None,
-              check_hours: bool = True) -> Ticket:
+    def issue(
+        self,
+        now: float,
+        *,
+        service: str | None = None,
+        bundle: str | None = None,
+        queue: str | None = None,
+        priority: PriorityClass = NORMAL,
+        citizen_key: str | None = None,
+        appointment: str | None = None,
+        check_hours: bool = True,
+    ) -> Ticket:
         self.roll_day(now)
         cfg = self.config
         if check_hours and not self.is_open(now):
@@ -372,41 +409,72 @@ class Engine:
             try:
                 svc = cfg.service(service)
             except KeyError:
-                raise EngineError(ErrorCode.NOT_FOUND, f"没有这个事项: {service}",
-                                  f"unknown service {service}", "service") from None
+                raise EngineError(
+                    ErrorCode.NOT_FOUND,
+                    f"没有这个事项: {service}",
+                    f"unknown service {service}",
+                    "service",
+                ) from None
             queue = svc.queue
             cap = svc.daily_cap
-            if cap is not None and self.state.issued_service.get(
-                    f"{self.state.day}|{service}", 0) >= cap:
-                raise EngineError(ErrorCode.CAP_REACHED,
-                                  f"“{svc.name}”今日号源已满（{cap} 个），请改日或网上预约",
-                                  f"today's {cap} tickets for this service are gone")
+            if (
+                cap is not None
+                and self.state.issued_service.get(f"{self.state.day}|{service}", 0) >= cap
+            ):
+                raise EngineError(
+                    ErrorCode.CAP_REACHED,
+                    f"“{svc.name}”今日号源已满（{cap} 个），请改日或网上预约",
+                    f"today's {cap} tickets for this service are gone",
+                )
         elif bundle is not None:
             try:
                 queue = cfg.bundle(bundle).queue
             except KeyError:
-                raise EngineError(ErrorCode.NOT_FOUND, f"没有这个一件事: {bundle}",
-                                  f"unknown bundle {bundle}", "bundle") from None
+                raise EngineError(
+                    ErrorCode.NOT_FOUND,
+                    f"没有这个一件事: {bundle}",
+                    f"unknown bundle {bundle}",
+                    "bundle",
+                ) from None
         if queue is None:
-            raise EngineError(ErrorCode.BAD_REQUEST, "请选择事项或队列",
-                              "choose a service, bundle or queue", "service")
+            raise EngineError(
+                ErrorCode.BAD_REQUEST,
+                "请选择事项或队列",
+                "choose a service, bundle or queue",
+                "service",
+            )
         qcfg = self._queue_index.get(queue)
         if qcfg is None:
-            raise EngineError(ErrorCode.NOT_FOUND, f"没有这个队列: {queue}",
-                              f"unknown queue {queue}", "queue")
+            raise EngineError(
+                ErrorCode.NOT_FOUND, f"没有这个队列: {queue}", f"unknown queue {queue}", "queue"
+            )
         day = self.state.day
-        if qcfg.daily_cap is not None and self.state.issued_queue.get(
-                f"{day}|{queue}", 0) >= qcfg.daily_cap:
-            raise EngineError(ErrorCode.CAP_REACHED, f"“{qcfg.name}”今日号源已满",
-                              f"today's tickets for {qcfg.name_en or queue} are gone")
+        if (
+            qcfg.daily_cap is not None
+            and self.state.issued_queue.get(f"{day}|{queue}", 0) >= qcfg.daily_cap
+        ):
+            raise EngineError(
+                ErrorCode.CAP_REACHED,
+                f"“{qcfg.name}”今日号源已满",
+                f"today's tickets for {qcfg.name_en or queue} are gone",
+            )
         counter = queue if qcfg.persist_overnight else f"{day}|{queue}"
         n = self.state.counters.get(counter, 0) + 1
         number = f"{qcfg.letter}{n:03d}"
         ticket = Ticket(
             id=f"{day}-{number}" if not qcfg.persist_overnight else f"{day}-{number}-{n}",
-            number=number, day=day, queue=queue, priority=PriorityClass(priority).value,
-            issued_at=now, token=self._new_token(number, day), waiting_since=now,
-            service=service, bundle=bundle, citizen_key=citizen_key, appointment=appointment)
+            number=number,
+            day=day,
+            queue=queue,
+            priority=PriorityClass(priority).value,
+            issued_at=now,
+            token=self._new_token(number, day),
+            waiting_since=now,
+            service=service,
+            bundle=bundle,
+            citizen_key=citizen_key,
+            appointment=appointment,
+        )
         data = asdict(ticket)
         data.pop("history")
         self._emit("ticket.issued", now, ticket=data, counter=counter, n=n)
@@ -415,10 +483,12 @@ class Engine:
     # ------------------------------------------------------------- selection
     def _candidates(self, wid: str) -> list[Ticket]:
         queues = self.config.window(wid).queues
-        return [t for t in self.state.tickets.values()
-                if t.state == TicketState.WAITING.value
-                and (t.target_window == wid
-                     or (t.target_window is None and t.queue in queues))]
+        return [
+            t
+            for t in self.state.tickets.values()
+            if t.state == TicketState.WAITING.value
+            and (t.target_window == wid or (t.target_window is None and t.queue in queues))
+        ]
 
     def _order(self, wid: str, t: Ticket) -> tuple[int, int, float]:
         queues = self.config.window(wid).queues
@@ -461,15 +531,20 @@ class Engine:
             if o is t or o.state != TicketState.WAITING.value or o.queue != t.queue:
                 continue
             if (o.is_priority and not t.is_priority) or (
-                    o.is_priority == t.is_priority and o.waiting_since <= t.waiting_since):
+                o.is_priority == t.is_priority and o.waiting_since <= t.waiting_since
+            ):
                 n += 1
         return n
 
     def expected_wait_min(self, queue: str, ahead: int) -> int:
         avg_s = self.state.avg_service_s.get(
-            queue, self.config.queue(queue).default_service_min * 60)
-        windows = [w for w in self.config.windows if queue in w.queues
-                   and not self.state.windows[w.id].paused]
+            queue, self.config.queue(queue).default_service_min * 60
+        )
+        windows = [
+            w
+            for w in self.config.windows
+            if queue in w.queues and not self.state.windows[w.id].paused
+        ]
         if not windows:
             windows = [w for w in self.config.windows if queue in w.queues]
         return math.ceil(ahead * avg_s / 60 / max(1, len(windows)))
@@ -484,13 +559,15 @@ class Engine:
         w = self._window(wid)
         if ref is None:
             if w.current is None:
-                raise EngineError(ErrorCode.CONFLICT, "本窗口当前没有号票",
-                                  "this window has no current ticket")
+                raise EngineError(
+                    ErrorCode.CONFLICT, "本窗口当前没有号票", "this window has no current ticket"
+                )
             return self.state.tickets[w.current]
         t = self.ticket(ref)
         if t.window != wid:
-            raise EngineError(ErrorCode.FORBIDDEN, f"{t.number} 不在本窗口",
-                              f"{t.number} is not at this window")
+            raise EngineError(
+                ErrorCode.FORBIDDEN, f"{t.number} 不在本窗口", f"{t.number} is not at this window"
+            )
         return t
 
     def call_next(self, wid: str, now: float) -> Ticket:
@@ -500,47 +577,63 @@ class Engine:
             raise EngineError(ErrorCode.CONFLICT, "窗口已暂停，请先恢复", "window is paused")
         if w.current is not None:
             cur = self.state.tickets[w.current]
-            raise EngineError(ErrorCode.CONFLICT,
-                              f"请先办结或转出当前号 {cur.number}",
-                              f"finish or transfer {cur.number} first")
+            raise EngineError(
+                ErrorCode.CONFLICT,
+                f"请先办结或转出当前号 {cur.number}",
+                f"finish or transfer {cur.number} first",
+            )
         picked = self.pick(wid, now)
         if picked is None:
             raise EngineError(ErrorCode.EMPTY, "没有等候的号", "nobody is waiting")
         t, cls = picked
-        self._emit("ticket.called", now, ticket=t.id, number=t.number, window=wid,
-                   queue=t.queue, **{"class": cls})
+        self._emit(
+            "ticket.called",
+            now,
+            ticket=t.id,
+            number=t.number,
+            window=wid,
+            queue=t.queue,
+            **{"class": cls},
+        )
         return t
 
     def recall(self, wid: str, now: float, ref: str | None = None) -> Ticket:
         t = self._current(wid, ref)
         if t.state != TicketState.CALLED.value:
-            raise EngineError(ErrorCode.CONFLICT, f"{t.number} 不在呼叫中",
-                              f"{t.number} is not being called")
+            raise EngineError(
+                ErrorCode.CONFLICT, f"{t.number} 不在呼叫中", f"{t.number} is not being called"
+            )
         limit = self.config.window_policy.recall_limit
         if t.recalls >= limit:
-            raise EngineError(ErrorCode.CONFLICT, f"已重呼 {limit} 次，请按过号处理",
-                              f"recalled {limit} times already; mark it as no-show")
-        self._emit("ticket.recalled", now, ticket=t.id, number=t.number, window=wid,
-                   recall=t.recalls + 1)
+            raise EngineError(
+                ErrorCode.CONFLICT,
+                f"已重呼 {limit} 次，请按过号处理",
+                f"recalled {limit} times already; mark it as no-show",
+            )
+        self._emit(
+            "ticket.recalled", now, ticket=t.id, number=t.number, window=wid, recall=t.recalls + 1
+        )
         return t
 
     def start(self, wid: str, now: float, ref: str | None = None) -> Ticket:
         t = self._current(wid, ref)
         if t.state != TicketState.CALLED.value:
-            raise EngineError(ErrorCode.CONFLICT, f"{t.number} 不在呼叫中",
-                              f"{t.number} is not being called")
+            raise EngineError(
+                ErrorCode.CONFLICT, f"{t.number} 不在呼叫中", f"{t.number} is not being called"
+            )
         self._emit("ticket.started", now, ticket=t.id, number=t.number, window=wid)
         return t
 
-    def no_show(self, wid: str, now: float, ref: str | None = None,
-                requeue: bool = False) -> Ticket:
+    def no_show(
+        self, wid: str, now: float, ref: str | None = None, requeue: bool = False
+    ) -> Ticket:
         t = self._current(wid, ref)
         if t.state != TicketState.CALLED.value:
-            raise EngineError(ErrorCode.CONFLICT, f"{t.number} 已在办理，不能过号",
-                              f"{t.number} is being served")
+            raise EngineError(
+                ErrorCode.CONFLICT, f"{t.number} 已在办理，不能过号", f"{t.number} is being served"
+            )
         requeue = requeue or self.config.window_policy.requeue_after_no_show
-        self._emit("ticket.no_show", now, ticket=t.id, number=t.number, window=wid,
-                   requeue=requeue)
+        self._emit("ticket.no_show", now, ticket=t.id, number=t.number, window=wid, requeue=requeue)
         return t
 
     def requeue(self, wid: str, now: float, ref: str | None) -> Ticket:
@@ -549,52 +642,93 @@ class Engine:
         self._window(wid)
         t = self.ticket(ref)
         if t.state != TicketState.SKIPPED.value or t.skipped_at is None:
-            raise EngineError(ErrorCode.CONFLICT, f"{t.number} 不是过号状态",
-                              f"{t.number} was not skipped")
+            raise EngineError(
+                ErrorCode.CONFLICT, f"{t.number} 不是过号状态", f"{t.number} was not skipped"
+            )
         grace = self.config.window_policy.no_show_grace_min * 60
         if now - t.skipped_at > grace:
-            raise EngineError(ErrorCode.TOO_LATE, f"{t.number} 已超过过号保留时间，请重新取号",
-                              f"{t.number} is past the no-show grace period")
+            raise EngineError(
+                ErrorCode.TOO_LATE,
+                f"{t.number} 已超过过号保留时间，请重新取号",
+                f"{t.number} is past the no-show grace period",
+            )
         self._emit("ticket.requeued", now, ticket=t.id, number=t.number, window=wid)
         return t
 
-    def transfer(self, wid: str, now: float, ref: str | None = None,
-                 to_queue: str | None = None, to_window: str | None = None,
-                 note: str | None = None) -> Ticket:
+    def transfer(
+        self,
+        wid: str,
+        now: float,
+        ref: str | None = None,
+        to_queue: str | None = None,
+        to_window: str | None = None,
+        note: str | None = None,
+    ) -> Ticket:
         t = self._current(wid, ref)
         if t.state not in (TicketState.CALLED.value, TicketState.SERVING.value):
-            raise EngineError(ErrorCode.CONFLICT, f"{t.number} 不在本窗口办理",
-                              f"{t.number} is not at this window")
+            raise EngineError(
+                ErrorCode.CONFLICT,
+                f"{t.number} 不在本窗口办理",
+                f"{t.number} is not at this window",
+            )
         if to_window is not None:
             if to_window not in self.state.windows:
-                raise EngineError(ErrorCode.NOT_FOUND, f"没有 {to_window} 号窗口",
-                                  f"no window {to_window}", "to_window")
+                raise EngineError(
+                    ErrorCode.NOT_FOUND,
+                    f"没有 {to_window} 号窗口",
+                    f"no window {to_window}",
+                    "to_window",
+                )
             if to_window == wid:
-                raise EngineError(ErrorCode.CONFLICT, "不能转给本窗口",
-                                  "cannot transfer to the same window", "to_window")
+                raise EngineError(
+                    ErrorCode.CONFLICT,
+                    "不能转给本窗口",
+                    "cannot transfer to the same window",
+                    "to_window",
+                )
             to_queue = to_queue or t.queue
         if to_queue is None:
-            raise EngineError(ErrorCode.BAD_REQUEST, "请选择转到的队列或窗口",
-                              "give to_queue or to_window", "to_queue")
+            raise EngineError(
+                ErrorCode.BAD_REQUEST,
+                "请选择转到的队列或窗口",
+                "give to_queue or to_window",
+                "to_queue",
+            )
         if to_queue not in self._queue_index:
-            raise EngineError(ErrorCode.NOT_FOUND, f"没有这个队列: {to_queue}",
-                              f"unknown queue {to_queue}", "to_queue")
+            raise EngineError(
+                ErrorCode.NOT_FOUND,
+                f"没有这个队列: {to_queue}",
+                f"unknown queue {to_queue}",
+                "to_queue",
+            )
         prio = t.priority
         if prio == NORMAL.value and self.config.priority.transfer_is_priority:
             prio = PriorityClass.TRANSFER.value
-        self._emit("ticket.transferred", now, ticket=t.id, number=t.number,
-                   from_window=wid, from_queue=t.queue, to_queue=to_queue,
-                   to_window=to_window, priority=prio, note=note)
+        self._emit(
+            "ticket.transferred",
+            now,
+            ticket=t.id,
+            number=t.number,
+            from_window=wid,
+            from_queue=t.queue,
+            to_queue=to_queue,
+            to_window=to_window,
+            priority=prio,
+            note=note,
+        )
         return t
 
-    def finish(self, wid: str, now: float, ref: str | None = None,
-               accept_case: bool = False) -> tuple[Ticket, Case | None]:
+    def finish(
+        self, wid: str, now: float, ref: str | None = None, accept_case: bool = False
+    ) -> tuple[Ticket, Case | None]:
         t = self._current(wid, ref)
         if t.state not in (TicketState.CALLED.value, TicketState.SERVING.value):
-            raise EngineError(ErrorCode.CONFLICT, f"{t.number} 不在本窗口办理",
-                              f"{t.number} is not at this window")
-        self._emit("ticket.finished", now, ticket=t.id, number=t.number, window=wid,
-                   queue=t.queue)
+            raise EngineError(
+                ErrorCode.CONFLICT,
+                f"{t.number} 不在本窗口办理",
+                f"{t.number} is not at this window",
+            )
+        self._emit("ticket.finished", now, ticket=t.id, number=t.number, window=wid, queue=t.queue)
         case = self._accept_case(t, now) if accept_case else None
         return t, case
 
@@ -626,11 +760,15 @@ class Engine:
         promised = svc.promised_days if svc else legal
         today = self._dt(now).date()
         n = self.state.case_counter + 1
-        case = Case(case_no=f"{self.config.hall.id.upper()}{today:%Y%m%d}{n:05d}",
-                    ticket=t.id, service=t.service, citizen_key=t.citizen_key,
-                    accepted_at=now,
-                    deadline=self._working_days_after(today, legal).isoformat(),
-                    promised_deadline=self._working_days_after(today, promised).isoformat())
+        case = Case(
+            case_no=f"{self.config.hall.id.upper()}{today:%Y%m%d}{n:05d}",
+            ticket=t.id,
+            service=t.service,
+            citizen_key=t.citizen_key,
+            accepted_at=now,
+            deadline=self._working_days_after(today, legal).isoformat(),
+            promised_deadline=self._working_days_after(today, promised).isoformat(),
+        )
         self._emit("case.accepted", now, case=asdict(case), counter=n)
         return self.state.cases[case.case_no]
 
@@ -657,21 +795,35 @@ class Engine:
             c = self.state.cases.get(case_no)
             return [c] if c else []
         if citizen_key:
-            return sorted((c for c in self.state.cases.values()
-                           if c.citizen_key == citizen_key),
-                          key=lambda c: c.accepted_at, reverse=True)
+            return sorted(
+                (c for c in self.state.cases.values() if c.citizen_key == citizen_key),
+                key=lambda c: c.accepted_at,
+                reverse=True,
+            )
         return []
 
     # ---------------------------------------------------------- appointments
-    def book(self, now: float, code: str, queue: str | None, service: str | None,
-             start: float, end: float, citizen_key: str | None = None) -> Appointment:
+    def book(
+        self,
+        now: float,
+        code: str,
+        queue: str | None,
+        service: str | None,
+        start: float,
+        end: float,
+        citizen_key: str | None = None,
+    ) -> Appointment:
         if service is not None:
             queue = self.config.service(service).queue
         if queue is None or queue not in self._queue_index:
-            raise EngineError(ErrorCode.NOT_FOUND, "预约的事项或队列不存在",
-                              "unknown service or queue for appointment")
-        a = Appointment(code=code, service=service, queue=queue, start=start, end=end,
-                        citizen_key=citizen_key)
+            raise EngineError(
+                ErrorCode.NOT_FOUND,
+                "预约的事项或队列不存在",
+                "unknown service or queue for appointment",
+            )
+        a = Appointment(
+            code=code, service=service, queue=queue, start=start, end=end, citizen_key=citizen_key
+        )
         self._emit("appointment.booked", now, appointment=asdict(a))
         return self.state.appointments[code]
 
@@ -682,45 +834,77 @@ class Engine:
             appt = self.state.appointments.get(code)
         elif citizen_key:
             today = self._day(now)
-            mine = [a for a in self.state.appointments.values()
-                    if a.citizen_key == citizen_key
-                    and self._day(a.start) == today]
+            mine = [
+                a
+                for a in self.state.appointments.values()
+                if a.citizen_key == citizen_key and self._day(a.start) == today
+            ]
             appt = min(mine, key=lambda a: abs(a.start - now)) if mine else None
         if appt is None:
-            raise EngineError(ErrorCode.NOT_FOUND, "没有找到您今天的预约",
-                              "no appointment found for today")
+            raise EngineError(
+                ErrorCode.NOT_FOUND, "没有找到您今天的预约", "no appointment found for today"
+            )
         if appt.ticket is not None and appt.ticket in self.state.tickets:
             return self.state.tickets[appt.ticket]  # checking in twice gives the same ticket
         pol = self.config.appointments
         if now < appt.start - pol.early_min * 60:
             at = dt.datetime.fromtimestamp(appt.start - pol.early_min * 60, self.tz)
-            raise EngineError(ErrorCode.TOO_EARLY, f"预约签到请在 {at:%H:%M} 以后",
-                              f"check in after {at:%H:%M}")
+            raise EngineError(
+                ErrorCode.TOO_EARLY, f"预约签到请在 {at:%H:%M} 以后", f"check in after {at:%H:%M}"
+            )
         prio = PriorityClass.APPOINTMENT
         if now > appt.start + pol.late_min * 60:
             if pol.late_policy == "reject":
-                raise EngineError(ErrorCode.TOO_LATE, "已超过预约签到时间，请重新预约或取号",
-                                  "too late for this appointment")
+                raise EngineError(
+                    ErrorCode.TOO_LATE,
+                    "已超过预约签到时间，请重新预约或取号",
+                    "too late for this appointment",
+                )
             prio = NORMAL
-        return self.issue(now, service=appt.service,
-                          queue=None if appt.service else appt.queue,
-                          priority=prio, citizen_key=appt.citizen_key, appointment=appt.code)
+        return self.issue(
+            now,
+            service=appt.service,
+            queue=None if appt.service else appt.queue,
+            priority=prio,
+            citizen_key=appt.citizen_key,
+            appointment=appt.code,
+        )
 
     # ----------------------------------------------------------------- rating
-    def rate(self, now: float, ref: str, level: int, reasons: list[str],
-             text: str | None) -> Ticket:
+    def rate(
+        self, now: float, ref: str, level: int, reasons: list[str], text: str | None
+    ) -> Ticket:
         t = self.ticket(ref)
         if t.rated:
-            raise EngineError(ErrorCode.CONFLICT, "这张号已经评价过了，感谢您",
-                              "this ticket has been rated already")
+            raise EngineError(
+                ErrorCode.CONFLICT,
+                "这张号已经评价过了，感谢您",
+                "this ticket has been rated already",
+            )
         if not t.rating_open:
-            raise EngineError(ErrorCode.CONFLICT, "办结后才能评价",
-                              "a ticket can be rated once its service is finished")
+            raise EngineError(
+                ErrorCode.CONFLICT,
+                "办结后才能评价",
+                "a ticket can be rated once its service is finished",
+            )
         if level >= 3 and (reasons or text):
-            raise EngineError(ErrorCode.BAD_REQUEST, "只有不满意的评价需要填写原因",
-                              "reasons and text are only for bad ratings", "reasons")
-        self._emit("rating.submitted", now, ticket=t.id, number=t.number, window=t.window,
-                   service=t.service, level=level, reasons=reasons, text=text)
+            raise EngineError(
+                ErrorCode.BAD_REQUEST,
+                "只有不满意的评价需要填写原因",
+                "reasons and text are only for bad ratings",
+                "reasons",
+            )
+        self._emit(
+            "rating.submitted",
+            now,
+            ticket=t.id,
+            number=t.number,
+            window=t.window,
+            service=t.service,
+            level=level,
+            reasons=reasons,
+            text=text,
+        )
         return t
 
     # ---------------------------------------------------------------- warnings
@@ -733,19 +917,35 @@ class Engine:
             if t.state == TicketState.WAITING.value:
                 lvl = _level((now - t.issued_at) / 60, q.wait_yellow_min, q.wait_red_min)
                 if _LEVEL_RANK[lvl.value] > _LEVEL_RANK[t.wait_level]:
-                    self._emit("ticket.warning", now, ticket=t.id, number=t.number,
-                               queue=t.queue, kind="wait", level=lvl.value)
+                    self._emit(
+                        "ticket.warning",
+                        now,
+                        ticket=t.id,
+                        number=t.number,
+                        queue=t.queue,
+                        kind="wait",
+                        level=lvl.value,
+                    )
             elif t.state in (TicketState.CALLED.value, TicketState.SERVING.value):
                 since = t.started_at or t.called_at or now
                 lvl = _level((now - since) / 60, q.service_yellow_min, q.service_red_min)
                 if _LEVEL_RANK[lvl.value] > _LEVEL_RANK[t.service_level]:
-                    self._emit("ticket.warning", now, ticket=t.id, number=t.number,
-                               queue=t.queue, window=t.window, kind="service",
-                               level=lvl.value)
-            elif (t.state == TicketState.SKIPPED.value and t.skipped_at is not None
-                  and now - t.skipped_at > grace):
-                self._emit("ticket.expired", now, ticket=t.id, number=t.number,
-                           queue=t.queue)
+                    self._emit(
+                        "ticket.warning",
+                        now,
+                        ticket=t.id,
+                        number=t.number,
+                        queue=t.queue,
+                        window=t.window,
+                        kind="service",
+                        level=lvl.value,
+                    )
+            elif (
+                t.state == TicketState.SKIPPED.value
+                and t.skipped_at is not None
+                and now - t.skipped_at > grace
+            ):
+                self._emit("ticket.expired", now, ticket=t.id, number=t.number, queue=t.queue)
 
     def record(self, type_: str, now: float, **data: Any) -> None:
         """Events that only need recording (help requests, mailing requests)."""

@@ -30,7 +30,7 @@ from hall_contract.messages import ErrorCode, ErrorInfo, Reply
 from hall_contract.topics import Topics
 from hall_controller.engine import Case, Engine, EngineError, HallState, Ticket, WindowState
 from hall_controller.sealing import Sealer
-from hall_controller.store import EventStore
+from hall_controller.store import EventStore, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +41,26 @@ TICK_S = 2.0
 SNAPSHOT_EVERY = 5000
 CALL_BOARD_SIZE = 10
 #: Events published on MQTT. Others (mailing) stay in the store only.
-PUBLIC_EVENTS = frozenset({
-    "ticket.issued", "ticket.called", "ticket.recalled", "ticket.started", "ticket.no_show",
-    "ticket.requeued", "ticket.transferred", "ticket.finished", "ticket.expired",
-    "ticket.warning", "window.paused", "window.resumed", "rating.submitted",
-    "case.accepted", "case.updated", "day.rolled",
-})
+PUBLIC_EVENTS = frozenset(
+    {
+        "ticket.issued",
+        "ticket.called",
+        "ticket.recalled",
+        "ticket.started",
+        "ticket.no_show",
+        "ticket.requeued",
+        "ticket.transferred",
+        "ticket.finished",
+        "ticket.expired",
+        "ticket.warning",
+        "window.paused",
+        "window.resumed",
+        "rating.submitted",
+        "case.accepted",
+        "case.updated",
+        "day.rolled",
+    }
+)
 
 
 @dataclass
@@ -88,9 +102,16 @@ def rebuild(config: HallConfig, store: EventStore) -> tuple[Engine, int]:
 
 
 class Controller:
-    def __init__(self, config: HallConfig, store: EventStore, broker: BrokerSettings, *,
-                 clock: Clock = time.time, client_id: str | None = None,
-                 sealer: Sealer | None = None) -> None:
+    def __init__(
+        self,
+        config: HallConfig,
+        store: EventStore,
+        broker: BrokerSettings,
+        *,
+        clock: Clock = time.time,
+        client_id: str | None = None,
+        sealer: Sealer | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.broker = broker
@@ -99,8 +120,11 @@ class Controller:
         self.sealer = sealer
         self.engine, replayed = rebuild(config, store)
         self._since_snapshot = replayed
-        log.info("state rebuilt: %d events replayed, %d tickets known", replayed,
-                 len(self.engine.state.tickets))
+        log.info(
+            "state rebuilt: %d events replayed, %d tickets known",
+            replayed,
+            len(self.engine.state.tickets),
+        )
         self._inbox: queue.Queue[Inbound | None] = queue.Queue()
         self._replies: dict[str, bytes] = {}
         self.terminals: dict[str, TerminalInfo] = {}
@@ -110,14 +134,21 @@ class Controller:
         self._role_of = {t.id: t.role for t in config.terminals}
         self._location_of = {t.id: t.location for t in config.terminals}
         self._stop = threading.Event()
+        #: Set when the controller cannot go on (the store failed); the process exits.
+        self.fatal = threading.Event()
         self._ready = threading.Event()
         self._worker: threading.Thread | None = None
         self._last_status: bytes | None = None
         self._published_board: bytes | None = None
-        self.client = new_paho(client_id or f"{config.hall.id}-controller", broker,
-                               clean_start=False, session_expiry=3600)
-        self.client.will_set(self.topics.controller_state, json.dumps(
-            {"state": "lost", "at": 0}), qos=1, retain=True)
+        self.client = new_paho(
+            client_id or f"{config.hall.id}-controller",
+            broker,
+            clean_start=False,
+            session_expiry=3600,
+        )
+        self.client.will_set(
+            self.topics.controller_state, json.dumps({"state": "lost", "at": 0}), qos=1, retain=True
+        )
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_disconnect = self._on_disconnect
@@ -125,16 +156,20 @@ class Controller:
 
     # ---------------------------------------------------------------- lifecycle
     def start(self, wait: float | None = 10.0) -> Controller:
-        self.client.connect_async(self.broker.host, self.broker.port,
-                                  keepalive=self.broker.keepalive, clean_start=False,
-                                  properties=connect_props(3600))
+        self.client.connect_async(
+            self.broker.host,
+            self.broker.port,
+            keepalive=self.broker.keepalive,
+            clean_start=False,
+            properties=connect_props(3600),
+        )
         self.client.loop_start()
-        self._worker = threading.Thread(target=self._run, name="controller-worker",
-                                        daemon=True)
+        self._worker = threading.Thread(target=self._run, name="controller-worker", daemon=True)
         self._worker.start()
         if wait is not None and not self.connected.wait(wait):
-            log.warning("broker %s:%s not reachable yet; retrying", self.broker.host,
-                        self.broker.port)
+            log.warning(
+                "broker %s:%s not reachable yet; retrying", self.broker.host, self.broker.port
+            )
         return self
 
     def stop(self) -> None:
@@ -143,8 +178,12 @@ class Controller:
         if self._worker is not None:
             self._worker.join(10)
         if self.connected.is_set():
-            info = self.client.publish(self.topics.controller_state, json.dumps(
-                {"state": "offline", "at": self.clock()}), qos=1, retain=True)
+            info = self.client.publish(
+                self.topics.controller_state,
+                json.dumps({"state": "offline", "at": self.clock()}),
+                qos=1,
+                retain=True,
+            )
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(2)
         self.connected.clear()
@@ -156,31 +195,45 @@ class Controller:
         return self._ready.wait(timeout) and self.connected.wait(timeout)
 
     # ------------------------------------------------------------ paho callbacks
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any,
-                    props: Any = None) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None
+    ) -> None:
         if rc.is_failure:
             log.error("broker refused the controller: %s", rc)
             return
         set_nodelay(client)
         t = self.topics
-        client.subscribe([(t.requests_filter, 1), (t.states_filter, 1),
-                          (t.devices_filter, 1), (t.heartbeats_filter, 0),
-                          (t.command_results_filter, 1)])
-        client.publish(t.controller_state, json.dumps(
-            {"state": "online", "at": self.clock(), "config_version": self.config.version}),
-            qos=1, retain=True)
+        client.subscribe(
+            [
+                (t.requests_filter, 1),
+                (t.states_filter, 1),
+                (t.devices_filter, 1),
+                (t.heartbeats_filter, 0),
+                (t.command_results_filter, 1),
+            ]
+        )
+        client.publish(
+            t.controller_state,
+            json.dumps(
+                {"state": "online", "at": self.clock(), "config_version": self.config.version}
+            ),
+            qos=1,
+            retain=True,
+        )
         self._publish_desired_config()
         self.connected.set()
         self._inbox.put(Inbound("", "$publish-all", b"", None, None))
         log.info("controller connected to %s:%s", self.broker.host, self.broker.port)
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any,
-                       props: Any = None) -> None:
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None
+    ) -> None:
         if self.connected.is_set():
             log.warning("controller lost the broker (%s); reconnecting", rc)
         self.connected.clear()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        payload = bytes(msg.payload)
         parts = msg.topic.split("/")
         # hall/{h}/t/{tid}/...
         if len(parts) < 5 or parts[2] != "t":
@@ -192,11 +245,11 @@ class Controller:
                 props = msg.properties
                 rt = getattr(props, "ResponseTopic", None) if props else None
                 cd = getattr(props, "CorrelationData", None) if props else None
-                self._inbox.put(Inbound(tid, parts[5], msg.payload, rt, cd))
+                self._inbox.put(Inbound(tid, parts[5], payload, rt, cd))
             elif kind == "state":
-                self._on_presence(tid, msg.payload)
+                self._on_presence(tid, payload)
             elif kind == "device" and len(parts) == 6:
-                self._on_device(tid, msg.payload)
+                self._on_device(tid, payload)
             elif kind == "hb":
                 info = self.terminals.setdefault(tid, TerminalInfo(tid))
                 info.last_seen = self.clock()
@@ -221,9 +274,21 @@ class Controller:
         info.version, info.config_version = p.version, p.config_version
         info.last_seen = self.clock()
         if p.state == "lost" and was == "online":
-            self._inbox.put(Inbound(tid, "$alert", json.dumps({
-                "kind": "terminal", "level": "red",
-                "message": f"终端 {tid} 失去连接 / terminal {tid} lost"}).encode(), None, None))
+            self._inbox.put(
+                Inbound(
+                    tid,
+                    "$alert",
+                    json.dumps(
+                        {
+                            "kind": "terminal",
+                            "level": "red",
+                            "message": f"终端 {tid} 失去连接 / terminal {tid} lost",
+                        }
+                    ).encode(),
+                    None,
+                    None,
+                )
+            )
 
     def _on_device(self, tid: str, payload: bytes) -> None:
         if not payload:
@@ -233,10 +298,21 @@ class Controller:
         old = info.devices.get(d.device, {}).get("state")
         info.devices[d.device] = d.model_dump()
         if d.state in ("fault", "absent") and old != d.state:
-            self._inbox.put(Inbound(tid, "$alert", json.dumps({
-                "kind": "device", "level": "red" if d.state == "fault" else "yellow",
-                "message": f"{tid} {d.device}: {d.state} {d.reason}".strip()}).encode(),
-                None, None))
+            self._inbox.put(
+                Inbound(
+                    tid,
+                    "$alert",
+                    json.dumps(
+                        {
+                            "kind": "device",
+                            "level": "red" if d.state == "fault" else "yellow",
+                            "message": f"{tid} {d.device}: {d.state} {d.reason}".strip(),
+                        }
+                    ).encode(),
+                    None,
+                    None,
+                )
+            )
 
     # ------------------------------------------------------------------ worker
     def _run(self) -> None:
@@ -267,11 +343,20 @@ class Controller:
                 next_tick = time.monotonic() + TICK_S
             try:
                 self._process(batch, tick)
-            except Exception:
-                # A store failure: stop rather than acknowledge what is not durable.
-                log.exception("controller worker failed; stopping")
+            except StoreError:
+                # The disk refused: stop rather than acknowledge what is not durable.
+                log.exception("the event store failed; the controller stops")
                 self._stop.set()
-                raise
+                self.fatal.set()
+                return
+            except Exception:
+                # A bug somewhere in the batch: the transaction was rolled back, so the
+                # engine's state is rebuilt from the store to match it again.
+                log.exception(
+                    "a batch of %d requests failed; state rebuilt from the store", len(batch)
+                )
+                self.engine, _n = rebuild(self.config, self.store)
+                self.engine.take_events()
 
     def _process(self, batch: list[Inbound], tick: bool) -> None:
         out: list[tuple[str, bytes, bytes | None]] = []
@@ -288,9 +373,15 @@ class Controller:
                     continue
                 if item.op == "$alert":
                     a = json.loads(item.payload)
-                    alerts.append(self._alert(a["kind"], a["message"], now,
-                                              level=a.get("level", "yellow"),
-                                              terminal=item.terminal))
+                    alerts.append(
+                        self._alert(
+                            a["kind"],
+                            a["message"],
+                            now,
+                            level=a.get("level", "yellow"),
+                            terminal=item.terminal,
+                        )
+                    )
                     continue
                 reply, key, new_alerts = self._handle(item, now)
                 alerts += new_alerts
@@ -302,8 +393,10 @@ class Controller:
                     self._replies[key] = body
                 topic = self.topics.reply(item.terminal)
                 if item.response_topic not in (None, topic):
-                    log.warning("terminal %s asked for replies on a foreign topic; "
-                                "answering on its own", item.terminal)
+                    log.warning(
+                        "terminal %s asked for replies on a foreign topic; answering on its own",
+                        item.terminal,
+                    )
                 out.append((topic, body, item.correlation))
             if self._since_snapshot >= SNAPSHOT_EVERY:
                 self.store.put_snapshot(self.store.last_seq(), self.engine.state.to_dict())
@@ -318,8 +411,11 @@ class Controller:
             self.client.publish(topic, body, qos=1, properties=props)
         for seq, ev in events:
             if ev.type in PUBLIC_EVENTS:
-                self.client.publish(self.topics.event(ev.type), m.Event(
-                    seq=seq, type=ev.type, at=ev.at, data=self._public(ev.data)).dumps(), qos=1)
+                self.client.publish(
+                    self.topics.event(ev.type),
+                    m.Event(seq=seq, type=ev.type, at=ev.at, data=self._public(ev.data)).dumps(),
+                    qos=1,
+                )
         for a in alerts:
             self.client.publish(self.topics.alerts, a.dumps(), qos=1)
         if events or publish_all or tick:
@@ -338,22 +434,36 @@ class Controller:
         """Event data as published: no citizen key, no lookup token, no free text."""
         d = dict(data)
         if "ticket" in d and isinstance(d["ticket"], dict):
-            t = {k: v for k, v in d["ticket"].items()
-                 if k not in ("citizen_key", "token", "history")}
+            t = {
+                k: v for k, v in d["ticket"].items() if k not in ("citizen_key", "token", "history")
+            }
             d["ticket"] = t
         if "case" in d and isinstance(d["case"], dict):
             d["case"] = {k: v for k, v in d["case"].items() if k != "citizen_key"}
         d.pop("text", None)
         return d
 
-    def _alert(self, kind: str, message: str, now: float, *, level: str = "yellow",
-               terminal: str | None = None, ticket: str | None = None) -> m.Alert:
+    def _alert(
+        self,
+        kind: str,
+        message: str,
+        now: float,
+        *,
+        level: str = "yellow",
+        terminal: str | None = None,
+        ticket: str | None = None,
+    ) -> m.Alert:
         self.engine.state.alerts += 1
-        return m.Alert(id=f"al{int(now * 1000)}-{self.engine.state.alerts}",
-                       kind=kind,  # type: ignore[arg-type]
-                       level=m.Level(level), terminal=terminal,
-                       location=self._location_of.get(terminal or ""), ticket=ticket,
-                       message=message, at=now)
+        return m.Alert(
+            id=f"al{int(now * 1000)}-{self.engine.state.alerts}",
+            kind=kind,  # type: ignore[arg-type]
+            level=m.Level(level),
+            terminal=terminal,
+            location=self._location_of.get(terminal or ""),
+            ticket=ticket,
+            message=message,
+            at=now,
+        )
 
     # ----------------------------------------------------------------- requests
     def _handle(self, item: Inbound, now: float) -> tuple[Reply, str | None, list[m.Alert]]:
@@ -363,23 +473,44 @@ class Controller:
             cached = self._replies.get(key) or self.store.get_reply(key)
             if cached is not None:
                 return Reply.model_validate_json(cached), None, []
+        alerts: list[m.Alert] = []
         try:
             req = m.parse_request(item.op, item.payload)
         except m.BadPayload as err:
-            log.warning("rejected %s from %s: %s", item.op, item.terminal, err.message)
+            log.warning("rejected %s from %s: %s", item.op[:40], item.terminal, err.message)
             return Reply(id=rid or "", ok=False, error=err.info()), None, []
-        alerts: list[m.Alert] = []
         try:
             result = self._dispatch(item.terminal, item.op, req, now, alerts)
         except EngineError as err:
-            return Reply(id=req.id, ok=False, error=ErrorInfo(
-                code=err.code, message=err.message, message_en=err.message_en or None,
-                field=err.field)), key, alerts
+            return (
+                Reply(
+                    id=req.id,
+                    ok=False,
+                    error=ErrorInfo(
+                        code=err.code,
+                        message=err.message,
+                        message_en=err.message_en or None,
+                        field=err.field,
+                    ),
+                ),
+                key,
+                alerts,
+            )
         except Exception:
             log.exception("internal error handling %s from %s", item.op, item.terminal)
-            return Reply(id=req.id, ok=False, error=ErrorInfo(
-                code=ErrorCode.INTERNAL, message="系统内部错误，请联系工作人员",
-                message_en="internal error; please ask staff")), key, alerts
+            return (
+                Reply(
+                    id=req.id,
+                    ok=False,
+                    error=ErrorInfo(
+                        code=ErrorCode.INTERNAL,
+                        message="系统内部错误，请联系工作人员",
+                        message_en="internal error; please ask staff",
+                    ),
+                ),
+                key,
+                alerts,
+            )
         return Reply(id=req.id, ok=True, result=result), key, alerts
 
     def window_of(self, tid: str) -> str:
@@ -388,26 +519,41 @@ class Controller:
         if wid is None and tid.startswith("window-"):
             wid = tid.removeprefix("window-")
         if wid is None or wid not in self.engine.state.windows:
-            raise EngineError(ErrorCode.FORBIDDEN, f"终端 {tid} 不是窗口终端",
-                              f"terminal {tid} is not a window terminal")
+            raise EngineError(
+                ErrorCode.FORBIDDEN,
+                f"终端 {tid} 不是窗口终端",
+                f"terminal {tid} is not a window terminal",
+            )
         return wid
 
-    def _dispatch(self, tid: str, op: str, req: m.Request, now: float,
-                  alerts: list[m.Alert]) -> dict[str, Any]:
+    def _dispatch(
+        self, tid: str, op: str, req: m.Request, now: float, alerts: list[m.Alert]
+    ) -> dict[str, Any]:
         e = self.engine
         if op == "ticket.issue":
             assert isinstance(req, m.TicketIssue)
             if self._role_of.get(tid) in ("window", "display", "rater"):
-                raise EngineError(ErrorCode.FORBIDDEN, "此终端不能取号",
-                                  "this terminal cannot issue tickets")
-            t = e.issue(now, service=req.service, bundle=req.bundle, queue=req.queue,
-                        priority=req.priority, citizen_key=req.citizen_key)
+                raise EngineError(
+                    ErrorCode.FORBIDDEN, "此终端不能取号", "this terminal cannot issue tickets"
+                )
+            t = e.issue(
+                now,
+                service=req.service,
+                bundle=req.bundle,
+                queue=req.queue,
+                priority=req.priority,
+                citizen_key=req.citizen_key,
+            )
             return self.ticket_info(t)
         if op == "appointment.checkin":
             assert isinstance(req, m.AppointmentCheckin)
             if not req.code and not req.citizen_key:
-                raise EngineError(ErrorCode.BAD_REQUEST, "请扫描预约码或读身份证",
-                                  "give code or citizen_key", "code")
+                raise EngineError(
+                    ErrorCode.BAD_REQUEST,
+                    "请扫描预约码或读身份证",
+                    "give code or citizen_key",
+                    "code",
+                )
             return self.ticket_info(e.checkin(now, req.code, req.citizen_key))
         if op == "ticket.lookup":
             assert isinstance(req, m.TicketLookup)
@@ -422,29 +568,53 @@ class Controller:
             assert isinstance(req, m.RatingSubmit)
             t = e.rate(now, req.ticket, req.level, req.reasons, req.text)
             if req.level <= 2:
-                alerts.append(self._alert("unresolved", f"差评 {t.number}（{req.level} 星）需整改回访",
-                                          now, terminal=tid, ticket=t.number))
+                alerts.append(
+                    self._alert(
+                        "unresolved",
+                        f"差评 {t.number}（{req.level} 星）需整改回访",
+                        now,
+                        terminal=tid,
+                        ticket=t.number,
+                    )
+                )
             return {"ticket": t.number, "level": req.level}
         if op == "help.request":
             assert isinstance(req, m.HelpRequest)
             where = self._location_of.get(tid) or tid
             what = "帮办代办" if req.kind == "helper" else "办不成事反映"
             alert = self._alert(req.kind, f"{what}：{where}", now, level="red", terminal=tid)
-            e.record("help.requested", now, alert=alert.id, kind=req.kind, terminal=tid,
-                     service=req.service, note=req.note)
+            e.record(
+                "help.requested",
+                now,
+                alert=alert.id,
+                kind=req.kind,
+                terminal=tid,
+                service=req.service,
+                note=req.note,
+            )
             alerts.append(alert)
             return {"alert": alert.id, "location": where}
         if op == "mailing.request":
             assert isinstance(req, m.MailingRequest)
             if self.sealer is None:
                 raise EngineError(ErrorCode.INTERNAL, "邮寄服务未启用", "mailing is not set up")
-            sealed = self.sealer.seal(json.dumps(
-                {"recipient": req.recipient, "phone": req.phone, "address": req.address},
-                ensure_ascii=False).encode())
-            e.record("mailing.requested", now, ticket=req.ticket, case_no=req.case_no,
-                     sealed=sealed, terminal=tid)
-            alerts.append(self._alert("helper", "新的免费邮寄申请", now, level="yellow",
-                                      terminal=tid))
+            sealed = self.sealer.seal(
+                json.dumps(
+                    {"recipient": req.recipient, "phone": req.phone, "address": req.address},
+                    ensure_ascii=False,
+                ).encode()
+            )
+            e.record(
+                "mailing.requested",
+                now,
+                ticket=req.ticket,
+                case_no=req.case_no,
+                sealed=sealed,
+                terminal=tid,
+            )
+            alerts.append(
+                self._alert("helper", "新的免费邮寄申请", now, level="yellow", terminal=tid)
+            )
             return {"accepted": True}
         if op == "hall.status":
             return self.hall_status(now)
@@ -494,63 +664,116 @@ class Controller:
         elif t.service:
             hint = self.config.service(t.service).window_hint
         info = m.TicketInfo(
-            ticket_id=t.id, number=t.number, queue=t.queue, queue_name=q.name,
-            service=t.service, priority=m.PriorityClass(t.priority),
-            state=m.TicketState(t.state), issued_at=t.issued_at, people_ahead=ahead,
-            expected_wait_min=e.expected_wait_min(t.queue, ahead), token=t.token,
-            window=t.window, window_hint=hint or None).model_dump(mode="json",
-                                                                  exclude_none=True)
+            ticket_id=t.id,
+            number=t.number,
+            queue=t.queue,
+            queue_name=q.name,
+            service=t.service,
+            priority=m.PriorityClass(t.priority),
+            state=m.TicketState(t.state),
+            issued_at=t.issued_at,
+            people_ahead=ahead,
+            expected_wait_min=e.expected_wait_min(t.queue, ahead),
+            token=t.token,
+            window=t.window,
+            window_hint=hint or None,
+        ).model_dump(mode="json", exclude_none=True)
         info["history"] = [{k: v for k, v in h.items() if v is not None} for h in t.history]
         return info
 
     def case_info(self, c: Case, now: float) -> dict[str, Any]:
         svc = self.config.service(c.service) if c.service else None
-        return {"case_no": c.case_no, "service": c.service,
-                "service_name": svc.name if svc else None, "state": c.state,
-                "accepted_at": c.accepted_at, "deadline": c.deadline,
-                "promised_deadline": c.promised_deadline,
-                "level": self.engine.case_level(c, now).value}
+        return {
+            "case_no": c.case_no,
+            "service": c.service,
+            "service_name": svc.name if svc else None,
+            "state": c.state,
+            "accepted_at": c.accepted_at,
+            "deadline": c.deadline,
+            "promised_deadline": c.promised_deadline,
+            "level": self.engine.case_level(c, now).value,
+        }
 
     def window_info(self, wid: str) -> dict[str, Any]:
         w = self.engine.state.windows[wid]
         cur = self.engine.state.tickets.get(w.current or "")
-        return {"window": wid, "name": self.config.window(wid).name, "paused": w.paused,
-                "pause_reason": w.pause_reason, "current": cur.number if cur else None,
-                "current_state": cur.state if cur else None, "served": w.served,
-                "waiting": len(self.engine._candidates(wid))}
+        return {
+            "window": wid,
+            "name": self.config.window(wid).name,
+            "paused": w.paused,
+            "pause_reason": w.pause_reason,
+            "current": cur.number if cur else None,
+            "current_state": cur.state if cur else None,
+            "served": w.served,
+            "waiting": len(self.engine._candidates(wid)),
+        }
 
     def hall_status(self, now: float) -> dict[str, Any]:
         e = self.engine
         nxt = e.next_opening(now)
-        return {"open": e.is_open(now), "next_opening": nxt.isoformat() if nxt else None,
-                "queues": [self._queue_snapshot(q.id, now).model_dump(mode="json")
-                           for q in self.config.queues],
-                "config_version": self.config.version}
+        return {
+            "open": e.is_open(now),
+            "next_opening": nxt.isoformat() if nxt else None,
+            "queues": [
+                self._queue_snapshot(q.id, now).model_dump(mode="json") for q in self.config.queues
+            ],
+            "config_version": self.config.version,
+        }
 
     def _queue_snapshot(self, qid: str, now: float) -> m.QueueSnapshot:
         e = self.engine
         q = self.config.queue(qid)
-        waiting = [t for t in e.state.tickets.values()
-                   if t.queue == qid and t.state == m.TicketState.WAITING.value]
-        serving = sorted((t for t in e.state.tickets.values() if t.queue == qid and t.state in
-                          (m.TicketState.CALLED.value, m.TicketState.SERVING.value)),
-                         key=lambda t: t.called_at or 0)
-        return m.QueueSnapshot(queue=qid, name=q.name, letter=q.letter, waiting=len(waiting),
-                               serving=[t.number for t in serving],
-                               last_called=serving[-1].number if serving else None,
-                               expected_wait_min=e.expected_wait_min(qid, len(waiting)),
-                               open=e.is_open(now), at=now)
+        waiting = [
+            t
+            for t in e.state.tickets.values()
+            if t.queue == qid and t.state == m.TicketState.WAITING.value
+        ]
+        serving = sorted(
+            (
+                t
+                for t in e.state.tickets.values()
+                if t.queue == qid
+                and t.state in (m.TicketState.CALLED.value, m.TicketState.SERVING.value)
+            ),
+            key=lambda t: t.called_at or 0,
+        )
+        return m.QueueSnapshot(
+            queue=qid,
+            name=q.name,
+            letter=q.letter,
+            waiting=len(waiting),
+            serving=[t.number for t in serving],
+            last_called=serving[-1].number if serving else None,
+            expected_wait_min=e.expected_wait_min(qid, len(waiting)),
+            open=e.is_open(now),
+            at=now,
+        )
 
     def call_board(self) -> m.CallBoard:
         s = self.engine.state
-        called = sorted((t for t in s.tickets.values() if t.called_at is not None
-                         and t.state in (m.TicketState.CALLED.value,
-                                         m.TicketState.SERVING.value)),
-                        key=lambda t: t.called_at or 0, reverse=True)[:CALL_BOARD_SIZE]
-        return m.CallBoard(calls=[m.CallBoardEntry(
-            number=t.number, window=t.window or "", queue=t.queue, at=t.called_at or 0,
-            window_name=self.config.window(t.window).name if t.window else "",
-            recall=t.recalls) for t in called])
+        called = sorted(
+            (
+                t
+                for t in s.tickets.values()
+                if t.called_at is not None
+                and t.state in (m.TicketState.CALLED.value, m.TicketState.SERVING.value)
+            ),
+            key=lambda t: t.called_at or 0,
+            reverse=True,
+        )[:CALL_BOARD_SIZE]
+        return m.CallBoard(
+            calls=[
+                m.CallBoardEntry(
+                    number=t.number,
+                    window=t.window or "",
+                    queue=t.queue,
+                    at=t.called_at or 0,
+                    window_name=self.config.window(t.window).name if t.window else "",
+                    recall=t.recalls,
+                )
+                for t in called
+            ]
+        )
 
     def _publish_snapshots(self, events: list[tuple[int, Any]], *, force: bool) -> None:
         now = self.clock()
@@ -566,16 +789,22 @@ class Controller:
             touched = {q.id for q in self.config.queues}
         for qid in touched:
             if qid in {q.id for q in self.config.queues}:
-                self.client.publish(self.topics.queue_snapshot(qid),
-                                    self._queue_snapshot(qid, now).dumps(), qos=1, retain=True)
+                self.client.publish(
+                    self.topics.queue_snapshot(qid),
+                    self._queue_snapshot(qid, now).dumps(),
+                    qos=1,
+                    retain=True,
+                )
         board = self.call_board().dumps()
         if board != self._published_board:
             self.client.publish(self.topics.calls, board, qos=1, retain=True)
             self._published_board = board
         status = self.hall_status(now)
-        body = json.dumps({k: v for k, v in status.items() if k != "queues"}
-                          | {"waiting": {q["queue"]: q["waiting"] for q in status["queues"]}},
-                          ensure_ascii=False).encode()
+        body = json.dumps(
+            {k: v for k, v in status.items() if k != "queues"}
+            | {"waiting": {q["queue"]: q["waiting"] for q in status["queues"]}},
+            ensure_ascii=False,
+        ).encode()
         if body != self._last_status and (force or touched or self._status_changed(body)):
             self.client.publish(self.topics.hall_status, body, qos=1, retain=True)
             self._last_status = body
@@ -594,19 +823,29 @@ class Controller:
         for t in self.config.terminals:
             self.client.publish(self.topics.desired_config(t.id), body, qos=1, retain=True)
 
-    def send_command(self, tid: str, cmd: str, args: dict[str, Any] | None = None, *,
-                     ttl_s: int = 60, wait: float | None = None) -> m.CommandResult | None:
+    def send_command(
+        self,
+        tid: str,
+        cmd: str,
+        args: dict[str, Any] | None = None,
+        *,
+        ttl_s: int = 60,
+        wait: float | None = None,
+    ) -> m.CommandResult | None:
         """A command with an expiry and an idempotency id; optionally wait for its result."""
         now = self.clock()
         cid = f"cmd{int(now * 1000)}"
-        command = m.Command(id=cid, cmd=cmd, args=args or {},  # type: ignore[arg-type]
-                            expires_at=now + ttl_s)
+        command = m.Command(
+            id=cid,
+            cmd=cmd,
+            args=args or {},  # type: ignore[arg-type]
+            expires_at=now + ttl_s,
+        )
         ev = threading.Event()
         self._command_waiters[cid] = ev
         props = Properties(PacketTypes.PUBLISH)
         props.MessageExpiryInterval = max(1, math.ceil(ttl_s))
-        self.client.publish(self.topics.command(tid), command.dumps(), qos=1,
-                            properties=props)
+        self.client.publish(self.topics.command(tid), command.dumps(), qos=1, properties=props)
         if wait is None:
             return None
         ev.wait(wait)

@@ -78,8 +78,7 @@ class SqliteStore:
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), check_same_thread=False,
-                                       isolation_level=None)
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.executescript(SCHEMA)
@@ -87,8 +86,9 @@ class SqliteStore:
             if row is None:
                 self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
             elif row[0] != SCHEMA_VERSION:
-                raise StoreError(f"{path}: store schema {row[0]}, this controller knows "
-                                 f"{SCHEMA_VERSION}")
+                raise StoreError(
+                    f"{path}: store schema {row[0]}, this controller knows {SCHEMA_VERSION}"
+                )
         except sqlite3.Error as err:
             raise StoreError(f"cannot open the event store {path}: {err}") from err
         self._lock = threading.RLock()
@@ -118,12 +118,14 @@ class SqliteStore:
     def append(self, at: float, type: str, data: dict[str, Any]) -> int:
         cur = self._db.execute(
             "INSERT INTO events (at, type, data) VALUES (?, ?, ?)",
-            (at, type, json.dumps(data, ensure_ascii=False, separators=(",", ":"))))
+            (at, type, json.dumps(data, ensure_ascii=False, separators=(",", ":"))),
+        )
         return int(cur.lastrowid or 0)
 
     def events(self, after_seq: int = 0) -> Iterator[StoredEvent]:
         cur = self._db.execute(
-            "SELECT seq, at, type, data FROM events WHERE seq > ? ORDER BY seq", (after_seq,))
+            "SELECT seq, at, type, data FROM events WHERE seq > ? ORDER BY seq", (after_seq,)
+        )
         for seq, at, type_, data in cur:
             yield StoredEvent(seq, at, type_, json.loads(data))
 
@@ -143,13 +145,16 @@ class SqliteStore:
         return cur.rowcount
 
     def put_snapshot(self, seq: int, state: dict[str, Any]) -> None:
-        self._db.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?)",
-                         (seq, json.dumps(state, ensure_ascii=False, separators=(",", ":"))))
+        self._db.execute(
+            "INSERT OR REPLACE INTO snapshots VALUES (?, ?)",
+            (seq, json.dumps(state, ensure_ascii=False, separators=(",", ":"))),
+        )
         self._db.execute("DELETE FROM snapshots WHERE seq < ?", (seq,))
 
     def latest_snapshot(self) -> tuple[int, dict[str, Any]] | None:
         row = self._db.execute(
-            "SELECT seq, data FROM snapshots ORDER BY seq DESC LIMIT 1").fetchone()
+            "SELECT seq, data FROM snapshots ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
         return (int(row[0]), json.loads(row[1])) if row else None
 
     def close(self) -> None:

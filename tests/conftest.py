@@ -75,15 +75,27 @@ class ControllerFactory:
         self.tmp_path = tmp_path
         self.started: list[Controller] = []
 
-    def __call__(self, config: HallConfig | None = None, *, config_path: str | None = None,
-                 now: dt.datetime | None = None, clock: FakeClock | None = None,
-                 db: Path | None = None, settings: BrokerSettings | None = None) -> Controller:
+    def __call__(
+        self,
+        config: HallConfig | None = None,
+        *,
+        config_path: str | None = None,
+        now: dt.datetime | None = None,
+        clock: FakeClock | None = None,
+        db: Path | None = None,
+        settings: BrokerSettings | None = None,
+    ) -> Controller:
         if config is None:
             config = load_hall(config_path or "hall-minimal.yaml")
         clock = clock or FakeClock(now or OPEN_MORNING)
         store = SqliteStore(db or self.tmp_path / f"hall-{len(self.started)}.db")
-        ctl = Controller(config, store, settings or self.broker.settings, clock=clock,
-                         sealer=Sealer.from_dir(self.tmp_path / "secrets"))
+        ctl = Controller(
+            config,
+            store,
+            settings or self.broker.settings,
+            clock=clock,
+            sealer=Sealer.from_dir(self.tmp_path / "secrets"),
+        )
         ctl.clock_control = clock  # type: ignore[attr-defined]
         ctl.start()
         assert ctl.wait_ready(10), "controller did not connect to the test broker"
