@@ -152,6 +152,10 @@ class DaySpan(Strict):
         return self
 
 
+def _dates(days: list[DatedDay]) -> frozenset[dt.date]:
+    return frozenset(d.date for d in days)
+
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -171,6 +175,14 @@ class Schedule(Strict):
     )
     self_service_24h: bool = True
     day_boundary: HHMM = Field("03:00", description="Ticket numbers restart at this local time")
+
+    @property
+    def holiday_dates(self) -> frozenset[dt.date]:
+        return _dates(self.holidays)
+
+    @property
+    def workday_dates(self) -> frozenset[dt.date]:
+        return _dates(self.workdays)
 
     @model_validator(mode="after")
     def _no_overlap(self) -> Schedule:
@@ -361,9 +373,9 @@ class DayKind(enum.StrEnum):
 
 
 def day_kind(schedule: Schedule, day: dt.date) -> DayKind:
-    if any(h.date == day for h in schedule.holidays):
+    if day in schedule.holiday_dates:
         return DayKind.HOLIDAY
-    if any(w.date == day for w in schedule.workdays):
+    if day in schedule.workday_dates:
         return DayKind.MAKEUP
     return DayKind.WEEKEND if day.weekday() >= 5 else DayKind.WORKDAY
 

@@ -20,6 +20,7 @@ from hall_contract.messages import ErrorCode, Level, PriorityClass, TicketState
 
 NORMAL = PriorityClass.NORMAL
 ACTIVE_STATES = (TicketState.WAITING, TicketState.CALLED, TicketState.SERVING, TicketState.SKIPPED)
+_ACTIVE_VALUES = frozenset(x.value for x in ACTIVE_STATES)
 
 
 class EngineError(Exception):
@@ -117,9 +118,54 @@ class HallState:
     appointments: dict[str, Appointment] = field(default_factory=dict)
     ratings: int = 0
     alerts: int = 0
+    # Derived indexes, never stored: rebuilt from ``tickets`` (see reindex).
+    active: dict[str, Ticket] = field(default_factory=dict, repr=False, compare=False)
+    waiting_pri: dict[str, dict[str, Ticket]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    waiting_norm: dict[str, dict[str, Ticket]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    _DERIVED = ("active", "waiting_pri", "waiting_norm")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        for k in self._DERIVED:
+            d.pop(k)
+        return d
+
+    def reindex(self, t: Ticket) -> None:
+        """Keep the derived indexes in step with one ticket's state and queue."""
+        for idx in (self.waiting_pri, self.waiting_norm):
+            for d in idx.values():
+                d.pop(t.id, None)
+        if t.state == TicketState.WAITING.value:
+            idx = self.waiting_pri if t.is_priority else self.waiting_norm
+            idx.setdefault(t.queue, {})[t.id] = t
+        if t.state in _ACTIVE_VALUES:
+            self.active[t.id] = t
+        else:
+            self.active.pop(t.id, None)
+
+    def rebuild_index(self) -> None:
+        self.active, self.waiting_pri, self.waiting_norm = {}, {}, {}
+        for t in self.tickets.values():
+            self.reindex(t)
+
+    def waiting_in(self, queue: str) -> list[Ticket]:
+        return [
+            *self.waiting_pri.get(queue, {}).values(),
+            *self.waiting_norm.get(queue, {}).values(),
+        ]
+
+    def all_waiting(self) -> list[Ticket]:
+        return [
+            t
+            for idx in (self.waiting_pri, self.waiting_norm)
+            for d in idx.values()
+            for t in d.values()
+        ]
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HallState:
@@ -127,13 +173,14 @@ class HallState:
             **{
                 k: v
                 for k, v in d.items()
-                if k not in ("tickets", "windows", "cases", "appointments")
+                if k not in ("tickets", "windows", "cases", "appointments", *cls._DERIVED)
             }
         )
         s.tickets = {k: Ticket(**v) for k, v in d["tickets"].items()}
         s.windows = {k: WindowState(**v) for k, v in d["windows"].items()}
         s.cases = {k: Case(**v) for k, v in d["cases"].items()}
         s.appointments = {k: Appointment(**v) for k, v in d["appointments"].items()}
+        s.rebuild_index()
         return s
 
 
@@ -165,6 +212,7 @@ class Engine:
         self.tz = config.tz
         self.state = HallState()
         self._pending: list[Emitted] = []
+        self._open_cache: tuple[int, bool] = (-1, False)
         self._queue_index = {q.id: q for q in config.queues}
         for w in config.windows:
             self.state.windows[w.id] = WindowState(w.id)
@@ -181,6 +229,17 @@ class Engine:
 
     def apply(self, type_: str, at: float, data: dict[str, Any]) -> None:
         """Apply one event to the state (used live and for replay)."""
+        self._apply(type_, at, data)
+        s = self.state
+        ref = data.get("ticket")
+        if type_ == "day.rolled":
+            s.rebuild_index()
+        elif isinstance(ref, dict):
+            s.reindex(s.tickets[ref["id"]])
+        elif isinstance(ref, str) and ref in s.tickets:
+            s.reindex(s.tickets[ref])
+
+    def _apply(self, type_: str, at: float, data: dict[str, Any]) -> None:
         s = self.state
         if type_ == "day.rolled":
             s.day = data["day"]
@@ -349,7 +408,7 @@ class Engine:
         prev = self.state.day or day
         expired = [
             t.id
-            for t in self.state.tickets.values()
+            for t in self.state.active.values()
             if t.state
             in (
                 TicketState.WAITING.value,
@@ -362,7 +421,11 @@ class Engine:
         self._emit("day.rolled", now, day=day, prev_day=prev, expired=expired)
 
     def is_open(self, now: float) -> bool:
-        return is_open(self.config.schedule, self._dt(now), self.tz)
+        # Opening hours change on whole minutes: one calendar look-up per minute.
+        minute = int(now // 60)
+        if self._open_cache[0] != minute:
+            self._open_cache = (minute, is_open(self.config.schedule, self._dt(now), self.tz))
+        return self._open_cache[1]
 
     def next_opening(self, now: float) -> dt.datetime | None:
         return next_opening(self.config.schedule, self._dt(now), self.tz)
@@ -475,20 +538,26 @@ class Engine:
             citizen_key=citizen_key,
             appointment=appointment,
         )
-        data = asdict(ticket)
+        # A shallow copy: asdict() deep-copies every field and was a third of the cost.
+        data = dict(ticket.__dict__)
         data.pop("history")
         self._emit("ticket.issued", now, ticket=data, counter=counter, n=n)
         return self.state.tickets[ticket.id]
 
     # ------------------------------------------------------------- selection
     def _candidates(self, wid: str) -> list[Ticket]:
-        queues = self.config.window(wid).queues
-        return [
-            t
-            for t in self.state.tickets.values()
-            if t.state == TicketState.WAITING.value
-            and (t.target_window == wid or (t.target_window is None and t.queue in queues))
-        ]
+        queues = set(self.config.window(wid).queues)
+        s = self.state
+        out = []
+        for idx in (s.waiting_pri, s.waiting_norm):
+            for q, d in idx.items():
+                mine = q in queues
+                out += [
+                    t
+                    for t in d.values()
+                    if t.target_window == wid or (mine and t.target_window is None)
+                ]
+        return out
 
     def _order(self, wid: str, t: Ticket) -> tuple[int, int, float]:
         queues = self.config.window(wid).queues
@@ -526,14 +595,15 @@ class Engine:
 
     def people_ahead(self, t: Ticket) -> int:
         """Waiting tickets of the same queue that will be called before this one."""
-        n = 0
-        for o in self.state.tickets.values():
-            if o is t or o.state != TicketState.WAITING.value or o.queue != t.queue:
-                continue
-            if (o.is_priority and not t.is_priority) or (
-                o.is_priority == t.is_priority and o.waiting_since <= t.waiting_since
-            ):
-                n += 1
+        s = self.state
+        pri = s.waiting_pri.get(t.queue, {})
+        same = pri if t.is_priority else s.waiting_norm.get(t.queue, {})
+        if t.id in same and next(reversed(same)) == t.id and t.history[-1]["what"] == "issued":
+            n = len(same) - 1  # just issued: everyone of its class is ahead (the common case)
+        else:
+            n = sum(1 for o in same.values() if o is not t and o.waiting_since <= t.waiting_since)
+        if not t.is_priority:
+            n += len(pri)
         return n
 
     def expected_wait_min(self, queue: str, ahead: int) -> int:
@@ -912,7 +982,7 @@ class Engine:
         """Raise yellow/red warnings (限时 / 电子监察) and expire old no-shows."""
         self.roll_day(now)
         grace = self.config.window_policy.no_show_grace_min * 60
-        for t in list(self.state.tickets.values()):
+        for t in list(self.state.active.values()):
             q = self._queue_index[t.queue]
             if t.state == TicketState.WAITING.value:
                 lvl = _level((now - t.issued_at) / 60, q.wait_yellow_min, q.wait_red_min)

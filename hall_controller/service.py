@@ -40,6 +40,7 @@ MAX_BATCH = 256
 TICK_S = 2.0
 SNAPSHOT_EVERY = 5000
 CALL_BOARD_SIZE = 10
+SNAPSHOT_INTERVAL_S = 0.2
 #: Events published on MQTT. Others (mailing) stay in the store only.
 PUBLIC_EVENTS = frozenset(
     {
@@ -140,6 +141,10 @@ class Controller:
         self._worker: threading.Thread | None = None
         self._last_status: bytes | None = None
         self._published_board: bytes | None = None
+        self._queue_ids = frozenset(q.id for q in config.queues)
+        self._dirty: set[str] = set()
+        self._snap_due: float | None = None
+        self._last_snap = 0.0
         self.client = new_paho(
             client_id or f"{config.hall.id}-controller",
             broker,
@@ -319,7 +324,8 @@ class Controller:
         self._ready.set()
         next_tick = time.monotonic()
         while not self._stop.is_set():
-            timeout = max(0.0, next_tick - time.monotonic())
+            wake = next_tick if self._snap_due is None else min(next_tick, self._snap_due)
+            timeout = max(0.0, wake - time.monotonic())
             try:
                 first = self._inbox.get(timeout=timeout)
             except queue.Empty:
@@ -418,8 +424,7 @@ class Controller:
                 )
         for a in alerts:
             self.client.publish(self.topics.alerts, a.dumps(), qos=1)
-        if events or publish_all or tick:
-            self._publish_snapshots(events, force=publish_all)
+        self._publish_snapshots(events, force=publish_all or tick)
 
     def _persist(self, emitted: list[Any]) -> list[tuple[int, Any]]:
         out = []
@@ -723,19 +728,9 @@ class Controller:
     def _queue_snapshot(self, qid: str, now: float) -> m.QueueSnapshot:
         e = self.engine
         q = self.config.queue(qid)
-        waiting = [
-            t
-            for t in e.state.tickets.values()
-            if t.queue == qid and t.state == m.TicketState.WAITING.value
-        ]
+        waiting = e.state.waiting_in(qid)
         serving = sorted(
-            (
-                t
-                for t in e.state.tickets.values()
-                if t.queue == qid
-                and t.state in (m.TicketState.CALLED.value, m.TicketState.SERVING.value)
-            ),
-            key=lambda t: t.called_at or 0,
+            (t for t in self._at_windows() if t.queue == qid), key=lambda t: t.called_at or 0
         )
         return m.QueueSnapshot(
             queue=qid,
@@ -749,15 +744,14 @@ class Controller:
             at=now,
         )
 
-    def call_board(self) -> m.CallBoard:
+    def _at_windows(self) -> list[Ticket]:
+        """Tickets being called or served now: each window's current one."""
         s = self.engine.state
+        return [s.tickets[w.current] for w in s.windows.values() if w.current in s.tickets]
+
+    def call_board(self) -> m.CallBoard:
         called = sorted(
-            (
-                t
-                for t in s.tickets.values()
-                if t.called_at is not None
-                and t.state in (m.TicketState.CALLED.value, m.TicketState.SERVING.value)
-            ),
+            (t for t in self._at_windows() if t.called_at is not None),
             key=lambda t: t.called_at or 0,
             reverse=True,
         )[:CALL_BOARD_SIZE]
@@ -776,45 +770,53 @@ class Controller:
         )
 
     def _publish_snapshots(self, events: list[tuple[int, Any]], *, force: bool) -> None:
-        now = self.clock()
-        touched: set[str] = set()
+        """Retained state for displays. The call board goes out at once (a call is what a
+        waiting citizen looks for); queue snapshots and the hall status are coalesced to
+        at most one per ``SNAPSHOT_INTERVAL_S``, so a burst of tickets costs one each."""
+        queues = self._queue_ids
         for _seq, ev in events:
             d = ev.data
             for k in ("queue", "to_queue", "from_queue"):
-                if isinstance(d.get(k), str):
-                    touched.add(d[k])
+                if d.get(k) in queues:
+                    self._dirty.add(d[k])
             if isinstance(d.get("ticket"), dict):
-                touched.add(d["ticket"]["queue"])
-        if force or any(ev.type == "day.rolled" for _s, ev in events):
-            touched = {q.id for q in self.config.queues}
-        for qid in touched:
-            if qid in {q.id for q in self.config.queues}:
-                self.client.publish(
-                    self.topics.queue_snapshot(qid),
-                    self._queue_snapshot(qid, now).dumps(),
-                    qos=1,
-                    retain=True,
-                )
+                self._dirty.add(d["ticket"]["queue"])
+            if ev.type == "day.rolled":
+                force = True
+        if force:
+            self._dirty |= queues
         board = self.call_board().dumps()
         if board != self._published_board:
             self.client.publish(self.topics.calls, board, qos=1, retain=True)
             self._published_board = board
+        mono = time.monotonic()
+        if not self._dirty and not force:
+            return
+        if not force and self._snap_due is not None and mono < self._snap_due:
+            return
+        if not force and self._snap_due is None and self._last_snap + SNAPSHOT_INTERVAL_S > mono:
+            self._snap_due = self._last_snap + SNAPSHOT_INTERVAL_S
+            return
+        now = self.clock()
+        for qid in sorted(self._dirty):
+            self.client.publish(
+                self.topics.queue_snapshot(qid),
+                self._queue_snapshot(qid, now).dumps(),
+                qos=1,
+                retain=True,
+            )
+        self._dirty.clear()
+        self._snap_due = None
+        self._last_snap = mono
         status = self.hall_status(now)
         body = json.dumps(
             {k: v for k, v in status.items() if k != "queues"}
             | {"waiting": {q["queue"]: q["waiting"] for q in status["queues"]}},
             ensure_ascii=False,
         ).encode()
-        if body != self._last_status and (force or touched or self._status_changed(body)):
+        if body != self._last_status:
             self.client.publish(self.topics.hall_status, body, qos=1, retain=True)
             self._last_status = body
-
-    def _status_changed(self, body: bytes) -> bool:
-        if self._last_status is None:
-            return True
-        old = json.loads(self._last_status)
-        new = json.loads(body)
-        return bool(old.get("open") != new.get("open"))
 
     # ------------------------------------------------------------ terminals
     def _publish_desired_config(self) -> None:

@@ -178,6 +178,8 @@ def test_neither_side_waits_forever(sc: tuple[int, int, list[tuple[str, int]]]) 
             )
             continue
         waiting = [t for t in e.state.tickets.values() if t.state == "waiting"]
+        # the engine's derived index agrees with a full scan
+        assert {t.id for t in e.state.all_waiting()} == {t.id for t in waiting}
         if not waiting:
             continue
         both = any(t.is_priority for t in waiting) and any(not t.is_priority for t in waiting)
