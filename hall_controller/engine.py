@@ -19,8 +19,16 @@ from hall_contract.hallconfig import HallConfig, hours_on, is_open, next_opening
 from hall_contract.messages import ErrorCode, Level, PriorityClass, TicketState
 
 NORMAL = PriorityClass.NORMAL
+_NORMAL = NORMAL.value
 ACTIVE_STATES = (TicketState.WAITING, TicketState.CALLED, TicketState.SERVING, TicketState.SKIPPED)
 _ACTIVE_VALUES = frozenset(x.value for x in ACTIVE_STATES)
+
+
+def _first_untargeted(d: dict[str, Ticket] | None) -> Ticket | None:
+    for t in (d or {}).values():
+        if t.target_window is None:
+            return t
+    return None
 
 
 class EngineError(Exception):
@@ -66,7 +74,7 @@ class Ticket:
 
     @property
     def is_priority(self) -> bool:
-        return self.priority != NORMAL.value
+        return self.priority != _NORMAL
 
 
 @dataclass
@@ -126,8 +134,9 @@ class HallState:
     waiting_norm: dict[str, dict[str, Ticket]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    targeted: dict[str, dict[str, Ticket]] = field(default_factory=dict, repr=False, compare=False)
 
-    _DERIVED = ("active", "waiting_pri", "waiting_norm")
+    _DERIVED = ("active", "waiting_pri", "waiting_norm", "targeted")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -137,19 +146,27 @@ class HallState:
 
     def reindex(self, t: Ticket) -> None:
         """Keep the derived indexes in step with one ticket's state and queue."""
-        for idx in (self.waiting_pri, self.waiting_norm):
+        for idx in (self.waiting_pri, self.waiting_norm, self.targeted):
             for d in idx.values():
                 d.pop(t.id, None)
         if t.state == TicketState.WAITING.value:
             idx = self.waiting_pri if t.is_priority else self.waiting_norm
-            idx.setdefault(t.queue, {})[t.id] = t
+            d = idx.setdefault(t.queue, {})
+            last = next(reversed(d.values()), None)
+            d[t.id] = t
+            if last is not None and last.waiting_since > t.waiting_since:
+                # Keep each queue's dict in waiting order (a re-queued no-show keeps its
+                # old place), so its first entry is always its longest-waiting ticket.
+                idx[t.queue] = dict(sorted(d.items(), key=lambda kv: kv[1].waiting_since))
+            if t.target_window is not None:
+                self.targeted.setdefault(t.target_window, {})[t.id] = t
         if t.state in _ACTIVE_VALUES:
             self.active[t.id] = t
         else:
             self.active.pop(t.id, None)
 
     def rebuild_index(self) -> None:
-        self.active, self.waiting_pri, self.waiting_norm = {}, {}, {}
+        self.active, self.waiting_pri, self.waiting_norm, self.targeted = {}, {}, {}, {}
         for t in self.tickets.values():
             self.reindex(t)
 
@@ -213,6 +230,7 @@ class Engine:
         self.state = HallState()
         self._pending: list[Emitted] = []
         self._open_cache: tuple[int, bool] = (-1, False)
+        self._window_queues = {w.id: w.queues for w in config.windows}
         self._queue_index = {q.id: q for q in config.queues}
         for w in config.windows:
             self.state.windows[w.id] = WindowState(w.id)
@@ -560,7 +578,7 @@ class Engine:
         return out
 
     def _order(self, wid: str, t: Ticket) -> tuple[int, int, float]:
-        queues = self.config.window(wid).queues
+        queues = self._window_queues[wid]
         qi = queues.index(t.queue) if t.queue in queues else -1
         return (0 if t.target_window == wid else 1, qi, t.waiting_since)
 
@@ -572,16 +590,25 @@ class Engine:
            (N = 0 means strict priority); within a class, tickets transferred to this
            window first, then by the window's queue order, then by waiting time.
         """
-        cands = self._candidates(wid)
-        if not cands:
+        # Only the head of each queue can be next: the per-queue dicts are in waiting
+        # order, so this looks at one ticket per queue, not at every waiting ticket.
+        s = self.state
+        queues = self._window_queues[wid]
+        targeted = list(s.targeted.get(wid, {}).values())
+        pri = [t for t in targeted if t.is_priority]
+        nor = [t for t in targeted if not t.is_priority]
+        for q in queues:
+            for idx, out in ((s.waiting_pri, pri), (s.waiting_norm, nor)):
+                head = _first_untargeted(idx.get(q))
+                if head is not None:
+                    out.append(head)
+        if not pri and not nor:
             return None
         bound = self.config.priority.starvation_min * 60
-        starved = [t for t in cands if now - t.waiting_since >= bound]
+        starved = [t for t in (*pri, *nor) if now - t.waiting_since >= bound]
         if starved:
             t = min(starved, key=lambda t: (t.waiting_since, t.id))
             return t, "starved"
-        pri = [t for t in cands if t.is_priority]
-        nor = [t for t in cands if not t.is_priority]
         il = self.config.priority.interleave
         w = self.state.windows[wid]
         if pri and nor:

@@ -41,6 +41,7 @@ TICK_S = 2.0
 SNAPSHOT_EVERY = 5000
 CALL_BOARD_SIZE = 10
 SNAPSHOT_INTERVAL_S = 0.2
+CALL_EVENTS = frozenset({"ticket.called", "ticket.recalled"})
 #: Events published on MQTT. Others (mailing) stay in the store only.
 PUBLIC_EVENTS = frozenset(
     {
@@ -409,19 +410,21 @@ class Controller:
                 self._since_snapshot = 0
         if len(self._replies) > 50_000:
             self._replies.clear()
-        # Committed: now the world may know.
-        for topic, body, corr in out:
-            props = Properties(PacketTypes.PUBLISH)
-            if corr is not None:
-                props.CorrelationData = corr
-            self.client.publish(topic, body, qos=1, properties=props)
-        for seq, ev in events:
+        # Committed: now the world may know. Calls first: a display (and the citizen in
+        # front of it) waits for them; the window's own reply can come a moment later.
+        calls = [e for e in events if e[1].type in CALL_EVENTS]
+        for seq, ev in calls + [e for e in events if e[1].type not in CALL_EVENTS]:
             if ev.type in PUBLIC_EVENTS:
                 self.client.publish(
                     self.topics.event(ev.type),
                     m.Event(seq=seq, type=ev.type, at=ev.at, data=self._public(ev.data)).dumps(),
                     qos=1,
                 )
+        for topic, body, corr in out:
+            props = Properties(PacketTypes.PUBLISH)
+            if corr is not None:
+                props.CorrelationData = corr
+            self.client.publish(topic, body, qos=1, properties=props)
         for a in alerts:
             self.client.publish(self.topics.alerts, a.dumps(), qos=1)
         self._publish_snapshots(events, force=publish_all or tick)
