@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_SEGMENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_SEGMENT = re.compile(r"^([A-Za-z0-9_.-]{1,64}|\{[a-z_]+\})$")  # or a {placeholder} for docs
 
 
 def check_segment(value: str, what: str) -> str:
