@@ -104,7 +104,7 @@ OP_DOC = {
 
 def _camel(op: str) -> str:
     head, _, tail = op.partition(".")
-    parts = [head] + tail.split("_")
+    parts = [head, *tail.split("_")]
     return parts[0] + "".join(p.capitalize() for p in parts[1:])
 
 
