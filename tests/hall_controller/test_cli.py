@@ -1,0 +1,113 @@
+"""``python -m hall_controller``: check-config, window client, gen-auth, run, demo."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from hall_contract.client import BrokerSettings, HallClient
+from hall_contract.topics import Topics
+from hall_controller.broker import Mosquitto
+from hall_controller.service import Controller
+from tests.conftest import ROOT
+
+MINIMAL = ROOT / "config" / "hall-minimal.yaml"
+
+
+def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hall_controller", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_check_config_ok_and_broken() -> None:
+    ok = run_cli("check-config", str(ROOT / "config" / "hall.yaml"))
+    assert ok.returncode == 0, ok.stderr
+    assert "OK" in ok.stdout and "yunxi" in ok.stdout
+    bad_file = ROOT / "config" / "broken" / "window-unknown-queue.yaml"
+    bad = run_cli("check-config", str(bad_file))
+    assert bad.returncode == 1
+    assert f"{bad_file}:" in bad.stderr and "windows.1.queues.1" in bad.stderr
+    assert "unknown queue" in bad.stderr
+    missing = run_cli("check-config", "/nonexistent/hall.yaml")
+    assert missing.returncode == 1 and "cannot read" in missing.stderr
+
+
+def test_window_client_calls_and_finishes(controller: Controller, broker: Mosquitto,
+                                          client_factory) -> None:
+    kiosk = client_factory("k01", role="kiosk")
+    assert kiosk.request("ticket.issue", {"service": "id_card_renew"}).ok
+    base = ["window", "--config", str(MINIMAL), "--broker-url", broker.url, "--window", "win01"]
+    called = run_cli(*base, "call-next")
+    assert called.returncode == 0, called.stderr
+    assert "A001" in called.stdout and "called" in called.stdout
+    again = run_cli(*base, "call-next")
+    assert again.returncode == 1 and "A001" in again.stderr  # finish it first
+    fin = run_cli(*base, "--json", "finish", "--case")
+    assert fin.returncode == 0, fin.stderr
+    reply = json.loads(fin.stdout)
+    assert reply["ok"] and reply["result"]["state"] == "finished"
+    assert reply["result"]["case"]["case_no"].startswith("MINI")
+    unknown = run_cli("window", "--config", str(MINIMAL), "--window", "win99", "status")
+    assert unknown.returncode == 2 and "win01" in unknown.stderr
+
+
+def test_window_client_says_when_the_controller_is_away(broker: Mosquitto) -> None:
+    r = run_cli("window", "--config", str(MINIMAL), "--broker-url", broker.url,
+                "--window", "win01", "--timeout", "1", "status")
+    assert r.returncode == 3 and "did not answer" in r.stderr
+
+
+def test_gen_auth_writes_passwd_acl_and_private_passwords(tmp_path: Path) -> None:
+    r = run_cli("gen-auth", "--config", str(ROOT / "config" / "hall.yaml"),
+                "--out", str(tmp_path / "auth"))
+    assert r.returncode == 0, r.stderr
+    passwd = (tmp_path / "auth" / "passwd").read_text()
+    assert "k01:$7$" in passwd and "controller:$" in passwd  # hashed, not plain
+    pw = tmp_path / "auth" / "passwords" / "k01"
+    assert oct(pw.stat().st_mode & 0o777) == "0o600"
+    assert pw.read_text().strip() not in passwd
+    acl = (tmp_path / "auth" / "acl").read_text()
+    assert "pattern write hall/yunxi/t/%u/req/+" in acl
+    assert "pattern read hall/yunxi/t/%u/reply" in acl
+
+
+def test_run_starts_its_own_broker_when_none_is_configured(tmp_path: Path) -> None:
+    cfg = yaml.safe_load(MINIMAL.read_text(encoding="utf-8"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg["broker"] = {"port": port}
+    cfg_file = tmp_path / "hall.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hall_controller", "run", "--config", str(cfg_file),
+         "--data-dir", str(tmp_path / "data"), "--clock-start", "2026-11-18T10:00:00+08:00"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("controller ready"):
+                break
+        assert any(f"mosquitto listening on 127.0.0.1:{port}" in x for x in lines), lines
+        conf = (tmp_path / "data" / "mosquitto" / "mosquitto.conf").read_text()
+        assert "set_tcp_nodelay true" in conf and "max_queued_messages 100000" in conf
+        with HallClient(Topics("mini"), "k01", BrokerSettings(port=port), role="kiosk") as k:
+            r = k.request("ticket.issue", {"service": "id_card_renew"})
+            assert r.ok and r.result is not None and r.result["number"] == "A001"
+    finally:
+        proc.terminate()
+        assert proc.wait(15) == 0
+
+
+def test_demo_runs_the_hall(tmp_path: Path) -> None:
+    r = run_cli("demo", "--no-kiosk", "--duration", "5", "--speed", "60", timeout=90)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "取号" in r.stdout and "叫号" in r.stdout and "正在呼叫" in r.stdout
+    assert "demo over" in r.stdout
