@@ -19,7 +19,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hall_contract.client import BrokerSettings, HallClient  # noqa: E402
 from hall_contract.topics import Topics  # noqa: E402
 from hall_controller.broker import Mosquitto  # noqa: E402
 
@@ -120,7 +119,7 @@ def echo_server(port: int, hall: str, ready: Any, stop: Any) -> None:
     c.disconnect()
 
 
-def kiosk_worker(
+def lean_worker(
     port: int,
     hall: str,
     first: int,
@@ -133,51 +132,110 @@ def kiosk_worker(
     rate: float | None,
     out: Any,
 ) -> None:
-    """``count`` simulated kiosks, each a real MQTT client doing request after request:
-    back to back (``rate`` None: the system's capacity), or each paced at ``rate``
-    requests/s (latency at a given load; a slow system falls behind its schedule)."""
-    settings = BrokerSettings(port=port)
+    """``count`` simulated kiosks in ONE thread: real paho MQTT 5 clients, one connection
+    each, driven by a select() loop (paho's external-loop API). A reply's callback sends
+    that kiosk's next request at once (or at its next paced slot), so the load generator
+    costs one publish and one receive per request and no thread switches: on a 2-core
+    machine the clients must not eat the CPU the system under test needs."""
+    import selectors
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
     topics = Topics(hall)
-    clients = [
-        HallClient(topics, f"bench{first + i:03d}", settings, role="kiosk", presence=False).start()
-        for i in range(count)
-    ]
-    lat: list[list[float]] = [[] for _ in clients]
+    sel = selectors.DefaultSelector()
+    lat: list[float] = []
     errors = [0]
+    t_warm = start_at + warmup
+    t_end = t_warm + duration
+    state: dict[int, dict[str, Any]] = {}
+    subscribed = [0]
 
-    def run(i: int, c: HallClient) -> None:
-        while time.time() < start_at:
-            time.sleep(0.001)
-        t_end = start_at + warmup + duration
-        k = 0
-        # Spread the kiosks' sends evenly over one period.
-        next_at = start_at + ((first + i) % 50 / 50 / rate if rate else 0)
-        while True:
-            if rate:
-                pause = next_at - time.time()
-                if pause > 0:
-                    time.sleep(pause)  # pacing the load, not waiting for a result
-                next_at += 1 / rate
-            t0 = time.perf_counter()
-            now = time.time()
-            if now >= t_end:
-                break
-            k += 1
-            r = c.request(op, dict(payloads[(i + k) % len(payloads)]), timeout=30)
-            dt_ms = (time.perf_counter() - t0) * 1000
-            if not r.ok:
+    def send(k: int) -> None:
+        st = state[k]
+        st["n"] += 1
+        rid = f"{st['tid']}.{st['n']}"
+        body = dict(payloads[(k + st["n"]) % len(payloads)], id=rid)
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic = st["reply"]
+        props.CorrelationData = rid.encode()
+        props.MessageExpiryInterval = 30
+        st["t0"] = time.perf_counter()
+        st["sent_at"] = time.time()
+        st["busy"] = True
+        st["c"].publish(st["topic"], json.dumps(body), qos=1, properties=props)
+
+    def make(k: int) -> mqtt.Client:
+        tid = f"bench{first + k:03d}"
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id=tid)
+        c.max_inflight_messages_set(1000)
+        state[k] = {
+            "tid": tid,
+            "c": c,
+            "n": 0,
+            "busy": False,
+            "next": 0.0,
+            "reply": topics.reply(tid),
+            "topic": topics.request(tid, op),
+        }
+
+        def on_message(cl: Any, u: Any, msg: Any) -> None:
+            st = state[k]
+            dt_ms = (time.perf_counter() - st["t0"]) * 1000
+            st["busy"] = False
+            if not json.loads(msg.payload).get("ok"):
                 errors[0] += 1
-            elif now >= start_at + warmup:
-                lat[i].append(dt_ms)
+            elif st["sent_at"] >= t_warm and time.time() <= t_end:
+                lat.append(dt_ms)
+            if rate is None and time.time() < t_end:
+                send(k)
 
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+        c.on_message = on_message
+        c.on_subscribe = lambda *a: subscribed.__setitem__(0, subscribed[0] + 1)
+        c.connect("127.0.0.1", port)
+        from hall_contract.client import set_nodelay
+
+        set_nodelay(c)
+        c.subscribe(state[k]["reply"], 1)
+        return c
+
+    clients = [make(k) for k in range(count)]
+    socks = {}
+    for k, c in enumerate(clients):
+        sock = c.socket()
+        socks[sock] = k
+        sel.register(sock, selectors.EVENT_READ, k)
+    period = 1 / rate if rate else 0.0
+    for k in range(count):
+        state[k]["next"] = start_at + ((first + k) % 50) / 50 * period
+    started = False
+    while True:
+        now = time.time()
+        if now >= t_end + 1.0 or (now >= t_end and not any(s["busy"] for s in state.values())):
+            break
+        if not started and now >= start_at:
+            started = True
+            if rate is None:
+                for k in range(count):
+                    send(k)
+        if rate and started and now < t_end:
+            for k, st in state.items():
+                if not st["busy"] and now >= st["next"]:
+                    st["next"] += period
+                    send(k)
+        timeout = 0.0005 if rate else 0.05
+        for key, _ev in sel.select(timeout):
+            clients[key.data].loop_read()
+        for c in clients:
+            if c.want_write():
+                c.loop_write()
+        for c in clients:
+            c.loop_misc()
     for c in clients:
-        c.stop(graceful=False)
-    out.put(([x for xs in lat for x in xs], errors[0]))
+        c.disconnect()
+    out.put((lat, errors[0]))
 
 
 def drive(
@@ -200,7 +258,7 @@ def drive(
     for n in per:
         rate = load_per_s / kiosks if load_per_s else None
         p = ctx.Process(
-            target=kiosk_worker,
+            target=lean_worker,
             args=(port, hall, first, n, op, payloads, warmup, duration, start_at, rate, q),
         )
         p.start()

@@ -17,6 +17,7 @@ import json
 import multiprocessing as mp
 import sqlite3
 
+import psutil
 from _harness import (
     drive,
     echo_server,
@@ -74,9 +75,16 @@ def main() -> None:
         # --- ours
         ctl = start_controller(broker, work / "ctl")
         try:
+            procs = {
+                "controller": psutil.Process(ctl.pid),
+                "mosquitto": psutil.Process(broker.proc.pid),
+            }  # type: ignore[union-attr]
+            cpu0 = {k: sum(p.cpu_times()[:2]) for k, p in procs.items()}
             ours = both(broker.port, args.kiosks, seconds, args.load)
+            cpu = {k: sum(p.cpu_times()[:2]) - cpu0[k] for k, p in procs.items()}
         finally:
             stop_process(ctl)
+        n_ours = ours["capacity"]["count"] + ours["at_load"]["count"]
         db = sqlite3.connect(str(work / "ctl" / "hall.db"))
         stored = db.execute("SELECT COUNT(*) FROM events WHERE type = 'ticket.issued'").fetchone()[
             0
@@ -104,6 +112,9 @@ def main() -> None:
         "echo_p99_ms": round(base["at_load"]["p99_ms"], 3),
         "ratio_p50": round(ours["at_load"]["p50_ms"] / base["at_load"]["p50_ms"], 2),
         "errors": ours["capacity"]["errors"] + ours["at_load"]["errors"],
+        # CPU spent per ticket over both phases (where the time goes on 2 cores)
+        "controller_cpu_us_per_ticket": round(cpu["controller"] / max(1, n_ours) * 1e6),
+        "mosquitto_cpu_us_per_ticket": round(cpu["mosquitto"] / max(1, n_ours) * 1e6),
         "tickets_stored": stored,
         "durable": f"sqlite {mode} synchronous=FULL, committed before reply",
         "goal": {"tickets_per_s": 1500, "p99_ms": 10, "ratio_p50": 3},

@@ -308,12 +308,8 @@ class Alert(Msg):
     at: float
 
 
-def parse_request(op: str, payload: bytes) -> Request:
-    """Validate an inbound request. Raises :class:`BadPayload` with a plain-words message
-    (never echoing the payload, which may hold personal data)."""
-    model = REQUESTS.get(op)
-    if model is None:
-        raise BadPayload(ErrorCode.UNKNOWN_OP, f"unknown operation {op!r}")
+def decode_payload(payload: bytes) -> dict[str, Any]:
+    """The JSON object of a payload, or :class:`BadPayload` saying what is wrong."""
     try:
         data = json.loads(payload)
     except UnicodeDecodeError:
@@ -322,6 +318,15 @@ def parse_request(op: str, payload: bytes) -> Request:
         raise BadPayload(ErrorCode.BAD_REQUEST, f"payload is not JSON: {err.msg}") from None
     if not isinstance(data, dict):
         raise BadPayload(ErrorCode.BAD_REQUEST, "payload must be a JSON object")
+    return data
+
+
+def validate_request(op: str, data: dict[str, Any]) -> Request:
+    """Validate a decoded request. Raises :class:`BadPayload` with a plain-words message
+    (never echoing the payload, which may hold personal data)."""
+    model = REQUESTS.get(op)
+    if model is None:
+        raise BadPayload(ErrorCode.UNKNOWN_OP, f"unknown operation {op!r}")
     try:
         return model.model_validate(data)
     except ValidationError as err:
@@ -330,13 +335,13 @@ def parse_request(op: str, payload: bytes) -> Request:
         raise BadPayload(ErrorCode.BAD_REQUEST, f"{where}: {first['msg']}", field=where) from None
 
 
-def request_id_of(payload: bytes) -> str | None:
-    """Best-effort id of a payload that failed validation, so the error reply can carry it."""
-    try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    rid = data.get("id") if isinstance(data, dict) else None
+def parse_request(op: str, payload: bytes) -> Request:
+    return validate_request(op, decode_payload(payload))
+
+
+def request_id_in(data: dict[str, Any]) -> str | None:
+    """The id of a request, even one that fails validation, so its error reply has it."""
+    rid = data.get("id")
     return rid if isinstance(rid, str) and 0 < len(rid) <= 64 else None
 
 

@@ -88,6 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         settings,
         clock=make_clock(args.clock_start),
         sealer=Sealer.from_dir(data / "secrets"),
+        manage_gc=True,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

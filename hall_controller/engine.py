@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import math
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from hall_contract.hallconfig import HallConfig, hours_on, is_open, next_opening, service_day
@@ -135,13 +135,27 @@ class HallState:
         default_factory=dict, repr=False, compare=False
     )
     targeted: dict[str, dict[str, Ticket]] = field(default_factory=dict, repr=False, compare=False)
+    skipped: dict[str, Ticket] = field(default_factory=dict, repr=False, compare=False)
 
-    _DERIVED = ("active", "waiting_pri", "waiting_norm", "targeted")
+    _DERIVED = ("active", "waiting_pri", "waiting_norm", "targeted", "skipped")
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k in self._DERIVED:
-            d.pop(k)
+        """A JSON-ready copy. Hand-written because ``asdict`` deep-copies every field of
+        every ticket, which made a snapshot of a busy day cost a noticeable pause."""
+        d: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in self._DERIVED:
+                continue
+            v = getattr(self, f.name)
+            if f.name == "tickets":
+                v = {
+                    k: {**t.__dict__, "history": [dict(h) for h in t.history]} for k, t in v.items()
+                }
+            elif f.name in ("windows", "cases", "appointments"):
+                v = {k: dict(x.__dict__) for k, x in v.items()}
+            elif isinstance(v, dict):
+                v = dict(v)
+            d[f.name] = v
         return d
 
     def reindex(self, t: Ticket) -> None:
@@ -164,9 +178,14 @@ class HallState:
             self.active[t.id] = t
         else:
             self.active.pop(t.id, None)
+        if t.state == TicketState.SKIPPED.value:
+            self.skipped[t.id] = t
+        else:
+            self.skipped.pop(t.id, None)
 
     def rebuild_index(self) -> None:
         self.active, self.waiting_pri, self.waiting_norm, self.targeted = {}, {}, {}, {}
+        self.skipped = {}
         for t in self.tickets.values():
             self.reindex(t)
 
@@ -1006,42 +1025,52 @@ class Engine:
 
     # ---------------------------------------------------------------- warnings
     def tick(self, now: float) -> None:
-        """Raise yellow/red warnings (限时 / 电子监察) and expire old no-shows."""
+        """Raise yellow/red warnings (限时 / 电子监察) and expire old no-shows.
+
+        Waits count from when a ticket (re-)entered its queue: a transferred ticket starts
+        a new wait, with raised priority. Each queue's waiting tickets are kept in waiting
+        order, so the scan stops at the first one still under its yellow limit."""
         self.roll_day(now)
-        grace = self.config.window_policy.no_show_grace_min * 60
-        for t in list(self.state.active.values()):
+        s = self.state
+        for idx in (s.waiting_pri, s.waiting_norm):
+            for qid, d in list(idx.items()):
+                q = self._queue_index[qid]
+                for t in list(d.values()):
+                    waited = (now - t.waiting_since) / 60
+                    if waited < q.wait_yellow_min:
+                        break
+                    lvl = _level(waited, q.wait_yellow_min, q.wait_red_min)
+                    if _LEVEL_RANK[lvl.value] > _LEVEL_RANK[t.wait_level]:
+                        self._emit(
+                            "ticket.warning",
+                            now,
+                            ticket=t.id,
+                            number=t.number,
+                            queue=t.queue,
+                            kind="wait",
+                            level=lvl.value,
+                        )
+        for w in s.windows.values():
+            t = s.tickets.get(w.current or "")
+            if t is None or t.state not in (TicketState.CALLED.value, TicketState.SERVING.value):
+                continue
             q = self._queue_index[t.queue]
-            if t.state == TicketState.WAITING.value:
-                lvl = _level((now - t.issued_at) / 60, q.wait_yellow_min, q.wait_red_min)
-                if _LEVEL_RANK[lvl.value] > _LEVEL_RANK[t.wait_level]:
-                    self._emit(
-                        "ticket.warning",
-                        now,
-                        ticket=t.id,
-                        number=t.number,
-                        queue=t.queue,
-                        kind="wait",
-                        level=lvl.value,
-                    )
-            elif t.state in (TicketState.CALLED.value, TicketState.SERVING.value):
-                since = t.started_at or t.called_at or now
-                lvl = _level((now - since) / 60, q.service_yellow_min, q.service_red_min)
-                if _LEVEL_RANK[lvl.value] > _LEVEL_RANK[t.service_level]:
-                    self._emit(
-                        "ticket.warning",
-                        now,
-                        ticket=t.id,
-                        number=t.number,
-                        queue=t.queue,
-                        window=t.window,
-                        kind="service",
-                        level=lvl.value,
-                    )
-            elif (
-                t.state == TicketState.SKIPPED.value
-                and t.skipped_at is not None
-                and now - t.skipped_at > grace
-            ):
+            since = t.started_at or t.called_at or now
+            lvl = _level((now - since) / 60, q.service_yellow_min, q.service_red_min)
+            if _LEVEL_RANK[lvl.value] > _LEVEL_RANK[t.service_level]:
+                self._emit(
+                    "ticket.warning",
+                    now,
+                    ticket=t.id,
+                    number=t.number,
+                    queue=t.queue,
+                    window=t.window,
+                    kind="service",
+                    level=lvl.value,
+                )
+        grace = self.config.window_policy.no_show_grace_min * 60
+        for t in list(s.skipped.values()):
+            if t.skipped_at is not None and now - t.skipped_at > grace:
                 self._emit("ticket.expired", now, ticket=t.id, number=t.number, queue=t.queue)
 
     def record(self, type_: str, now: float, **data: Any) -> None:

@@ -9,6 +9,7 @@ before its reply), then publishes replies, events and the retained snapshots.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import math
@@ -38,7 +39,7 @@ Clock = Callable[[], float]
 
 MAX_BATCH = 256
 TICK_S = 2.0
-SNAPSHOT_EVERY = 5000
+SNAPSHOT_EVERY = 20_000  # events between state snapshots (bounds the replay at start-up)
 CALL_BOARD_SIZE = 10
 SNAPSHOT_INTERVAL_S = 0.2
 CALL_EVENTS = frozenset({"ticket.called", "ticket.recalled"})
@@ -113,14 +114,23 @@ class Controller:
         clock: Clock = time.time,
         client_id: str | None = None,
         sealer: Sealer | None = None,
+        manage_gc: bool = False,
     ) -> None:
         self.config = config
+        self.manage_gc = manage_gc
+        self._last_busy = self._last_full_gc = time.monotonic()
         self.store = store
         self.broker = broker
         self.clock = clock
         self.topics = Topics(config.hall.id)
         self.sealer = sealer
         self.engine, replayed = rebuild(config, store)
+        if manage_gc:
+            # Full collections only when quiet (see _collect_garbage); the state just
+            # rebuilt is long-lived, so freeze it out of every collection's way.
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(gc.get_threshold()[0], 10, 1_000_000)
         self._since_snapshot = replayed
         log.info(
             "state rebuilt: %d events replayed, %d tickets known",
@@ -348,6 +358,7 @@ class Controller:
             tick = time.monotonic() >= next_tick
             if tick:
                 next_tick = time.monotonic() + TICK_S
+                self._collect_garbage(busy=bool(batch))
             try:
                 self._process(batch, tick)
             except StoreError:
@@ -364,6 +375,23 @@ class Controller:
                 )
                 self.engine, _n = rebuild(self.config, self.store)
                 self.engine.take_events()
+
+    def _collect_garbage(self, *, busy: bool) -> None:
+        """With ``manage_gc``, full collections run when the hall is quiet, not in the
+        middle of a burst: a full pass over a busy day's tickets takes tens of ms, which
+        is a citizen's whole ticket latency budget. Automatic full collections are off;
+        young generations are still collected as usual."""
+        if not self.manage_gc:
+            return
+        mono = time.monotonic()
+        if busy:
+            self._last_busy = mono
+        quiet = mono - self._last_busy >= 1.0
+        due = mono - self._last_full_gc
+        if (quiet and due >= 60) or due >= 600:
+            gc.collect()
+            gc.freeze()  # what survived is the hall's state: keep it out of young passes
+            self._last_full_gc = mono
 
     def _process(self, batch: list[Inbound], tick: bool) -> None:
         out: list[tuple[str, bytes, bytes | None]] = []
@@ -475,15 +503,18 @@ class Controller:
 
     # ----------------------------------------------------------------- requests
     def _handle(self, item: Inbound, now: float) -> tuple[Reply, str | None, list[m.Alert]]:
-        rid = m.request_id_of(item.payload)
-        key = f"{item.terminal}:{rid}" if rid else None
-        if key is not None:
-            cached = self._replies.get(key) or self.store.get_reply(key)
-            if cached is not None:
-                return Reply.model_validate_json(cached), None, []
+        rid: str | None = None
+        key: str | None = None
         alerts: list[m.Alert] = []
         try:
-            req = m.parse_request(item.op, item.payload)
+            data = m.decode_payload(item.payload)
+            rid = m.request_id_in(data)
+            key = f"{item.terminal}:{rid}" if rid else None
+            if key is not None:
+                cached = self._replies.get(key) or self.store.get_reply(key)
+                if cached is not None:
+                    return Reply.model_validate_json(cached), None, []
+            req = m.validate_request(item.op, data)
         except m.BadPayload as err:
             log.warning("rejected %s from %s: %s", item.op[:40], item.terminal, err.message)
             return Reply(id=rid or "", ok=False, error=err.info()), None, []
@@ -671,21 +702,23 @@ class Controller:
             hint = self.config.window(t.window).name
         elif t.service:
             hint = self.config.service(t.service).window_hint
-        info = m.TicketInfo(
-            ticket_id=t.id,
-            number=t.number,
-            queue=t.queue,
-            queue_name=q.name,
-            service=t.service,
-            priority=m.PriorityClass(t.priority),
-            state=m.TicketState(t.state),
-            issued_at=t.issued_at,
-            people_ahead=ahead,
-            expected_wait_min=e.expected_wait_min(t.queue, ahead),
-            token=t.token,
-            window=t.window,
-            window_hint=hint or None,
-        ).model_dump(mode="json", exclude_none=True)
+        # The fields of m.TicketInfo (the documented schema; a test validates replies
+        # against it), built directly: this is on every ticket's path.
+        info: dict[str, Any] = {
+            "ticket_id": t.id,
+            "number": t.number,
+            "queue": t.queue,
+            "queue_name": q.name,
+            "priority": t.priority,
+            "state": t.state,
+            "issued_at": t.issued_at,
+            "people_ahead": ahead,
+            "expected_wait_min": e.expected_wait_min(t.queue, ahead),
+            "token": t.token,
+        }
+        for k, v in (("service", t.service), ("window", t.window), ("window_hint", hint)):
+            if v:
+                info[k] = v
         info["history"] = [{k: v for k, v in h.items() if v is not None} for h in t.history]
         return info
 

@@ -20,8 +20,13 @@ MINIMAL = ROOT / "config" / "hall-minimal.yaml"
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hall_controller", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "hall_controller", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_check_config_ok_and_broken() -> None:
@@ -37,8 +42,9 @@ def test_check_config_ok_and_broken() -> None:
     assert missing.returncode == 1 and "cannot read" in missing.stderr
 
 
-def test_window_client_calls_and_finishes(controller: Controller, broker: Mosquitto,
-                                          client_factory) -> None:
+def test_window_client_calls_and_finishes(
+    controller: Controller, broker: Mosquitto, client_factory
+) -> None:
     kiosk = client_factory("k01", role="kiosk")
     assert kiosk.request("ticket.issue", {"service": "id_card_renew"}).ok
     base = ["window", "--config", str(MINIMAL), "--broker-url", broker.url, "--window", "win01"]
@@ -57,14 +63,25 @@ def test_window_client_calls_and_finishes(controller: Controller, broker: Mosqui
 
 
 def test_window_client_says_when_the_controller_is_away(broker: Mosquitto) -> None:
-    r = run_cli("window", "--config", str(MINIMAL), "--broker-url", broker.url,
-                "--window", "win01", "--timeout", "1", "status")
+    r = run_cli(
+        "window",
+        "--config",
+        str(MINIMAL),
+        "--broker-url",
+        broker.url,
+        "--window",
+        "win01",
+        "--timeout",
+        "1",
+        "status",
+    )
     assert r.returncode == 3 and "did not answer" in r.stderr
 
 
 def test_gen_auth_writes_passwd_acl_and_private_passwords(tmp_path: Path) -> None:
-    r = run_cli("gen-auth", "--config", str(ROOT / "config" / "hall.yaml"),
-                "--out", str(tmp_path / "auth"))
+    r = run_cli(
+        "gen-auth", "--config", str(ROOT / "config" / "hall.yaml"), "--out", str(tmp_path / "auth")
+    )
     assert r.returncode == 0, r.stderr
     passwd = (tmp_path / "auth" / "passwd").read_text()
     assert "k01:$7$" in passwd and "controller:$" in passwd  # hashed, not plain
@@ -85,9 +102,23 @@ def test_run_starts_its_own_broker_when_none_is_configured(tmp_path: Path) -> No
     cfg_file = tmp_path / "hall.yaml"
     cfg_file.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hall_controller", "run", "--config", str(cfg_file),
-         "--data-dir", str(tmp_path / "data"), "--clock-start", "2026-11-18T10:00:00+08:00"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "hall_controller",
+            "run",
+            "--config",
+            str(cfg_file),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--clock-start",
+            "2026-11-18T10:00:00+08:00",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         lines = []

@@ -16,7 +16,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from hall_contract.client import HallClient
-from hall_contract.messages import CallBoard, Event, QueueSnapshot
+from hall_contract.messages import CallBoard, Event, QueueSnapshot, TicketInfo
 from hall_controller.broker import Mosquitto
 from hall_controller.service import Controller
 
@@ -113,6 +113,8 @@ def test_ticket_issue_and_call_reach_the_display(
     r = kiosk.request("ticket.issue", {"service": "id_card_renew"})
     assert r.ok and r.result is not None and r.result["number"] == "A001"
     assert r.result["people_ahead"] == 0 and r.result["token"]
+    info = TicketInfo.model_validate(r.result)  # replies follow the documented schema
+    assert info.queue_name == "综合受理" and info.state == "waiting"
     called = window.request("window.call_next", {})
     assert called.ok and called.result is not None and called.result["window"] == "win01"
     ev = Event.model_validate_json(
