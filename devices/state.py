@@ -38,8 +38,12 @@ class DeviceStatus:
         return self.state in USABLE_STATES
 
     def to_dict(self) -> dict[str, object]:
-        return {"device": self.device, "state": self.state.value, "reason": self.reason,
-                "since": self.since}
+        return {
+            "device": self.device,
+            "state": self.state.value,
+            "reason": self.reason,
+            "since": self.since,
+        }
 
 
 Listener = Callable[[DeviceStatus], None]

@@ -1051,9 +1051,13 @@ class Engine:
                             level=lvl.value,
                         )
         for w in s.windows.values():
-            t = s.tickets.get(w.current or "")
-            if t is None or t.state not in (TicketState.CALLED.value, TicketState.SERVING.value):
+            cur = s.tickets.get(w.current or "")
+            if cur is None or cur.state not in (
+                TicketState.CALLED.value,
+                TicketState.SERVING.value,
+            ):
                 continue
+            t = cur
             q = self._queue_index[t.queue]
             since = t.started_at or t.called_at or now
             lvl = _level((now - since) / 60, q.service_yellow_min, q.service_red_min)

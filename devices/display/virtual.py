@@ -1,0 +1,52 @@
+"""An in-memory window display (driver ``virtual``): records what it would show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from devices.display.base import WindowDisplay
+from devices.display.modbus import encode_chars
+from devices.errors import ConfigError
+from devices.state import DeviceState, StatusHolder
+
+
+@dataclass(frozen=True)
+class Shown:
+    ticket: str
+    window: str
+    blink: int
+    brightness: int
+
+
+class VirtualWindowDisplay(WindowDisplay):
+    def __init__(self, name: str = "display-virtual", digits: int = 4, blink: int = 3) -> None:
+        self.holder = StatusHolder(name)
+        self.holder.set(DeviceState.READY, "virtual display")
+        self.digits = digits
+        self.default_blink = blink
+        self.brightness = 5
+        self.history: list[Shown] = []
+
+    @property
+    def current(self) -> Shown | None:
+        return self.history[-1] if self.history else None
+
+    def show(self, ticket: str, window: int | str, *, blink: int | None = None) -> None:
+        encode_chars(ticket, self.digits)  # same validation as the real module
+        encode_chars(str(window), 3)
+        self.history.append(
+            Shown(
+                ticket.upper(),
+                str(window),
+                self.default_blink if blink is None else blink,
+                self.brightness,
+            )
+        )
+
+    def clear(self) -> None:
+        self.history.append(Shown("", "", 0, self.brightness))
+
+    def set_brightness(self, level: int) -> None:
+        if not 0 <= level <= 7:
+            raise ConfigError(f"brightness {level} out of range 0..7")
+        self.brightness = level

@@ -1,0 +1,239 @@
+"""``python -m devices``: technician commands against simulators; device settings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from pydantic import ValidationError
+
+from devices import cli
+from devices.config import CameraSettings, DevicesSettings, IdCardSettings, ScannerSettings
+from devices.idcard.simulator import IdCardSimulator, sample_identity
+from devices.scanner.simulator import ScannerSimulator
+from devices.sim import SimServer
+
+
+@pytest.fixture
+def idcard_server() -> Iterator[tuple[SimServer, IdCardSimulator]]:
+    sim = IdCardSimulator([sample_identity(11)])
+    with SimServer(sim) as server:
+        server.start_tcp()
+        yield server, sim
+
+
+def test_read_card_prints_masked_identity(
+    idcard_server: tuple[SimServer, IdCardSimulator], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server, sim = idcard_server
+    person = sim.current
+    assert cli.main(["read-card", server.url, "--wait", "2"]) == 0
+    out = capsys.readouterr().out
+    assert person.masked_id_number in out and person.masked_name in out
+    assert person.id_number not in out and person.name not in out and person.address not in out
+
+
+def test_read_card_without_card_says_so(
+    idcard_server: tuple[SimServer, IdCardSimulator], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server, sim = idcard_server
+    sim.remove_card()
+    assert cli.main(["read-card", server.url, "--wait", "0.2"]) == 1
+    assert "no card on the reader" in capsys.readouterr().out
+
+
+def test_probe_finds_idcard_reader(
+    idcard_server: tuple[SimServer, IdCardSimulator], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server, _ = idcard_server
+    assert cli.main(["probe", server.url]) == 0
+    assert "found: ID card reader at 115200 bit/s, SAM 05.01-" in capsys.readouterr().out
+
+
+def test_probe_nothing_there(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["probe", "/dev/does-not-exist-hallkit"]) == 1
+    assert "nothing answered" in capsys.readouterr().out
+
+
+def test_selftest_ok_and_failing(
+    idcard_server: tuple[SimServer, IdCardSimulator],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    server, sim = idcard_server
+    assert cli.main(["selftest", "--idcard", server.url]) == 0
+    assert "ID card reader: OK" in capsys.readouterr().out
+    sim.sam_ok = False
+    config = tmp_path / "hall.yaml"
+    config.write_text(f"devices:\n  idcard:\n    port: {server.url}\n", encoding="utf-8")
+    assert cli.main(["selftest", "--config", str(config)]) == 1
+    assert "ID card reader: FAILED" in capsys.readouterr().out
+
+
+def test_scan_triggered(capsys: pytest.CaptureFixture[str]) -> None:
+    sim = ScannerSimulator()
+    with SimServer(sim) as server:
+        sim.server = server
+        server.start_tcp()
+        sim.queue_code("请到3号窗口", "gb18030")
+        assert cli.main(["scan", server.url, "--trigger", "--timeout", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "scanned (gb18030, 11 bytes): 请到3号窗口" in out
+
+
+def test_scan_continuous_timeout(capsys: pytest.CaptureFixture[str]) -> None:
+    sim = ScannerSimulator()
+    with SimServer(sim) as server:
+        server.start_tcp()
+        assert cli.main(["scan", server.url, "--timeout", "0.2"]) == 1
+    assert "no code was scanned in time" in capsys.readouterr().out
+
+
+def test_ports_lists_usb_ids(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = [
+        SimpleNamespace(
+            device="/dev/ttyUSB0",
+            vid=0x1A86,
+            pid=0x7523,
+            description="USB Serial",
+            manufacturer="QinHeng",
+        )
+    ]
+    monkeypatch.setattr("serial.tools.list_ports.comports", lambda: fake)
+    assert cli.main(["ports"]) == 0
+    out = capsys.readouterr().out
+    assert "/dev/ttyUSB0  USB 1A86:7523  USB Serial by QinHeng" in out
+    assert "hwgrep://1A86:7523" in out
+    monkeypatch.setattr("serial.tools.list_ports.comports", lambda: [])
+    assert cli.main(["ports"]) == 1
+
+
+def test_simulate_idcard_subprocess_then_read_card(capsys: pytest.CaptureFixture[str]) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "devices",
+            "simulate",
+            "idcard",
+            "--listen",
+            "127.0.0.1:0",
+            "--baud",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()))  # type: ignore[union-attr]
+        reader.start()
+        reader.join(20)
+        assert line and "ID card simulator listening on 127.0.0.1:" in line[0]
+        url = line[0].split("(")[1].rstrip(")\n")
+        assert cli.main(["read-card", url, "--wait", "2"]) == 0
+        assert "card read: Identity(type=resident" in capsys.readouterr().out
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def test_plugin_commands_are_present() -> None:
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    names = set(sub.choices)  # type: ignore[arg-type]
+    assert {"ports", "probe", "selftest", "read-card", "scan", "simulate"} <= names
+    assert "test-page" in names  # from devices.printer.cli
+    assert "voice-pack" in names  # from devices.voice.cli
+
+
+def test_listen_must_be_loopback() -> None:
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["simulate", "idcard", "--listen", "0.0.0.0:7001"])
+
+
+# -- settings ----------------------------------------------------------------------------
+def test_settings_defaults_and_urls() -> None:
+    s = DevicesSettings.model_validate(
+        {
+            "idcard": {"port": "hwgrep://0483:5740", "baudrate": 57600},
+            "scanner": {"port": "socket://127.0.0.1:7002", "suffix": "0D0A", "mode": "triggered"},
+            "camera": {"driver": "simulator", "images": ["a.png"], "roi": [0, 0, 640, 480]},
+        }
+    )
+    assert (
+        s.idcard is not None and s.idcard.read_timeout_s == 2.0 and s.idcard.find_timeout_s == 0.1
+    )
+    assert s.scanner is not None and s.scanner.suffix_bytes == b"\r\n"
+    assert s.camera is not None and s.camera.roi == (0, 0, 640, 480)
+    assert s.printer is None and s.display is None and s.voice is None
+
+
+@pytest.mark.parametrize(
+    ("model", "data"),
+    [
+        (IdCardSettings, {"baudrate": 12345}),
+        (IdCardSettings, {"port": "ftp://x"}),
+        (IdCardSettings, {"port": " "}),
+        (IdCardSettings, {"colour": "red"}),
+        (ScannerSettings, {"suffix": "zz"}),
+        (ScannerSettings, {"dialect": "acme"}),
+        (CameraSettings, {"driver": "simulator"}),
+        (CameraSettings, {"roi": [0, 0, 0, 10]}),
+    ],
+)
+def test_bad_settings_are_rejected(model: type, data: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        model.model_validate(data)
+
+
+def test_devices_settings_include_other_devices() -> None:
+    s = DevicesSettings.model_validate({"printer": {"port": "socket://127.0.0.1:9100"}})
+    assert s.printer is not None and s.printer.port == "socket://127.0.0.1:9100"
+    fields = DevicesSettings.model_fields
+    assert {"printer", "display", "voice"} <= set(fields)
+
+
+def test_from_settings_with_simulator_drivers(tmp_path: Path) -> None:
+    from devices.idcard.driver import IdCardReader
+    from devices.scanner.camera import CameraScanner
+    from devices.scanner.camerasim import compose_frame
+    from devices.scanner.driver import SerialScanner
+
+    reader = IdCardReader.from_settings(IdCardSettings(driver="simulator", poll_interval_s=0.05))
+    try:
+        reader.open()
+        assert reader.read_card() is None  # the demo simulator starts without a card
+        assert reader.simulator is not None
+        reader.simulator.handler.place_card(0)  # type: ignore[attr-defined]
+        card = reader.read_card()
+        assert card is not None and card.card_type.name == "RESIDENT"
+    finally:
+        reader.close()
+
+    scanner = SerialScanner.from_settings(ScannerSettings(driver="simulator", framing="stx_etx"))
+    try:
+        scanner.open()
+        assert scanner.simulator is not None
+        scanner.simulator.handler.scan("A001")  # type: ignore[attr-defined]
+        assert scanner.wait_for_scan(3).text == "A001"
+    finally:
+        scanner.close()
+
+    import cv2
+
+    image = tmp_path / "qr.png"
+    cv2.imwrite(str(image), compose_frame([("请到3号窗口".encode("gb18030"), (100, 100))]))
+    camera = CameraScanner.from_settings(CameraSettings(driver="simulator", images=[str(image)]))
+    with camera:
+        assert camera.wait_for_scan(5).text == "请到3号窗口"

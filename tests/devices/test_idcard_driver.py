@@ -1,0 +1,286 @@
+"""ID card driver ↔ simulator over a real pty and a real TCP socket, with every fault."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from devices.errors import (
+    DeviceError,
+    DeviceRefused,
+    DeviceTimeout,
+    DeviceUnavailable,
+    ProtocolError,
+)
+from devices.idcard import protocol as p
+from devices.idcard.driver import IdCardReader
+from devices.idcard.identity import CardType, Identity
+from devices.idcard.simulator import IdCardSimulator, sample_identity
+from devices.serialio import Backoff
+from devices.sim import Fault, SimServer
+from devices.state import DeviceState, DeviceStatus
+from tests.devices.conftest import ServeFn
+
+
+@pytest.fixture
+def reader_factory() -> Iterator[type[IdCardReader]]:
+    readers: list[IdCardReader] = []
+
+    class Tracked(IdCardReader):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            readers.append(self)
+
+    yield Tracked
+    for r in readers:
+        r.close()
+
+
+def test_round_trip_reads_identity(
+    serve: ServeFn, idcard_sim: IdCardSimulator, reader_factory: type[IdCardReader]
+) -> None:
+    server = serve(idcard_sim)
+    reader = reader_factory(server.url)
+    reader.open()
+    ident = reader.read_card()
+    assert ident == idcard_sim.current
+    assert ident is not None and ident.has_photo
+    # exactly the golden commands went over the line, in order
+    assert bytes(server.received) == bytes.fromhex(
+        "AAAAAA96690003200122AAAAAA96690003200221AAAAAA96690003300132"
+    )
+
+
+def test_round_trip_at_real_115200_timing(
+    serve: ServeFn, idcard_sim: IdCardSimulator, reader_factory: type[IdCardReader]
+) -> None:
+    server = serve(idcard_sim, baud=115200)
+    reader = reader_factory(server.url)
+    reader.open()
+    assert reader.read_card() == idcard_sim.current
+
+
+def test_no_card_returns_none_and_select_failure_is_refused(
+    serve: ServeFn, idcard_sim: IdCardSimulator, reader_factory: type[IdCardReader]
+) -> None:
+    idcard_sim.remove_card()
+    server = serve(idcard_sim)
+    reader = reader_factory(server.url, retries=0)
+    reader.open()
+    assert reader.read_card() is None
+    idcard_sim.place_card()
+    idcard_sim.refuse[p.Command.SELECT_CARD] = p.Sw3.SELECT_FAILED
+    with pytest.raises(DeviceRefused, match="selecting the card failed"):
+        reader.read_card()
+    assert reader.status.status.state is DeviceState.DEGRADED
+
+
+def test_every_card_type_and_appended_address_and_fingerprint(
+    serve: ServeFn, reader_factory: type[IdCardReader]
+) -> None:
+    people = [sample_identity(7, ct) for ct in CardType]
+    sim = IdCardSimulator(
+        people, appended_address="广东省深圳市南山区测试路9号新址", fingerprint=b"\x42" * 1024
+    )
+    server = serve(sim)
+    reader = reader_factory(server.url, read_appended_address=True)
+    reader.open()
+    for i, person in enumerate(people):
+        sim.place_card(i)
+        got = reader.read_card(fingerprint=(i == 0))
+        assert got is not None and got.card_type is person.card_type
+        assert got.id_number == person.id_number
+        assert got.appended_address == "广东省深圳市南山区测试路9号新址"
+
+
+def test_self_test_ok_and_sam_failure(
+    serve: ServeFn, idcard_sim: IdCardSimulator, reader_factory: type[IdCardReader]
+) -> None:
+    server = serve(idcard_sim)
+    reader = reader_factory(server.url)
+    reader.open()
+    result = reader.self_test()
+    assert result.ok and result.sam_id == "05.01-20101010-0003579263-1112034520"
+    assert bytes(server.received) == bytes.fromhex("AAAAAA9669000312FFEEAAAAAA9669000311FFED")
+    idcard_sim.sam_ok = False
+    result = reader.self_test()
+    assert not result.ok and "self-test" in result.reason
+    assert reader.status.status.state is DeviceState.FAULT
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "message"),
+    [
+        (Fault.NO_REPLY, DeviceTimeout, "no reply to find_card within 100 ms"),
+        (Fault.PARTIAL, DeviceTimeout, "no reply to find_card"),
+        (Fault.CORRUPT, ProtocolError, "garbled reply to find_card"),
+        (Fault.UNPLUG, DeviceUnavailable, "(read|write) failed"),
+    ],
+)
+def test_faults_without_retry_raise_the_right_error(
+    serve: ServeFn,
+    idcard_sim: IdCardSimulator,
+    reader_factory: type[IdCardReader],
+    caplog: pytest.LogCaptureFixture,
+    fault: Fault,
+    error: type[DeviceError],
+    message: str,
+) -> None:
+    server = serve(idcard_sim)
+    reader = reader_factory(server.url, retries=0)
+    reader.open()
+    server.faults.inject(fault)
+    with (
+        caplog.at_level(logging.WARNING, logger="devices.idcard.driver"),
+        pytest.raises(error, match=message),
+    ):
+        reader.read_card()
+    if fault is not Fault.UNPLUG:
+        # the ring buffer of recent frames was dumped, with the command we sent
+        assert "last 2 frames" in caplog.text or "frames:" in caplog.text
+        assert "AA AA AA 96 69 00 03 20 01 22" in caplog.text
+
+
+@pytest.mark.parametrize("fault", [Fault.NO_REPLY, Fault.PARTIAL, Fault.CORRUPT])
+def test_single_faults_are_retried(
+    serve: ServeFn, idcard_sim: IdCardSimulator, reader_factory: type[IdCardReader], fault: Fault
+) -> None:
+    server = serve(idcard_sim)
+    reader = reader_factory(server.url, retries=2)
+    reader.open()
+    server.faults.inject(fault, count=2)
+    assert reader.read_card() == idcard_sim.current
+    finds = [c for c in idcard_sim.commands if c.command is p.Command.FIND_CARD]
+    assert len(finds) == 3
+
+
+def test_slow_line_times_out_on_read_but_passes_with_a_longer_timeout(
+    serve: ServeFn, idcard_sim: IdCardSimulator, reader_factory: type[IdCardReader]
+) -> None:
+    server = serve(idcard_sim, slow_baud=19200)  # 1295 bytes at 19200 bit/s ≈ 0.67 s
+    reader = reader_factory(server.url, retries=0, read_timeout=0.3)
+    reader.open()
+    server.faults.inject(Fault.NONE, count=2)  # find and select at full speed
+    server.faults.inject(Fault.SLOW, count=1)
+    with pytest.raises(DeviceTimeout, match="read_text_photo"):
+        reader.read_card()
+    assert server.wait_replies(3, timeout=10)  # the slow reply has left the line
+    reader.read_timeout = 2.0
+    server.faults.inject(Fault.NONE, count=2)
+    server.faults.inject(Fault.SLOW, count=1)
+    assert reader.read_card() == idcard_sim.current
+
+
+def test_logs_never_hold_personal_data(
+    serve: ServeFn,
+    idcard_sim: IdCardSimulator,
+    reader_factory: type[IdCardReader],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = serve(idcard_sim)
+    reader = reader_factory(server.url, retries=0)
+    with caplog.at_level(logging.DEBUG, logger="devices"):
+        reader.open()
+        ident = reader.read_card()
+        server.faults.inject(Fault.CORRUPT, count=1)
+        with pytest.raises(ProtocolError):
+            reader.read_card()
+    assert ident is not None
+    text = caplog.text
+    assert "AA AA AA 96 69 00 03 30 01 32" in text  # hex frames are there…
+    assert "redacted" in text
+    for secret in (
+        ident.name,
+        ident.id_number,
+        ident.address,
+        ident.masked_id_number[:6] + ident.id_number[6:14],
+    ):
+        assert secret not in text
+    name_hex = ident.name.encode("utf-16-le").hex(" ").upper()
+    id_hex = ident.id_number.encode("utf-16-le").hex(" ").upper()
+    assert name_hex not in text and id_hex not in text
+
+
+def test_polling_emits_each_card_once_and_tracks_status(
+    serve: ServeFn, idcard_sim: IdCardSimulator, reader_factory: type[IdCardReader]
+) -> None:
+    idcard_sim.remove_card()
+    server = serve(idcard_sim)
+    reader = reader_factory(server.url, poll_interval=0.01, dedup_seconds=60)
+    states: queue.Queue[DeviceStatus] = queue.Queue()
+    reader.status.subscribe(states.put)
+    cards: queue.Queue[Identity] = queue.Queue()
+    reader.open()
+    reader.start_polling(cards.put)
+    idcard_sim.place_card(0)
+    first = cards.get(timeout=5)
+    assert first.id_number == idcard_sim.identities[0].id_number
+    idcard_sim.place_card(1)
+    second = cards.get(timeout=5)
+    assert second.id_number == idcard_sim.identities[1].id_number
+    reader.close()
+    assert cards.empty()  # the card left on the reader was not reported again
+    seen = []
+    while not states.empty():
+        seen.append(states.get().state)
+    assert DeviceState.BUSY in seen and seen[-1] is DeviceState.ABSENT
+    assert not reader.polling
+
+
+def test_polling_reconnects_after_unplug_tcp(
+    idcard_sim: IdCardSimulator, reader_factory: type[IdCardReader]
+) -> None:
+    with SimServer(idcard_sim) as server:
+        server.start_tcp()
+        _unplug_and_replug(server, idcard_sim, reader_factory)
+
+
+def test_polling_reconnects_after_unplug_pty(
+    idcard_sim: IdCardSimulator, tmp_path: os.PathLike[str], reader_factory: type[IdCardReader]
+) -> None:
+    with SimServer(idcard_sim) as server:
+        server.start_pty(link_path=os.path.join(tmp_path, "ttyIDCARD"))
+        _unplug_and_replug(server, idcard_sim, reader_factory)
+
+
+def _unplug_and_replug(
+    server: SimServer, sim: IdCardSimulator, reader_factory: type[IdCardReader]
+) -> None:
+    sim.remove_card()
+    reader = reader_factory(
+        server.url, poll_interval=0.01, dedup_seconds=0, backoff=Backoff(0.01, 2, 0.05)
+    )
+    absent = threading.Event()
+    back = threading.Event()
+
+    def on_status(status: DeviceStatus) -> None:
+        if status.state is DeviceState.CONNECTING:
+            absent.set()
+        elif status.state is DeviceState.READY and absent.is_set():
+            back.set()
+
+    reader.status.subscribe(on_status)
+    errors: queue.Queue[DeviceError] = queue.Queue()
+    cards: queue.Queue[Identity] = queue.Queue()
+    reader.open()
+    reader.start_polling(cards.put, errors.put)
+    server.unplug()
+    assert isinstance(errors.get(timeout=5), DeviceUnavailable)
+    assert absent.wait(5)
+    server.replug()
+    assert back.wait(5)
+    sim.place_card(2)
+    assert cards.get(timeout=5).id_number == sim.identities[2].id_number
+    reader.close()
+
+
+def test_open_missing_port_is_unavailable(reader_factory: type[IdCardReader]) -> None:
+    reader = reader_factory("/dev/does-not-exist-hallkit")
+    with pytest.raises(DeviceUnavailable):
+        reader.open()
+    assert reader.status.status.state is DeviceState.ABSENT

@@ -1,0 +1,159 @@
+"""Printer driver <-> simulator over a real TCP socket on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+from escpos.printer import Dummy
+
+from devices.errors import DeviceRefused, DeviceUnavailable
+from devices.printer.driver import Printer
+from devices.printer.escpos_serial import SerialUrlPrinter, make_escpos
+from devices.printer.layouts import TicketReceipt, ticket_bytes
+from devices.printer.settings import PrinterSettings
+from devices.printer.simulator import PrinterSimulator
+from devices.printer.virtual import VirtualEscpos
+from devices.state import DeviceState, DeviceStatus
+
+TICKET = TicketReceipt(
+    "市民中心", "综合窗口", "B012", 4, datetime(2024, 5, 1, 10, 0), status_url="q:B012"
+)
+
+
+@pytest.fixture
+def sim() -> Iterator[PrinterSimulator]:
+    with PrinterSimulator() as simulator:
+        yield simulator
+
+
+def settings_for(sim: PrinterSimulator, **kw: object) -> PrinterSettings:
+    base: dict[str, object] = {"port": sim.url, "status_timeout_s": 0.2, "poll_interval_s": 0}
+    base.update(kw)
+    return PrinterSettings(**base)  # type: ignore[arg-type]
+
+
+def wait_for_state(printer: Printer, state: DeviceState, timeout: float = 5.0) -> bool:
+    reached = threading.Event()
+
+    def listener(status: DeviceStatus) -> None:
+        if status.state is state:
+            reached.set()
+
+    unsubscribe = printer.subscribe(listener)
+    try:
+        return printer.status.state is state or reached.wait(timeout)
+    finally:
+        unsubscribe()
+
+
+def test_print_ticket_round_trip(sim: PrinterSimulator) -> None:
+    with Printer(settings_for(sim)) as printer:
+        assert printer.status.state is DeviceState.READY
+        printer.print_ticket(TICKET)
+        assert sim.virtual.wait_for_receipts(1, timeout=5)
+    [receipt] = sim.virtual.receipts
+    assert receipt.text_lines[:4] == ["市民中心", "综合窗口", "B012", "前面还有 4 人等候"]
+    assert receipt.qr_codes == ["q:B012"]
+    assert receipt.cut == "partial"
+    assert sim.virtual.status_requests >= 8  # before and after the job
+
+
+def test_paper_near_end_still_prints_but_degraded(sim: PrinterSimulator) -> None:
+    sim.virtual.paper = "near_end"
+    with Printer(settings_for(sim)) as printer:
+        assert printer.status.state is DeviceState.DEGRADED
+        assert "paper near end" in printer.status.reason
+        printer.print_ticket(TICKET)
+        assert sim.virtual.wait_for_receipts(1, timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("fault", "words"), [("paper", "paper out"), ("cover", "cover open"), ("cutter", "cutter")]
+)
+def test_refuses_when_printer_cannot_print(sim: PrinterSimulator, fault: str, words: str) -> None:
+    with Printer(settings_for(sim)) as printer:
+        if fault == "paper":
+            sim.virtual.paper = "out"
+        elif fault == "cover":
+            sim.virtual.cover_open = True
+        else:
+            sim.virtual.cutter_error = True
+        with pytest.raises(DeviceRefused, match=words):
+            printer.print_ticket(TICKET)
+        assert printer.status.state is DeviceState.FAULT
+        assert words in printer.status.reason
+    assert sim.virtual.receipts == []
+
+
+def test_polling_notices_paper_changes_and_close_stops_thread(sim: PrinterSimulator) -> None:
+    printer = Printer(settings_for(sim, poll_interval_s=0.05))
+    printer.open()
+    try:
+        assert printer.status.state is DeviceState.READY
+        sim.virtual.paper = "near_end"
+        assert wait_for_state(printer, DeviceState.DEGRADED)
+        sim.virtual.paper = "out"
+        assert wait_for_state(printer, DeviceState.FAULT)
+        assert printer.last_printer_status.paper_out is True
+        sim.virtual.paper = "ok"
+        assert wait_for_state(printer, DeviceState.READY)
+    finally:
+        printer.close()
+    assert not any(t.name == "printer-status" for t in threading.enumerate())
+    assert printer.status.state is DeviceState.ABSENT
+
+
+def test_silent_printer_is_unknown_and_printing_is_not_attempted(sim: PrinterSimulator) -> None:
+    sim.virtual.silent = True
+    with Printer(settings_for(sim)) as printer:
+        status = printer.refresh_status()
+        assert not status.known and status.paper_out is None
+        assert printer.status.state is DeviceState.ABSENT
+        with pytest.raises(DeviceUnavailable, match="does not answer"):
+            printer.print_ticket(TICKET)
+        result = printer.self_test()
+        assert not result.ok
+    assert sim.virtual.receipts == []
+
+
+def test_unreachable_port_is_absent_not_an_exception() -> None:
+    printer = Printer(PrinterSettings(port="socket://127.0.0.1:1", poll_interval_s=0))
+    try:
+        assert printer.open().state is DeviceState.ABSENT
+        with pytest.raises(DeviceUnavailable):
+            printer.print_ticket(TICKET)
+    finally:
+        printer.close()
+
+
+def test_serial_url_printer_on_loop_url() -> None:
+    p = SerialUrlPrinter("loop://", read_timeout_s=0.05)
+    try:
+        p._raw(b"\x10\x04\x01")
+        assert p._read() == b"\x10"  # loop:// echoes
+        p.discard_input()
+        assert p._read() == b""
+    finally:
+        p.close()
+
+
+def test_transport_without_reads_is_degraded_and_prints() -> None:
+    dummy = Dummy()
+    with Printer(PrinterSettings(driver="dummy", poll_interval_s=0), escpos=dummy) as printer:
+        assert printer.status.state is DeviceState.DEGRADED
+        assert "cannot be read" in printer.status.reason
+        printer.print_ticket(TICKET)
+    assert dummy.output.endswith(ticket_bytes(TICKET))
+
+
+def test_virtual_driver_in_process() -> None:
+    escpos = make_escpos(PrinterSettings(driver="virtual", poll_interval_s=0))
+    assert isinstance(escpos, VirtualEscpos)
+    with Printer(PrinterSettings(driver="virtual", poll_interval_s=0), escpos=escpos) as printer:
+        assert printer.self_test(print_page=True).ok
+    [page] = escpos.virtual.receipts
+    assert page.text_lines[0] == "打印机测试页"
+    assert any(line.startswith("状态：ready") for line in page.text_lines)
