@@ -67,6 +67,16 @@ OP_DOC = {
         "Open now, next opening, every queue's waiting count and estimate.",
         "`open`, `next_opening`, `queues`.",
     ),
+    "admin.book_appointment": (
+        "Admin console only: make an appointment booked online or by "
+        "phone known to the hall, so the citizen can check in.",
+        "`code`, `queue`, `start`, `end`.",
+    ),
+    "admin.update_case": (
+        "Admin console only: the back office moves a case on (in_review, "
+        "done, delivered, rejected).",
+        "The case, with its level.",
+    ),
     "window.call_next": (
         "叫号: the next ticket for this window (priority interleave, queue "
         "order, starvation bound).",

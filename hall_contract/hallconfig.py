@@ -198,7 +198,9 @@ class Schedule(Strict):
 
 class Terminal(Strict):
     id: Ident
-    role: Literal["kiosk", "window", "display", "rater"]
+    role: Literal["kiosk", "window", "display", "rater", "admin"] = Field(
+        description="admin: the hall manager's console (appointments, case states)"
+    )
     location: str = ""
     window: Ident | None = Field(None, description="For window and rater terminals")
 

@@ -117,6 +117,21 @@ class HallStatusRequest(Request):
     pass
 
 
+class AdminBookAppointment(Request):
+    """Admin: an appointment booked elsewhere (online, by phone) becomes known to the hall."""
+
+    code: Id = Field(description="The appointment code in the citizen's QR code")
+    service: Id
+    start: float = Field(description="Slot start, epoch seconds")
+    end: float
+    citizen_key: Id | None = None
+
+
+class AdminUpdateCase(Request):
+    case_no: Id
+    state: Literal["accepted", "in_review", "done", "delivered", "rejected"]
+
+
 class WindowRequest(Request):
     pass
 
@@ -156,6 +171,8 @@ REQUESTS: dict[str, type[Request]] = {
     "help.request": HelpRequest,
     "mailing.request": MailingRequest,
     "hall.status": HallStatusRequest,
+    "admin.book_appointment": AdminBookAppointment,
+    "admin.update_case": AdminUpdateCase,
     "window.call_next": WindowRequest,
     "window.recall": WindowTicketRequest,
     "window.start": WindowTicketRequest,
@@ -168,7 +185,8 @@ REQUESTS: dict[str, type[Request]] = {
     "window.status": WindowRequest,
 }
 
-KIOSK_OPS = frozenset(op for op in REQUESTS if not op.startswith("window."))
+KIOSK_OPS = frozenset(op for op in REQUESTS if op.split(".")[0] not in ("window", "admin"))
+ADMIN_OPS = frozenset(op for op in REQUESTS if op.startswith("admin."))
 WINDOW_OPS = frozenset(op for op in REQUESTS if op.startswith("window."))
 
 
@@ -257,7 +275,7 @@ class Presence(Msg):
 
     state: Literal["online", "offline", "lost"]
     seq: int
-    role: Literal["kiosk", "window", "display", "rater", "controller", "tool"] = "kiosk"
+    role: Literal["kiosk", "window", "display", "rater", "admin", "controller", "tool"] = "kiosk"
     version: str | None = None
     config_version: int | None = None
     at: float

@@ -205,6 +205,54 @@ def cmd_window(args: argparse.Namespace) -> int:
     return 0 if reply.ok else 1
 
 
+def admin_terminal(cfg: HallConfig, given: str | None) -> str:
+    if given:
+        return given
+    for t in cfg.terminals:
+        if t.role == "admin":
+            return t.id
+    raise SystemExit("no admin terminal in the hall config: add one with role: admin")
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    tid = admin_terminal(cfg, args.terminal)
+    if args.action == "book-appointment":
+        start = dt.datetime.fromisoformat(args.start)
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=cfg.tz)
+        op = "admin.book_appointment"
+        payload: dict[str, Any] = {
+            "code": args.code,
+            "service": args.service,
+            "start": start.timestamp(),
+            "end": start.timestamp() + args.minutes * 60,
+        }
+    else:
+        op, payload = "admin.update_case", {"case_no": args.case_no, "state": args.state}
+    client = HallClient(
+        Topics(cfg.hall.id),
+        tid,
+        broker_for(cfg, args.broker_url, tid),
+        role="admin",
+        presence=False,
+    )
+    client.start(wait=5)
+    try:
+        reply = client.request(op, payload, timeout=args.timeout)
+    except RequestTimeout:
+        print("the hall controller did not answer: is it running?", file=sys.stderr)
+        return 3
+    finally:
+        client.stop()
+    if not reply.ok:
+        assert reply.error is not None
+        print(f"{args.action} refused: {reply.error.message}", file=sys.stderr)
+        return 1
+    print(json.dumps(reply.result, ensure_ascii=False))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from hall_controller.demo import run_demo
 
@@ -267,6 +315,22 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "pause":
             op.add_argument("--reason")
     w.set_defaults(func=cmd_window)
+
+    a = sub.add_parser("admin", help="hall manager's console: appointments, case states")
+    a.add_argument("--config", default=DEFAULT_CONFIG)
+    a.add_argument("--broker-url")
+    a.add_argument("--terminal", help="admin terminal id (default: the first in the config)")
+    a.add_argument("--timeout", type=float, default=5.0)
+    asub = a.add_subparsers(dest="action", required=True)
+    ab = asub.add_parser("book-appointment", help="make an appointment known to the hall")
+    ab.add_argument("--code", required=True, help="the code in the citizen's appointment QR")
+    ab.add_argument("--service", required=True)
+    ab.add_argument("--start", required=True, help="slot start, ISO time (hall time zone)")
+    ab.add_argument("--minutes", type=float, default=30)
+    ac = asub.add_parser("case-state", help="move a case on")
+    ac.add_argument("case_no")
+    ac.add_argument("state", choices=["accepted", "in_review", "done", "delivered", "rejected"])
+    a.set_defaults(func=cmd_admin)
 
     d = sub.add_parser("demo", help="the demo hall: broker, controller, simulated terminals")
     d.add_argument("--config", default=DEFAULT_CONFIG)

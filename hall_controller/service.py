@@ -657,6 +657,34 @@ class Controller:
             return {"accepted": True}
         if op == "hall.status":
             return self.hall_status(now)
+        if op in m.ADMIN_OPS:
+            if self._role_of.get(tid) != "admin":
+                raise EngineError(
+                    ErrorCode.FORBIDDEN,
+                    f"终端 {tid} 没有管理权限",
+                    f"terminal {tid} is not an admin terminal",
+                )
+            if isinstance(req, m.AdminBookAppointment):
+                if req.end <= req.start:
+                    raise EngineError(
+                        ErrorCode.BAD_REQUEST,
+                        "预约结束时间须晚于开始时间",
+                        "end must be after start",
+                        "end",
+                    )
+                try:
+                    self.config.service(req.service)
+                except KeyError:
+                    raise EngineError(
+                        ErrorCode.NOT_FOUND,
+                        f"没有这个事项: {req.service}",
+                        f"unknown service {req.service}",
+                        "service",
+                    ) from None
+                a = e.book(now, req.code, None, req.service, req.start, req.end, req.citizen_key)
+                return {"code": a.code, "queue": a.queue, "start": a.start, "end": a.end}
+            assert isinstance(req, m.AdminUpdateCase)
+            return self.case_info(e.update_case(req.case_no, req.state, now), now)
         # ------------------------------------------------------------ window ops
         wid = self.window_of(tid)
         ticket_ref = getattr(req, "ticket", None)

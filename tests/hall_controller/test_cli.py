@@ -142,3 +142,59 @@ def test_demo_runs_the_hall(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr[-2000:]
     assert "取号" in r.stdout and "叫号" in r.stdout and "正在呼叫" in r.stdout
     assert "demo over" in r.stdout
+
+
+def test_admin_books_an_appointment_the_kiosk_can_check_in(
+    controller: Controller, broker: Mosquitto, client_factory
+) -> None:
+    base = ["admin", "--config", str(MINIMAL), "--broker-url", broker.url]
+    r = run_cli(
+        *base,
+        "book-appointment",
+        "--code",
+        "YY20261118001",
+        "--service",
+        "id_card_renew",
+        "--start",
+        "2026-11-18T10:15:00",
+        "--minutes",
+        "30",
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["queue"] == "general"
+    kiosk = client_factory("k01", role="kiosk")
+    t = kiosk.request("appointment.checkin", {"code": "YY20261118001"})
+    assert t.ok and t.result is not None and t.result["priority"] == "appointment"
+    # a kiosk may not do what only the admin console may
+    forged = kiosk.request(
+        "admin.book_appointment",
+        {"code": "X1", "service": "id_card_renew", "start": 1.0, "end": 2.0},
+    )
+    assert not forged.ok and forged.error is not None and forged.error.code == "forbidden"
+    bad = run_cli(
+        *base,
+        "book-appointment",
+        "--code",
+        "Z",
+        "--service",
+        "nope",
+        "--start",
+        "2026-11-18T10:15:00",
+    )
+    assert bad.returncode == 1 and "nope" in bad.stderr
+
+
+def test_admin_moves_a_case_on(controller: Controller, broker: Mosquitto, client_factory) -> None:
+    kiosk = client_factory("k01", role="kiosk")
+    window = client_factory("w01", role="window")
+    assert kiosk.request("ticket.issue", {"service": "id_card_renew"}).ok
+    window.request("window.call_next", {})
+    fin = window.request("window.finish", {"accept_case": True})
+    assert fin.result is not None
+    case_no = fin.result["case"]["case_no"]
+    r = run_cli(
+        "admin", "--config", str(MINIMAL), "--broker-url", broker.url, "case-state", case_no, "done"
+    )
+    assert r.returncode == 0, r.stderr
+    found = kiosk.request("case.lookup", {"case_no": case_no})
+    assert found.result is not None and found.result["cases"][0]["state"] == "done"
