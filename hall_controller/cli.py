@@ -253,6 +253,45 @@ def cmd_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_command(args: argparse.Namespace) -> int:
+    """Send a command to a terminal (with expiry and an idempotency id), wait for its result."""
+    from hall_contract.messages import Command, CommandResult
+    from hall_controller.broker import CONTROLLER_USER
+
+    cfg = load_config(args.config)
+    topics = Topics(cfg.hall.id)
+    settings = broker_for(cfg, args.broker_url, CONTROLLER_USER)
+    client = HallClient(topics, f"cli{int(time.time())}", settings, role="tool", presence=False)
+    client.start(wait=5)
+    done = threading.Event()
+    result: list[CommandResult] = []
+    cid = f"cmd-{client.new_id()}"
+
+    def on_result(topic: str, payload: bytes, msg: Any) -> None:
+        res = CommandResult.model_validate_json(payload)
+        if res.id == cid:
+            result.append(res)
+            done.set()
+
+    try:
+        client.subscribe(topics.command_result(args.terminal), on_result)
+        cmd_args = dict(kv.split("=", 1) for kv in args.arg)
+        command = Command(id=cid, cmd=args.cmd, args=cmd_args, expires_at=time.time() + args.ttl)
+        client.publish(topics.command(args.terminal), command.dumps(), expiry=int(args.ttl))
+        if not done.wait(args.wait):
+            print(
+                f"no result from {args.terminal} within {args.wait:.0f} s; the command "
+                f"stays queued for it until it expires ({args.ttl:.0f} s)",
+                file=sys.stderr,
+            )
+            return 3
+    finally:
+        client.stop()
+    res = result[0]
+    print(f"{args.terminal} {args.cmd}: {'ok' if res.ok else 'failed'} {res.message}".rstrip())
+    return 0 if res.ok else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from hall_controller.demo import run_demo
 
@@ -331,6 +370,18 @@ def build_parser() -> argparse.ArgumentParser:
     ac.add_argument("case_no")
     ac.add_argument("state", choices=["accepted", "in_review", "done", "delivered", "rejected"])
     a.set_defaults(func=cmd_admin)
+
+    k = sub.add_parser("command", help="send a command to a terminal and wait for its result")
+    k.add_argument("--config", default=DEFAULT_CONFIG)
+    k.add_argument("--broker-url")
+    k.add_argument("--terminal", required=True)
+    k.add_argument(
+        "cmd", choices=["reload_config", "set_mode", "print_test_page", "restart", "self_test"]
+    )
+    k.add_argument("--arg", action="append", default=[], help="key=value (repeatable)")
+    k.add_argument("--ttl", type=float, default=300, help="seconds before it expires")
+    k.add_argument("--wait", type=float, default=10, help="seconds to wait for the result")
+    k.set_defaults(func=cmd_command)
 
     d = sub.add_parser("demo", help="the demo hall: broker, controller, simulated terminals")
     d.add_argument("--config", default=DEFAULT_CONFIG)

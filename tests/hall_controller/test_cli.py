@@ -198,3 +198,47 @@ def test_admin_moves_a_case_on(controller: Controller, broker: Mosquitto, client
     assert r.returncode == 0, r.stderr
     found = kiosk.request("case.lookup", {"case_no": case_no})
     assert found.result is not None and found.result["cases"][0]["state"] == "done"
+
+
+def test_command_reaches_the_terminal_once_and_reports(broker: Mosquitto, client_factory) -> None:
+    seen: list[dict[str, object]] = []
+    kiosk = client_factory("k01", role="kiosk")
+
+    def on_cmd(topic: str, payload: bytes, msg: object) -> None:
+        cmd = json.loads(payload)
+        seen.append(cmd)
+        kiosk.publish(
+            "hall/mini/t/k01/cmdres",
+            json.dumps({"id": cmd["id"], "ok": True, "message": "page printed"}),
+        )
+
+    kiosk.subscribe("hall/mini/t/k01/cmd", on_cmd)
+    r = run_cli(
+        "command",
+        "--config",
+        str(MINIMAL),
+        "--broker-url",
+        broker.url,
+        "--terminal",
+        "k01",
+        "print_test_page",
+        "--ttl",
+        "60",
+    )
+    assert r.returncode == 0, r.stderr
+    assert "k01 print_test_page: ok page printed" in r.stdout
+    assert len(seen) == 1 and seen[0]["cmd"] == "print_test_page"
+    assert float(seen[0]["expires_at"]) > 0  # type: ignore[arg-type]
+    away = run_cli(
+        "command",
+        "--config",
+        str(MINIMAL),
+        "--broker-url",
+        broker.url,
+        "--terminal",
+        "k09",
+        "restart",
+        "--wait",
+        "1",
+    )
+    assert away.returncode == 3 and "expires" in away.stderr
