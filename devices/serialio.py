@@ -138,6 +138,50 @@ class Backoff:
         self._next = self.initial
 
 
+class ReconnectGate:
+    """When a driver that reopens "on next use" may try again: bounded exponential backoff.
+
+    :meth:`SerialLink.reconnect` blocks its own reader thread between tries; drivers
+    without one (the printer's poll thread, the Modbus bus used from the caller's thread)
+    instead ask :meth:`ready` before each attempt to open the port, call :meth:`failed`
+    after a failed attempt (the next one is allowed after the next backoff delay:
+    initial, ×factor, … capped) and :meth:`succeeded` after a good one (back to the
+    initial delay). ``clock`` is injectable so tests need no sleeping.
+    """
+
+    def __init__(
+        self, backoff: Backoff | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.backoff = backoff or Backoff()
+        self._clock = clock
+        self._not_before = 0.0
+        self._lock = threading.Lock()
+        self.failures = 0
+        """Failed attempts in a row (0 after a success)."""
+
+    def remaining(self) -> float:
+        """Seconds until the next attempt is allowed (0 = now)."""
+        with self._lock:
+            return max(0.0, self._not_before - self._clock())
+
+    def ready(self) -> bool:
+        return self.remaining() == 0.0
+
+    def failed(self) -> float:
+        """Record a failed attempt; returns the delay before the next one."""
+        with self._lock:
+            delay = self.backoff.next_delay()
+            self._not_before = self._clock() + delay
+            self.failures += 1
+            return delay
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self.backoff.reset()
+            self._not_before = 0.0
+            self.failures = 0
+
+
 def open_port(
     url: str,
     baudrate: int = 115200,

@@ -445,14 +445,21 @@ class Controller:
             if ev.type in PUBLIC_EVENTS:
                 self.client.publish(
                     self.topics.event(ev.type),
-                    m.Event(seq=seq, type=ev.type, at=ev.at, data=self._public(ev.data)).dumps(),
+                    # The m.Event schema, serialised directly (it is on every ticket's path).
+                    json.dumps(
+                        {"seq": seq, "type": ev.type, "at": ev.at, "data": self._public(ev.data)},
+                        ensure_ascii=False,
+                        separators=(",", ":"),
+                    ),
                     qos=1,
                 )
         for topic, body, corr in out:
             props = Properties(PacketTypes.PUBLISH)
             if corr is not None:
                 props.CorrelationData = corr
-            self.client.publish(topic, body, qos=1, properties=props)
+            # QoS 0 is enough for a reply: a lost one is recovered by the terminal's retry,
+            # which the stored reply answers (idempotent ids). It saves a PUBACK per request.
+            self.client.publish(topic, body, qos=0, properties=props)
         for a in alerts:
             self.client.publish(self.topics.alerts, a.dumps(), qos=1)
         self._publish_snapshots(events, force=publish_all or tick)

@@ -24,6 +24,7 @@ from devices.errors import DeviceError, DeviceRefused, DeviceUnavailable
 from devices.printer import layouts
 from devices.printer.escpos_serial import make_escpos
 from devices.printer.settings import PrinterSettings
+from devices.serialio import Backoff, ReconnectGate
 from devices.printer.status import (
     ALL_QUERIES,
     UNKNOWN,
@@ -64,6 +65,12 @@ class Printer:
         self._escpos = escpos
         self._lock = threading.RLock()
         self._stop = threading.Event()
+        self._kick = threading.Event()
+        s = self.settings
+        self.gate = ReconnectGate(
+            Backoff(s.reconnect_initial_s, 2.0, max(s.reconnect_max_s, s.reconnect_initial_s))
+        )
+        """Bounded exponential backoff of the poll thread's reconnect attempts."""
         self._thread: threading.Thread | None = None
         self._last = UNKNOWN
         self._readable = self.settings.status_supported
@@ -100,6 +107,7 @@ class Printer:
     def close(self) -> None:
         """Stop the poll thread and close the transport."""
         self._stop.set()
+        self._kick.set()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout=self.settings.status_timeout_s * 8 + 5)
@@ -116,11 +124,19 @@ class Printer:
         self.close()
 
     def _poll(self) -> None:
-        while not self._stop.wait(self.settings.poll_interval_s):
+        """Poll every ``poll_interval_s``; while unreachable, retry with bounded backoff."""
+        while True:
+            reconnecting = self.gate.failures > 0
+            self._kick.wait(self.gate.remaining() if reconnecting else self.settings.poll_interval_s)
+            self._kick.clear()
+            if self._stop.is_set():
+                return
+            if self.gate.failures > 0 and not self.gate.ready():
+                continue  # woken by a failure elsewhere: wait out the backoff first
             try:
                 self.refresh_status()
             except DeviceError as err:
-                log.debug("status poll failed: %s", err)
+                log.debug("status poll failed (next try in %.1f s): %s", self.gate.remaining(), err)
 
     def _close_transport(self) -> None:
         assert self._escpos is not None
@@ -185,8 +201,12 @@ class Printer:
             self._last = UNKNOWN
             if self._escpos is not None:
                 self._close_transport()  # reopened on next use
+            delay = self.gate.failed()
+            self._kick.set()  # the poll thread takes over the reconnecting
             self.holder.set(DeviceState.ABSENT, f"printer not reachable: {err}")
+            log.info("printer not reachable; next try in %.1f s", delay)
             raise
+        self.gate.succeeded()
         if status is None:
             log.info("printer transport cannot read replies; status checks disabled")
             self._readable = False

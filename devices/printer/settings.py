@@ -64,6 +64,11 @@ class PrinterSettings(BaseModel):
     """Seconds between status polls; 0 disables the poll thread."""
     write_timeout_s: float = Field(default=10.0, gt=0)
     """How long a write may block (a printer out of paper stops reading)."""
+    reconnect_initial_s: float = Field(default=0.5, gt=0)
+    """After the printer became unreachable, the poll thread retries after this many
+    seconds, doubling each time up to ``reconnect_max_s`` (a print job always tries at once)."""
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+    """Upper bound of the reconnect delay."""
 
     preview_dir: str | None = None
     """``virtual`` driver: folder for PNG previews of printed receipts (``None``: none)."""

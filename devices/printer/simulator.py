@@ -1,65 +1,57 @@
-"""A TCP server that behaves like a network/serial ESC/POS printer (for development and tests).
+"""A simulated ESC/POS receipt printer on a pty or a TCP socket (development and tests).
 
-The driver reaches it with ``port = "socket://127.0.0.1:PORT"`` (driver ``escpos``) or
-driver ``network``. Every received byte goes to a :class:`VirtualPrinter`, whose replies
-(``DLE EOT`` status) are sent back. Receipt previews are written as PNG files into
-``preview_dir``.
+The wire side is :class:`devices.sim.SimServer`, like every other simulator: a pty (the
+driver opens the slave path as a serial printer) or TCP on 127.0.0.1 (driver ``escpos``
+with ``port = "socket://127.0.0.1:PORT"``, or driver ``network``), optional real line
+timing (``baud``), and the same fault injection (``sim.faults.inject(Fault.X)``):
 
-    python -m devices printer-sim --port 9100 --preview-dir /tmp/receipts   # via the CLI
+* ``no_reply`` — a ``DLE EOT`` request gets no answer (status *unknown*);
+* ``partial`` — a status reply is one byte, so it goes out whole (nothing to split);
+* ``corrupt`` — the status byte is flipped into an invalid one (status *unknown*);
+* ``slow`` — replies at ``slow_baud``;
+* ``unplug`` — the line closes; :meth:`PrinterSimulator.replug` brings it back.
+
+Every received byte goes to a :class:`VirtualPrinter`, whose replies are sent back;
+receipt previews are written as PNG files into ``preview_dir``.
+
+    python -m devices simulate printer --listen 127.0.0.1:9100 --preview-dir /tmp/receipts
 """
 
 from __future__ import annotations
 
 import logging
-import socket
-import socketserver
-import threading
 from pathlib import Path
 from typing import Any
 
-from devices.printer.virtual import PaperState, VirtualPrinter
+from devices.printer.virtual import PaperState, Receipt, VirtualPrinter
+from devices.sim import FaultPlan, SimServer
 
 log = logging.getLogger(__name__)
 
 
-class _Handler(socketserver.BaseRequestHandler):
-    server: _Server
+class PrinterHandler:
+    """:class:`devices.sim.Handler` of a printer: bytes to the virtual printer, replies back."""
 
-    def handle(self) -> None:
-        sock: socket.socket = self.request
-        sock.settimeout(0.2)
-        log.info("printer simulator: client %s connected", self.client_address)
-        while not self.server.stopping.is_set():
-            try:
-                data = sock.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                break
-            if not data:
-                break
-            reply = self.server.virtual.feed(data)
-            if reply:
-                try:
-                    sock.sendall(reply)
-                except OSError:
-                    break
-        log.info("printer simulator: client %s left", self.client_address)
-
-
-class _Server(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-    block_on_close = True
-
-    def __init__(self, address: tuple[str, int], virtual: VirtualPrinter) -> None:
+    def __init__(self, virtual: VirtualPrinter) -> None:
         self.virtual = virtual
-        self.stopping = threading.Event()
-        super().__init__(address, _Handler)
+
+    def on_data(self, data: bytes) -> list[bytes]:
+        reply = self.virtual.feed(data)
+        # one status byte per reply frame, so a fault hits one DLE EOT answer
+        return [bytes([b]) for b in reply]
+
+    @staticmethod
+    def redact(data: bytes) -> str:
+        """Receipts carry names and tickets: log sizes only, never the text."""
+        return f"<{len(data)} bytes>"
 
 
 class PrinterSimulator:
-    """The simulator as an object: ``with PrinterSimulator() as sim: sim.url ...``."""
+    """The simulator as an object: ``with PrinterSimulator() as sim: sim.url ...``.
+
+    ``transport`` is ``"tcp"`` (default; ``host``/``port``, port 0 = any free one) or
+    ``"pty"`` (``link_path``: an optional stable symlink to the pty).
+    """
 
     def __init__(
         self,
@@ -71,6 +63,9 @@ class PrinterSimulator:
         paper: PaperState = "ok",
         width_chars: int = 32,
         requires_kanji_mode: bool = False,
+        transport: str = "tcp",
+        link_path: str | None = None,
+        baud: int | None = None,
     ) -> None:
         self.virtual = virtual or VirtualPrinter(
             preview_dir=preview_dir,
@@ -78,37 +73,40 @@ class PrinterSimulator:
             width_chars=width_chars,
             requires_kanji_mode=requires_kanji_mode,
         )
-        self._server = _Server((host, port), self.virtual)
-        self._thread: threading.Thread | None = None
+        self.host = host
+        self.port = port
+        self.transport = transport
+        self.link_path = link_path
+        self.server = SimServer(PrinterHandler(self.virtual), baud=baud, name="printer-sim")
+
+    @property
+    def faults(self) -> FaultPlan:
+        return self.server.faults
 
     @property
     def address(self) -> tuple[str, int]:
-        host, port = self._server.server_address[:2]
-        return str(host), int(port)
+        return self.server.host, self.server.port
 
     @property
     def url(self) -> str:
         """The pyserial URL for :class:`~devices.printer.settings.PrinterSettings.port`."""
-        host, port = self.address
-        return f"socket://{host}:{port}"
+        return self.server.url
 
     def start(self) -> PrinterSimulator:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="printer-sim"
-        )
-        self._thread.start()
+        if self.transport == "pty":
+            self.server.start_pty(self.link_path)
+        else:
+            self.server.start_tcp(self.host, self.port)
         return self
 
-    def serve_forever(self) -> None:
-        self._server.serve_forever(poll_interval=0.2)
+    def unplug(self) -> None:
+        self.server.unplug()
+
+    def replug(self) -> None:
+        self.server.replug()
 
     def stop(self) -> None:
-        self._server.stopping.set()
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
+        self.server.stop()
 
     def __enter__(self) -> PrinterSimulator:
         return self.start()
@@ -117,22 +115,42 @@ class PrinterSimulator:
         self.stop()
 
 
+def describe(number: int, receipt: Receipt) -> str:
+    """One line per receipt for the technician watching the simulator (no receipt text)."""
+    parts = [
+        f"receipt {number}: {len(receipt.text_lines)} text lines",
+        f"{len(receipt.qr_codes)} QR",
+        f"cut {receipt.cut or '-'}",
+    ]
+    if receipt.lost:
+        parts.append("LOST (paper out or cover open)")
+    if receipt.preview is not None:
+        parts.append(f"preview {receipt.preview}")
+    return ", ".join(parts)
+
+
 def serve(host: str, port: int, **opts: Any) -> None:
     """Serve until interrupted. Options: ``preview_dir``, ``paper`` (ok/near_end/out),
-    ``width_chars``, ``requires_kanji_mode``. Prints the bound port (``port`` 0 allowed)."""
-    known = {"preview_dir", "paper", "width_chars", "requires_kanji_mode"}
+    ``width_chars``, ``requires_kanji_mode``, ``baud``. Prints the URL (``port`` 0
+    allowed), then one line per printed receipt."""
+    known = {"preview_dir", "paper", "width_chars", "requires_kanji_mode", "baud"}
     sim = PrinterSimulator(
         host, port, **{k: v for k, v in opts.items() if k in known and v is not None}
     )
+    sim.start()
     bound_host, bound_port = sim.address
     print(
-        f"printer simulator listening on {bound_host}:{bound_port} (socket://{bound_host}:{bound_port})",
+        f"printer simulator listening on {bound_host}:{bound_port} ({sim.url})",
         flush=True,
     )
+    seen = 0
     try:
-        sim.serve_forever()
+        while True:
+            if sim.virtual.wait_for_receipts(seen + 1, timeout=1.0):
+                for receipt in sim.virtual.receipts[seen:]:
+                    seen += 1
+                    print(describe(seen, receipt), flush=True)
     except KeyboardInterrupt:
         pass
     finally:
-        sim._server.stopping.set()
-        sim._server.server_close()
+        sim.stop()

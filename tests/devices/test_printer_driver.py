@@ -16,6 +16,7 @@ from devices.printer.layouts import TicketReceipt, ticket_bytes
 from devices.printer.settings import PrinterSettings
 from devices.printer.simulator import PrinterSimulator
 from devices.printer.virtual import VirtualEscpos
+from devices.sim import Fault
 from devices.state import DeviceState, DeviceStatus
 
 TICKET = TicketReceipt(
@@ -157,3 +158,57 @@ def test_virtual_driver_in_process() -> None:
     [page] = escpos.virtual.receipts
     assert page.text_lines[0] == "打印机测试页"
     assert any(line.startswith("状态：ready") for line in page.text_lines)
+
+
+@pytest.mark.parametrize("fault", [Fault.NO_REPLY, Fault.CORRUPT])
+def test_lost_or_corrupt_status_reply_is_unknown_never_paper_ok(
+    sim: PrinterSimulator, fault: Fault
+) -> None:
+    with Printer(settings_for(sim)) as printer:
+        assert printer.status.state is DeviceState.READY
+        sim.faults.inject(fault)  # the next DLE EOT 1 answer is lost / not a status byte
+        status = printer.refresh_status()
+        assert not status.known and status.paper_out is None and status.paper_near_end is None
+        assert printer.status.state is not DeviceState.READY
+        assert printer.refresh_status().known  # the next answer is fine again
+
+
+def test_slow_status_reply_at_a_real_baud_rate(sim: PrinterSimulator) -> None:
+    sim.server.slow_baud = 20  # one status byte takes 0.5 s on the line
+    with Printer(settings_for(sim, status_timeout_s=0.1)) as printer:
+        sim.faults.inject(Fault.SLOW)
+        assert not printer.refresh_status().known  # too slow for the timeout: unknown
+        assert sim.server.wait_replies(4, timeout=5)  # let the late byte arrive …
+        assert printer.refresh_status().known  # … and be discarded before the next request
+
+
+def test_print_over_a_pty_like_a_serial_printer() -> None:
+    with PrinterSimulator(transport="pty") as sim:
+        assert sim.url.startswith("/dev/")
+        with Printer(settings_for(sim, baudrate=115200)) as printer:
+            assert printer.status.state is DeviceState.READY
+            printer.print_ticket(TICKET)
+            assert sim.virtual.wait_for_receipts(1, timeout=5)
+    assert sim.virtual.receipts[0].qr_codes == ["q:B012"]
+
+
+def test_poll_thread_reconnects_with_backoff_after_unplug(sim: PrinterSimulator) -> None:
+    # the poll interval is far away: coming back can only be the backoff's doing
+    printer = Printer(
+        settings_for(sim, poll_interval_s=60, reconnect_initial_s=0.05, reconnect_max_s=0.2)
+    )
+    printer.open()
+    try:
+        assert printer.status.state is DeviceState.READY
+        sim.unplug()
+        with pytest.raises(DeviceUnavailable):
+            printer.print_ticket(TICKET)
+        assert printer.status.state is DeviceState.ABSENT
+        assert printer.gate.failures >= 1
+        sim.replug()
+        assert wait_for_state(printer, DeviceState.READY, timeout=5)
+        assert printer.gate.failures == 0
+        printer.print_ticket(TICKET)
+        assert sim.virtual.wait_for_receipts(1, timeout=5)
+    finally:
+        printer.close()

@@ -9,7 +9,15 @@ import time
 import pytest
 
 from devices.errors import ConfigError, DeviceTimeout, DeviceUnavailable
-from devices.serialio import Backoff, FrameLog, SerialLink, hex_bytes, line_seconds, open_port
+from devices.serialio import (
+    Backoff,
+    FrameLog,
+    ReconnectGate,
+    SerialLink,
+    hex_bytes,
+    line_seconds,
+    open_port,
+)
 
 
 def test_backoff_is_exponential_and_bounded() -> None:
@@ -19,6 +27,26 @@ def test_backoff_is_exponential_and_bounded() -> None:
     assert b.next_delay() == 0.1
     with pytest.raises(ConfigError):
         Backoff(0, 2, 1)
+
+
+def test_reconnect_gate_spaces_attempts_with_bounded_backoff() -> None:
+    now = [100.0]
+    gate = ReconnectGate(Backoff(0.5, 2.0, 2.0), clock=lambda: now[0])
+    assert gate.ready() and gate.remaining() == 0.0
+    delays = []
+    for _ in range(4):
+        delays.append(gate.failed())
+        assert not gate.ready()
+        now[0] += delays[-1] - 0.01
+        assert not gate.ready()  # not a moment early
+        now[0] += 0.01
+        assert gate.ready()
+    assert delays == [0.5, 1.0, 2.0, 2.0]  # doubling, capped
+    assert gate.failures == 4
+    gate.failed()
+    gate.succeeded()
+    assert gate.ready() and gate.failures == 0
+    assert gate.failed() == 0.5  # back to the initial delay after a success
 
 
 def test_line_time_and_hex() -> None:

@@ -200,3 +200,33 @@ def test_virtual_printer_fuzz(chunks: list[bytes]) -> None:
         assert all(b & 0x93 == 0x12 for b in reply)
     for receipt in v.receipts:
         assert receipt.cut in ("full", "partial")
+
+
+def test_raster_image_from_python_escpos_is_read_back_and_rendered(tmp_path: Path) -> None:
+    """``GS v 0`` raster bytes (python-escpos ``image()``) become an image on the receipt."""
+    from devices.printer.virtual import PrintedImage, VirtualEscpos
+
+    picture = Image.new("1", (16, 4), 1)  # white
+    for x in range(8):
+        picture.putpixel((x, 0), 0)  # black bar, top left
+    picture.putpixel((15, 3), 0)  # one black dot, bottom right
+    virtual = VirtualPrinter(preview_dir=tmp_path)
+    printer = VirtualEscpos(virtual)
+    printer.text("LOGO\n")
+    printer.image(picture, impl="bitImageRaster", center=False)
+    printer.cut()
+    [receipt] = virtual.receipts
+    [image] = [i for i in receipt.items if isinstance(i, PrintedImage)]
+    assert (image.width_bytes, image.height) == (2, 4)
+    assert image.data == b"\xff\x00" + b"\x00\x00" * 2 + b"\x00\x01"
+    assert receipt.text_lines == ["LOGO"]
+    # the preview draws raster 1-bits black: find the image below the text line
+    assert receipt.preview is not None
+    with Image.open(receipt.preview) as png:
+        page = png.convert("L")
+    rows = [y for y in range(page.height) if page.getpixel((0, y)) == 0]
+    assert rows, "the raster bar is missing from the preview"
+    top = rows[0]
+    assert all(page.getpixel((x, top)) == 0 for x in range(8))
+    assert page.getpixel((8, top)) == 255
+    assert page.getpixel((15, top + 3)) == 0 and page.getpixel((14, top + 3)) == 255
