@@ -402,7 +402,22 @@ class Controller:
             now = self.clock()
             if tick:
                 self.engine.tick(now)
-                events += self._persist(self.engine.take_events())
+                warned = self._persist(self.engine.take_events())
+                events += warned
+                for _seq, ev in warned:
+                    if ev.type == "ticket.warning" and ev.data["level"] == "red":
+                        # 电子监察: a red limit reaches the hall manager at once.
+                        d = ev.data
+                        what = "等候" if d["kind"] == "wait" else "办理"
+                        alerts.append(
+                            self._alert(
+                                d["kind"],
+                                f"{d['number']} {what}超时（红牌）",
+                                now,
+                                level="red",
+                                ticket=d["number"],
+                            )
+                        )
             for item in batch:
                 if item.op == "$publish-all":
                     continue
@@ -612,6 +627,18 @@ class Controller:
             return {"cases": [self.case_info(c, now) for c in cases[:10]]}
         if op == "rating.submit":
             assert isinstance(req, m.RatingSubmit)
+            target = e.ticket(req.ticket)
+            if req.ticket != target.token and not (
+                self._role_of.get(tid) == "rater" and self._window_of.get(tid) == target.window
+            ):
+                # Ticket ids are public (events carry them); only the lookup token printed
+                # on the ticket, or the rating device at the serving window, may rate it.
+                raise EngineError(
+                    ErrorCode.FORBIDDEN,
+                    "请扫描号票上的二维码进行评价",
+                    "rate with the QR code on the ticket",
+                    "ticket",
+                )
             t = e.rate(now, req.ticket, req.level, req.reasons, req.text)
             if req.level <= 2:
                 alerts.append(

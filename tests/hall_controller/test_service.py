@@ -372,3 +372,43 @@ def test_closed_hall_answers_closed(controller_factory, client_factory) -> None:
     st = kiosk.request("hall.status", {})
     assert st.ok and st.result is not None and st.result["open"] is False
     assert st.result["next_opening"].startswith("2026-11-23T09:00")
+
+
+def test_only_the_token_or_the_windows_rater_may_rate(controller_factory, client_factory) -> None:
+    from tests.conftest import load_hall
+
+    base = load_hall()
+    from hall_contract.hallconfig import Terminal
+
+    cfg = base.model_copy(
+        update={
+            "terminals": [
+                *base.terminals,
+                Terminal(id="r01", role="rater", window="win01"),
+                Terminal(id="r02", role="rater", window="win02"),
+            ]
+        }
+    )
+    controller_factory(cfg)
+    kiosk = client_factory("k01", role="kiosk")
+    window = client_factory("w01", role="window")
+    t = kiosk.request("ticket.issue", {"service": "id_card_renew"}).result
+    assert t is not None
+    window.request("window.call_next", {})
+    window.request("window.finish", {})
+    by_id = kiosk.request("rating.submit", {"ticket": t["ticket_id"], "level": 5})
+    assert not by_id.ok and by_id.error is not None and by_id.error.code == "forbidden"
+    other_rater = client_factory("r02", role="rater")
+    assert not other_rater.request("rating.submit", {"ticket": t["ticket_id"], "level": 5}).ok
+    rater = client_factory("r01", role="rater")
+    assert rater.request("rating.submit", {"ticket": t["ticket_id"], "level": 4}).ok
+
+
+def test_red_limits_alert_the_manager(controller: Controller, client_factory, collect) -> None:
+    alerts = collect("hall/mini/alerts")
+    kiosk = client_factory("k01", role="kiosk")
+    assert kiosk.request("ticket.issue", {"service": "id_card_renew"}).ok
+    red = controller.config.queue("general").wait_red_min
+    controller.clock_control.advance(minutes=red + 1)  # type: ignore[attr-defined]
+    a = json.loads(alerts.wait_for(lambda t, p: json.loads(p)["kind"] == "wait", timeout=10))
+    assert a["level"] == "red" and a["ticket"] == "A001" and "红牌" in a["message"]
