@@ -39,6 +39,7 @@ Clock = Callable[[], float]
 
 MAX_BATCH = 256
 TICK_S = 2.0
+IDLE_WAKE_S = 0.05  # how soon call_soon() and stop() are noticed when nothing arrives
 SNAPSHOT_EVERY = 20_000  # events between state snapshots (bounds the replay at start-up)
 CALL_BOARD_SIZE = 10
 SNAPSHOT_INTERVAL_S = 0.2
@@ -137,7 +138,8 @@ class Controller:
             replayed,
             len(self.engine.state.tickets),
         )
-        self._inbox: queue.Queue[Inbound | None] = queue.Queue()
+        self._batch: list[Inbound] = []
+        self._calls: queue.Queue[Callable[[], object]] = queue.Queue()
         self._replies: dict[str, bytes] = {}
         self.terminals: dict[str, TerminalInfo] = {}
         self._command_results: dict[str, m.CommandResult] = {}
@@ -179,8 +181,7 @@ class Controller:
             clean_start=False,
             properties=connect_props(3600),
         )
-        self.client.loop_start()
-        self._worker = threading.Thread(target=self._run, name="controller-worker", daemon=True)
+        self._worker = threading.Thread(target=self._run, name="controller", daemon=True)
         self._worker.start()
         if wait is not None and not self.connected.wait(wait):
             log.warning(
@@ -190,22 +191,13 @@ class Controller:
 
     def stop(self) -> None:
         self._stop.set()
-        self._inbox.put(None)
         if self._worker is not None:
             self._worker.join(10)
-        if self.connected.is_set():
-            info = self.client.publish(
-                self.topics.controller_state,
-                json.dumps({"state": "offline", "at": self.clock()}),
-                qos=1,
-                retain=True,
-            )
-            with contextlib.suppress(RuntimeError, ValueError):
-                info.wait_for_publish(2)
-        self.connected.clear()
-        self.client.disconnect()
-        self.client.loop_stop()
         self.store.close()
+
+    def call_soon(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` on the controller's thread (the only one that touches paho)."""
+        self._calls.put(fn)
 
     def wait_ready(self, timeout: float) -> bool:
         return self._ready.wait(timeout) and self.connected.wait(timeout)
@@ -238,7 +230,7 @@ class Controller:
         )
         self._publish_desired_config()
         self.connected.set()
-        self._inbox.put(Inbound("", "$publish-all", b"", None, None))
+        self._batch.append(Inbound("", "$publish-all", b"", None, None))
         log.info("controller connected to %s:%s", self.broker.host, self.broker.port)
 
     def _on_disconnect(
@@ -261,7 +253,7 @@ class Controller:
                 props = msg.properties
                 rt = getattr(props, "ResponseTopic", None) if props else None
                 cd = getattr(props, "CorrelationData", None) if props else None
-                self._inbox.put(Inbound(tid, parts[5], payload, rt, cd))
+                self._batch.append(Inbound(tid, parts[5], payload, rt, cd))
             elif kind == "state":
                 self._on_presence(tid, payload)
             elif kind == "device" and len(parts) == 6:
@@ -290,7 +282,7 @@ class Controller:
         info.version, info.config_version = p.version, p.config_version
         info.last_seen = self.clock()
         if p.state == "lost" and was == "online":
-            self._inbox.put(
+            self._batch.append(
                 Inbound(
                     tid,
                     "$alert",
@@ -314,7 +306,7 @@ class Controller:
         old = info.devices.get(d.device, {}).get("state")
         info.devices[d.device] = d.model_dump()
         if d.state in ("fault", "absent") and old != d.state:
-            self._inbox.put(
+            self._batch.append(
                 Inbound(
                     tid,
                     "$alert",
@@ -332,49 +324,87 @@ class Controller:
 
     # ------------------------------------------------------------------ worker
     def _run(self) -> None:
+        """The controller's one thread: network I/O, decisions, store, publishing.
+
+        paho is driven here with its external-loop API instead of ``loop_start``: a
+        request is read, decided, committed and answered without a thread hand-off, and
+        every publish goes straight to the socket. After a read, everything else already
+        waiting on the socket is read too, and the lot is one batch: one transaction, one
+        fsync (group commit)."""
         self._ready.set()
         next_tick = time.monotonic()
-        while not self._stop.is_set():
-            wake = next_tick if self._snap_due is None else min(next_tick, self._snap_due)
-            timeout = max(0.0, wake - time.monotonic())
-            try:
-                first = self._inbox.get(timeout=timeout)
-            except queue.Empty:
-                first = None
-                if self._stop.is_set():
-                    break
-            batch: list[Inbound] = []
-            if first is not None:
-                batch.append(first)
-                while len(batch) < MAX_BATCH:
+        backoff, next_connect = 0.5, 0.0
+        try:
+            while not self._stop.is_set():
+                mono = time.monotonic()
+                if self.client.socket() is None and mono >= next_connect:
                     try:
-                        item = self._inbox.get_nowait()
+                        self.client.reconnect()
+                        backoff = 0.5
+                    except OSError:
+                        next_connect = mono + backoff
+                        backoff = min(8.0, backoff * 2)
+                wake = next_tick if self._snap_due is None else min(next_tick, self._snap_due)
+                timeout = min(IDLE_WAKE_S, max(0.0, wake - time.monotonic()))
+                if self.client.socket() is None:
+                    self._stop.wait(min(timeout, max(0.0, next_connect - mono)) or 0.05)
+                else:
+                    self.client.loop(timeout)
+                    if self.client.socket() is not None:
+                        self.client.loop_read(MAX_BATCH)  # drain whatever else is waiting
+                while True:
+                    try:
+                        self._calls.get_nowait()()
                     except queue.Empty:
                         break
-                    if item is not None:
-                        batch.append(item)
-            elif self._stop.is_set():
-                break
-            tick = time.monotonic() >= next_tick
-            if tick:
-                next_tick = time.monotonic() + TICK_S
-                self._collect_garbage(busy=bool(batch))
-            try:
-                self._process(batch, tick)
-            except StoreError:
-                # The disk refused: stop rather than acknowledge what is not durable.
-                log.exception("the event store failed; the controller stops")
-                self._stop.set()
-                self.fatal.set()
-                return
-            except Exception:
-                # A bug somewhere in the batch: the transaction was rolled back, so the
-                # engine's state is rebuilt from the store to match it again.
-                log.exception(
-                    "a batch of %d requests failed; state rebuilt from the store", len(batch)
-                )
-                self.engine, _n = rebuild(self.config, self.store)
-                self.engine.take_events()
+                batch, self._batch = self._batch, []
+                tick = time.monotonic() >= next_tick
+                if tick:
+                    next_tick = time.monotonic() + TICK_S
+                    self._collect_garbage(busy=bool(batch))
+                if (
+                    not batch
+                    and not tick
+                    and (self._snap_due is None or time.monotonic() < self._snap_due)
+                ):
+                    continue
+                try:
+                    self._process(batch, tick)
+                except StoreError:
+                    # The disk refused: stop rather than acknowledge what is not durable.
+                    log.exception("the event store failed; the controller stops")
+                    self.fatal.set()
+                    return
+                except Exception:
+                    # A bug somewhere in the batch: the transaction was rolled back, so the
+                    # engine's state is rebuilt from the store to match it again.
+                    log.exception(
+                        "a batch of %d requests failed; state rebuilt from the store",
+                        len(batch),
+                    )
+                    self.engine, _n = rebuild(self.config, self.store)
+                    self.engine.take_events()
+                if self.client.want_write():
+                    self.client.loop_write()
+        finally:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self.connected.is_set():
+            info = self.client.publish(
+                self.topics.controller_state,
+                json.dumps({"state": "offline", "at": self.clock()}),
+                qos=1,
+                retain=True,
+            )
+            deadline = time.monotonic() + 2
+            while not info.is_published() and time.monotonic() < deadline:
+                if self.client.loop(0.05) != mqtt.MQTT_ERR_SUCCESS:
+                    break
+        self.connected.clear()
+        self.client.disconnect()
+        with contextlib.suppress(Exception):
+            self.client.loop(0.01)
 
     def _collect_garbage(self, *, busy: bool) -> None:
         """With ``manage_gc``, full collections run when the hall is quiet, not in the
@@ -945,7 +975,11 @@ class Controller:
         self._command_waiters[cid] = ev
         props = Properties(PacketTypes.PUBLISH)
         props.MessageExpiryInterval = max(1, math.ceil(ttl_s))
-        self.client.publish(self.topics.command(tid), command.dumps(), qos=1, properties=props)
+        self.call_soon(
+            lambda: self.client.publish(
+                self.topics.command(tid), command.dumps(), qos=1, properties=props
+            )
+        )
         if wait is None:
             return None
         ev.wait(wait)
