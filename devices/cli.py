@@ -153,10 +153,40 @@ def cmd_selftest(args: argparse.Namespace) -> int:
             return 2
     idcard_url = args.idcard or (settings.idcard.port if settings.idcard else None)
     scanner_url = args.scanner or (settings.scanner.port if settings.scanner else None)
-    if not idcard_url and not scanner_url:
-        print("nothing to test: give --idcard/--scanner or a --config with devices")
+    printer_settings = settings.printer
+    if args.printer:
+        from devices.printer.settings import PrinterSettings
+
+        printer_settings = PrinterSettings(port=args.printer)
+    display_settings = settings.display
+    if args.display:
+        from devices.display.settings import DisplaySettings
+
+        display_settings = DisplaySettings(port=args.display, windows={"1": 1})
+    if not (idcard_url or scanner_url or printer_settings or display_settings):
+        print("nothing to test: give --idcard/--scanner/--printer/--display or a --config")
         return 2
     ok = True
+    if printer_settings is not None:
+        from devices.printer.driver import Printer
+
+        printer = Printer(printer_settings.model_copy(update={"poll_interval_s": 0}))
+        try:
+            printer.open()
+            presult = printer.self_test()
+            print(f"receipt printer: {'OK' if presult.ok else 'FAILED'} – {presult.reason}")
+            ok &= presult.ok
+        finally:
+            printer.close()
+    if display_settings is not None:
+        from devices.display.group import open_display_group
+
+        with open_display_group(display_settings) as group:
+            for window, dresult in group.self_test().items():
+                print(
+                    f"window display {window}: {'OK' if dresult.ok else 'FAILED'} – {dresult.reason}"
+                )
+                ok &= dresult.ok
     if idcard_url:
         baud = settings.idcard.baudrate if settings.idcard else 115200
         reader = IdCardReader(idcard_url, baud)
@@ -302,10 +332,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("port", help="device path or pyserial URL")
     p.set_defaults(func=cmd_probe)
 
-    p = sub.add_parser("selftest", help="self-test the configured ID card reader and scanner")
+    p = sub.add_parser(
+        "selftest", help="self-test the configured ID card reader, scanner, printer, displays"
+    )
     p.add_argument("--config", help="YAML file with a devices section")
     p.add_argument("--idcard", help="ID card reader port (overrides the config)")
     p.add_argument("--scanner", help="scanner port (overrides the config)")
+    p.add_argument("--printer", help="ESC/POS printer port (overrides the config)")
+    p.add_argument("--display", help="Modbus display bus port, unit 1 (overrides the config)")
     p.set_defaults(func=cmd_selftest)
 
     p = sub.add_parser("read-card", help="read an ID card and print it masked")

@@ -46,6 +46,15 @@ class DeviceStatus:
         }
 
 
+@dataclass(frozen=True)
+class SelfTest:
+    """Outcome of a device's ``self_test()`` (which never raises): plain words for a technician."""
+
+    ok: bool
+    state: DeviceState
+    reason: str
+
+
 Listener = Callable[[DeviceStatus], None]
 
 

@@ -141,6 +141,9 @@ def conf_text(
         "max_queued_messages 100000",
         "max_inflight_messages 1000",
         "max_keepalive 120",
+        # Bounds what one client can make the broker and the controller hold; the
+        # largest message is a terminal's desired config (the hall config, ~100 KB).
+        "max_packet_size 2097152",
         "log_dest stderr",
         "log_type error",
         "log_type warning",

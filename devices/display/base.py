@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import abc
 
-from devices.state import DeviceStatus, StatusHolder
+from devices.state import DeviceStatus, SelfTest, StatusHolder
+
+#: what :meth:`WindowDisplay.self_test` returns (the common :class:`~devices.state.SelfTest`)
+DisplaySelfTest = SelfTest
 
 
 class WindowDisplay(abc.ABC):
@@ -27,6 +30,10 @@ class WindowDisplay(abc.ABC):
     @abc.abstractmethod
     def set_brightness(self, level: int) -> None:
         """Brightness 0 (off) .. 7."""
+
+    @abc.abstractmethod
+    def self_test(self) -> DisplaySelfTest:
+        """Check the display answers (never raises; the outcome is also in :attr:`status`)."""
 
     def close(self) -> None:
         """Release the connection (the bus may be shared; see the driver)."""

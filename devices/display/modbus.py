@@ -29,12 +29,19 @@ import logging
 import threading
 
 from pymodbus.client import ModbusSerialClient
-from pymodbus.exceptions import ModbusException
+from pymodbus.exceptions import ConnectionException, ModbusException
 from pymodbus.framer import FramerType
 
-from devices.display.base import WindowDisplay
+from devices.display.base import DisplaySelfTest, WindowDisplay
 from devices.display.settings import DisplaySettings
-from devices.errors import ConfigError, DeviceRefused, DeviceTimeout, DeviceUnavailable
+from devices.errors import (
+    ConfigError,
+    DeviceError,
+    DeviceRefused,
+    DeviceTimeout,
+    DeviceUnavailable,
+)
+from devices.serialio import Backoff, ReconnectGate
 from devices.state import DeviceState, StatusHolder
 
 log = logging.getLogger(__name__)
@@ -78,11 +85,25 @@ def show_registers(ticket: str, window: int | str, digits: int) -> list[int]:
 
 
 class ModbusBus:
-    """One RS-485 bus (serial port) shared by every display on it; thread-safe."""
+    """One RS-485 bus (serial port) shared by every display on it; thread-safe.
+
+    pymodbus opens the port with ``serial.serial_for_url`` (any pyserial URL works). When
+    the port cannot be opened or dies, it is reopened on next use, but no sooner than
+    the bounded exponential backoff of :attr:`gate` allows (``reconnect_initial_s`` doubling
+    up to ``reconnect_max_s``); calls meanwhile fail at once with ``DeviceUnavailable``
+    instead of hammering a missing adapter from the caller's thread.
+    """
 
     def __init__(self, settings: DisplaySettings) -> None:
         self.settings = settings
         self.lock = threading.Lock()
+        self.gate = ReconnectGate(
+            Backoff(
+                settings.reconnect_initial_s,
+                2.0,
+                max(settings.reconnect_max_s, settings.reconnect_initial_s),
+            )
+        )
         self.client = ModbusSerialClient(
             settings.port,
             framer=FramerType.RTU,
@@ -94,8 +115,26 @@ class ModbusBus:
         )
 
     def _ensure(self) -> None:
-        if not self.client.connected and not self.client.connect():
-            raise DeviceUnavailable(f"cannot open display bus {self.settings.port}")
+        if self.client.connected:
+            return
+        port = self.settings.port
+        if not self.gate.ready():
+            raise DeviceUnavailable(
+                f"display bus {port} is unavailable; next try in {self.gate.remaining():.1f} s"
+            )
+        if not self.client.connect():
+            delay = self.gate.failed()
+            raise DeviceUnavailable(f"cannot open display bus {port}; next try in {delay:.1f} s")
+        self.gate.succeeded()
+
+    def _lost(self, unit: int, err: ConnectionException) -> DeviceUnavailable:
+        """The port died under pymodbus (it closed it): reopen after the backoff."""
+        self.client.close()
+        delay = self.gate.failed()
+        return DeviceUnavailable(
+            f"display bus {self.settings.port} lost while talking to unit {unit}: {err}; "
+            f"next try in {delay:.1f} s"
+        )
 
     def write(self, unit: int, address: int, values: list[int]) -> None:
         with self.lock:
@@ -105,6 +144,8 @@ class ModbusBus:
                     rr = self.client.write_register(address, values[0], device_id=unit)
                 else:
                     rr = self.client.write_registers(address, values, device_id=unit)
+            except ConnectionException as err:
+                raise self._lost(unit, err) from err
             except ModbusException as err:
                 raise DeviceTimeout(f"display {unit} did not answer: {err}") from err
         if rr.isError():
@@ -115,6 +156,8 @@ class ModbusBus:
             self._ensure()
             try:
                 rr = self.client.read_holding_registers(address, count=count, device_id=unit)
+            except ConnectionException as err:
+                raise self._lost(unit, err) from err
             except ModbusException as err:
                 raise DeviceTimeout(f"display {unit} did not answer: {err}") from err
         if rr.isError():
@@ -163,6 +206,17 @@ class ModbusWindowDisplay(WindowDisplay):
             self.holder.set(DeviceState.READY, f"ready (firmware {version})")
         return digits
 
+    def self_test(self) -> DisplaySelfTest:
+        """Read the module's digit count and firmware version; never raises."""
+        try:
+            digits = self.probe()
+        except DeviceError as err:
+            if self.holder.status.state not in (DeviceState.ABSENT, DeviceState.FAULT):
+                self.holder.set(DeviceState.FAULT, f"self-test failed: {err}")
+            return DisplaySelfTest(False, self.status.state, f"self-test failed: {err}")
+        ok = digits >= self.digits
+        return DisplaySelfTest(ok, self.status.state, self.status.reason)
+
     def show(self, ticket: str, window: int | str, *, blink: int | None = None) -> None:
         self._do("show", REG_TICKET, show_registers(ticket, window, self.digits))
         count = self.bus.settings.blink if blink is None else blink
@@ -178,7 +232,10 @@ class ModbusWindowDisplay(WindowDisplay):
 
 
 def open_displays(settings: DisplaySettings) -> tuple[ModbusBus, dict[str, ModbusWindowDisplay]]:
-    """The bus and one display per configured window; close the bus when done."""
+    """The Modbus bus and one display per configured window; close the bus when done.
+
+    This ignores ``settings.driver``; the kiosk uses
+    :func:`devices.display.group.open_display_group`, which honours it."""
     bus = ModbusBus(settings)
     displays = {
         window: ModbusWindowDisplay(bus, unit, name=f"display-window-{window}")

@@ -27,6 +27,11 @@ class DisplaySettings(BaseModel):
     timeout_s: float = Field(default=0.5, gt=0)
     """Reply timeout of one Modbus request."""
     retries: int = Field(default=1, ge=0, le=5)
+    reconnect_initial_s: float = Field(default=0.5, gt=0)
+    """After the bus port failed to open or died, wait this long before reopening it,
+    doubling after each failure up to ``reconnect_max_s``."""
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+    """Upper bound of the reconnect delay."""
     windows: dict[str, int] = Field(default_factory=dict)
     """Window id → Modbus unit address (1..247) of the display above it, e.g. {"3": 3}."""
     digits: int = Field(default=4, ge=4, le=6)

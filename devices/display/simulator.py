@@ -1,6 +1,9 @@
-"""A Modbus RTU window-display simulator on a TCP socket (RTU frames over TCP).
+"""A Modbus RTU window-display simulator on a pty or a TCP socket (RTU frames, as on RS-485).
 
-The driver reaches it with ``port = "socket://127.0.0.1:PORT"``. Each unit address in
+The wire side is :class:`devices.sim.SimServer` like every simulator: the driver reaches
+it with ``port = "socket://127.0.0.1:PORT"`` or the pty path, with optional real line
+timing and the common faults (``sim.faults.inject(Fault.CORRUPT)`` flips a reply's CRC
+byte, ``NO_REPLY``, ``PARTIAL``, ``SLOW``, ``UNPLUG``). Each unit address in
 ``units`` is one LED module following the register map of :mod:`devices.display.modbus`;
 every change of what a module shows is recorded in :attr:`DisplaySimulator.history`.
 Frames are decoded and built with pymodbus' RTU framer and PDU classes.
@@ -9,9 +12,9 @@ Frames are decoded and built with pymodbus' RTU framer and PDU classes.
 from __future__ import annotations
 
 import logging
-import socket
-import socketserver
+import struct
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +32,7 @@ from pymodbus.pdu.register_message import (
 )
 
 from devices.display import modbus as m
+from devices.sim import FaultPlan, SimServer
 
 log = logging.getLogger(__name__)
 
@@ -79,52 +83,46 @@ class LedModule:
         return True
 
 
-class _Handler(socketserver.BaseRequestHandler):
-    server: _Server
+class RtuHandler:
+    """:class:`devices.sim.Handler` of the bus: RTU frames in, RTU replies out.
 
-    def handle(self) -> None:
-        sock: socket.socket = self.request
-        sock.settimeout(0.2)
-        framer = FramerRTU(DecodePDU(is_server=True))
-        buf = b""
-        while not self.server.stopping.is_set():
-            try:
-                data = sock.recv(4096)
-            except TimeoutError:
-                buf = b""  # RTU: a silent gap ends a frame
-                continue
-            except OSError:
-                break
-            if not data:
-                break
-            buf += data
-            while buf:
-                try:
-                    used, pdu = framer.handleFrame(buf, 0, 0)
-                except ModbusException as err:
-                    log.debug("display simulator: bad frame %s: %s", buf.hex(" "), err)
-                    buf = b""
-                    break
-                buf = buf[used:]
-                if pdu is None:
-                    break
-                reply = self.server.sim.handle(pdu)
-                if reply is not None:
-                    try:
-                        sock.sendall(framer.buildFrame(reply))
-                    except OSError:
-                        return
+    Bytes are collected until they form a frame (pymodbus' RTU framer checks the CRC);
+    a silence longer than ``gap_s`` ends a frame, as on a real RS-485 line, so a partial
+    or garbled request never poisons the next one.
+    """
 
-
-class _Server(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-    block_on_close = True
-
-    def __init__(self, address: tuple[str, int], sim: DisplaySimulator) -> None:
+    def __init__(self, sim: DisplaySimulator, gap_s: float = 0.05) -> None:
         self.sim = sim
-        self.stopping = threading.Event()
-        super().__init__(address, _Handler)
+        self.gap_s = gap_s
+        self._framer = FramerRTU(DecodePDU(is_server=True))
+        self._buf = b""
+        self._last = 0.0
+
+    def on_data(self, data: bytes) -> list[bytes]:
+        now = time.monotonic()
+        if now - self._last > self.gap_s:
+            self._buf = b""
+        self._last = now
+        self._buf += data
+        replies: list[bytes] = []
+        while self._buf:
+            try:
+                used, pdu = self._framer.handleFrame(self._buf, 0, 0)
+            except (ModbusException, ValueError, IndexError, struct.error) as err:
+                log.debug("display simulator: bad frame (%d bytes): %s", len(self._buf), err)
+                self._buf = b""
+                break
+            self._buf = self._buf[used:]
+            if pdu is None:
+                break
+            reply = self.sim.handle(pdu)
+            if reply is not None:
+                replies.append(framer_bytes(self._framer, reply))
+        return replies
+
+
+def framer_bytes(framer: FramerRTU, pdu: ModbusPDU) -> bytes:
+    return bytes(framer.buildFrame(pdu))
 
 
 class DisplaySimulator:
@@ -137,12 +135,18 @@ class DisplaySimulator:
         *,
         units: Iterable[int] = (1, 2, 3),
         digits: int = 4,
+        transport: str = "tcp",
+        link_path: str | None = None,
+        baud: int | None = None,
     ) -> None:
         self.modules = {u: LedModule(u, digits) for u in units}
         self.history: list[Displayed] = []
         self._cond = threading.Condition()
-        self._server = _Server((host, port), self)
-        self._thread: threading.Thread | None = None
+        self.host = host
+        self.port = port
+        self.transport = transport
+        self.link_path = link_path
+        self.server = SimServer(RtuHandler(self), baud=baud, name="display-sim")
 
     # -- protocol ----------------------------------------------------------------------
     def handle(self, pdu: ModbusPDU) -> ModbusPDU | None:
@@ -187,29 +191,33 @@ class DisplaySimulator:
 
     # -- server ------------------------------------------------------------------------
     @property
+    def faults(self) -> FaultPlan:
+        """Faults for the next replies (no_reply, partial, corrupt CRC, slow, unplug)."""
+        return self.server.faults
+
+    @property
     def address(self) -> tuple[str, int]:
-        host, port = self._server.server_address[:2]
-        return str(host), int(port)
+        return self.server.host, self.server.port
 
     @property
     def url(self) -> str:
-        host, port = self.address
-        return f"socket://{host}:{port}"
+        return self.server.url
 
     def start(self) -> DisplaySimulator:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="display-sim"
-        )
-        self._thread.start()
+        if self.transport == "pty":
+            self.server.start_pty(self.link_path)
+        else:
+            self.server.start_tcp(self.host, self.port)
         return self
 
+    def unplug(self) -> None:
+        self.server.unplug()
+
+    def replug(self) -> None:
+        self.server.replug()
+
     def stop(self) -> None:
-        self._server.stopping.set()
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
+        self.server.stop()
 
     def __enter__(self) -> DisplaySimulator:
         return self.start()
@@ -223,13 +231,12 @@ def serve(host: str, port: int, **opts: Any) -> None:
     Prints the bound port (``port`` 0 allowed) and every change of a display."""
     units = opts.get("units") or (1, 2, 3)
     digits = opts.get("digits") or 4
-    sim = DisplaySimulator(host, port, units=units, digits=digits)
+    sim = DisplaySimulator(host, port, units=units, digits=digits).start()
     bound_host, bound_port = sim.address
     print(
-        f"display simulator listening on {bound_host}:{bound_port} (socket://{bound_host}:{bound_port}), units {list(units)}",
+        f"display simulator listening on {bound_host}:{bound_port} ({sim.url}), units {list(units)}",
         flush=True,
     )
-    sim.start()
     seen = 0
     try:
         while True:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devices.display.base import WindowDisplay
+from devices.display.base import DisplaySelfTest, WindowDisplay
 from devices.display.modbus import encode_chars
 from devices.errors import ConfigError
 from devices.state import DeviceState, StatusHolder
@@ -42,6 +42,9 @@ class VirtualWindowDisplay(WindowDisplay):
                 self.brightness,
             )
         )
+
+    def self_test(self) -> DisplaySelfTest:
+        return DisplaySelfTest(True, self.status.state, "virtual display (nothing on the wire)")
 
     def clear(self) -> None:
         self.history.append(Shown("", "", 0, self.brightness))

@@ -24,7 +24,6 @@ from devices.errors import DeviceError, DeviceRefused, DeviceUnavailable
 from devices.printer import layouts
 from devices.printer.escpos_serial import make_escpos
 from devices.printer.settings import PrinterSettings
-from devices.serialio import Backoff, ReconnectGate
 from devices.printer.status import (
     ALL_QUERIES,
     UNKNOWN,
@@ -34,6 +33,7 @@ from devices.printer.status import (
     decode_status,
     status_request,
 )
+from devices.serialio import Backoff, ReconnectGate
 from devices.state import USABLE_STATES, DeviceState, DeviceStatus, StatusHolder
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,9 @@ class Printer:
         """Poll every ``poll_interval_s``; while unreachable, retry with bounded backoff."""
         while True:
             reconnecting = self.gate.failures > 0
-            self._kick.wait(self.gate.remaining() if reconnecting else self.settings.poll_interval_s)
+            self._kick.wait(
+                self.gate.remaining() if reconnecting else self.settings.poll_interval_s
+            )
             self._kick.clear()
             if self._stop.is_set():
                 return

@@ -27,7 +27,7 @@ import numpy as np
 
 from devices.errors import ConfigError, DeviceError, DeviceTimeout, DeviceUnavailable
 from devices.scanner.protocol import ScanEvent, Source, decode_text
-from devices.state import DeviceState, StatusHolder
+from devices.state import DeviceState, SelfTest, StatusHolder
 
 if TYPE_CHECKING:
     from devices.config import CameraSettings
@@ -331,6 +331,24 @@ class CameraScanner:
         for t in self._threads:
             t.start()
         self.status.set(DeviceState.READY, "camera running")
+
+    def self_test(self, timeout: float = 3.0) -> SelfTest:
+        """Start if needed and wait (on the frame condition) for a new frame; never raises."""
+        with self._cond:
+            seen = self.stats.captured
+        try:
+            if not self._threads:
+                self.start()
+        except DeviceError as err:
+            return SelfTest(False, self.status.status.state, f"self-test failed: {err}")
+        with self._cond:
+            got = self._cond.wait_for(lambda: self.stats.captured > seen or self._ended, timeout)
+            fresh = self.stats.captured > seen
+        state = self.status.status.state
+        if not got or not fresh:
+            reason = str(self.error) if self.error else f"no frame within {timeout:.0f} s"
+            return SelfTest(False, state, f"self-test failed: {reason}")
+        return SelfTest(True, state, f"frames arrive ({self.stats.captured} so far)")
 
     def close(self) -> None:
         self._stop.set()

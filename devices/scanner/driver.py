@@ -19,7 +19,7 @@ from devices.errors import ConfigError, DeviceError, DeviceTimeout, DeviceUnavai
 from devices.scanner.protocol import TRIGGERS, Deframer, Framing, ScanEvent, Source, make_event
 from devices.serialio import Backoff, SerialLink
 from devices.sim import SimServer
-from devices.state import DeviceState, StatusHolder
+from devices.state import DeviceState, SelfTest, StatusHolder
 
 if TYPE_CHECKING:
     from devices.config import ScannerSettings
@@ -120,6 +120,24 @@ class SerialScanner:
         self._thread = threading.Thread(target=self._run, name="scanner-reader", daemon=True)
         self._thread.start()
         self.status.set(DeviceState.READY, "listening")
+
+    def self_test(self) -> SelfTest:
+        """Open the port if needed and check the reader thread listens; never raises.
+
+        A serial scanner has no standard "are you there" command (Newland's command
+        programming and Honeywell's menu are model-specific), so this checks the port and,
+        in triggered mode, that the trigger/release commands can be written. Scan a code
+        (``python -m devices scan PORT``) to check decoding end to end.
+        """
+        try:
+            if self._thread is None or not self._thread.is_alive():
+                self.open()
+            if self.mode is ScanMode.TRIGGERED:
+                with self._write_lock:
+                    self.link.write(self.commands.stop)
+        except DeviceError as err:
+            return SelfTest(False, self.status.status.state, f"self-test failed: {err}")
+        return SelfTest(True, self.status.status.state, f"port {self.link.url} open, listening")
 
     def close(self) -> None:
         self._stop.set()

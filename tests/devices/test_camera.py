@@ -206,3 +206,24 @@ def test_reencode_fallback_recovers_gb18030_read_as_latin1() -> None:
 def test_qr_image_is_byte_mode_and_square() -> None:
     img = qr_image(b"\xd6\xd0", box_size=3)
     assert img.shape[0] == img.shape[1] and set(np.unique(img)) == {0, 255}
+
+
+def test_self_test_waits_for_a_frame_and_reports_a_dead_source(
+    scanners: list[CameraScanner],
+) -> None:
+    good = CameraScanner(ImageSource([compose_frame([(GB, (100, 100))])], fps=50))
+    scanners.append(good)
+    result = good.self_test(timeout=5)
+    assert result.ok and "frames arrive" in result.reason
+
+    class DeadSource:
+        def read(self) -> None:
+            raise DeviceUnavailable("camera 0 stopped delivering frames")
+
+        def close(self) -> None:
+            return None
+
+    dead = CameraScanner(DeadSource())  # type: ignore[arg-type]
+    scanners.append(dead)
+    result = dead.self_test(timeout=5)
+    assert not result.ok and "stopped delivering frames" in result.reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import subprocess
 import sys
 import threading
@@ -115,37 +116,84 @@ def test_ports_lists_usb_ids(
     assert cli.main(["ports"]) == 1
 
 
+class SimulatorProcess:
+    """``python -m devices simulate …`` in a child process; its stdout read line by line
+    on a thread, so a test waits for a line with a timeout (never a sleep)."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "devices", "simulate", *args, "--listen", "127.0.0.1:0"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, name="sim-stdout")
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def next_line(self, timeout: float = 20) -> str:
+        return self.lines.get(timeout=timeout)
+
+    def url(self) -> str:
+        first = self.next_line()
+        assert "listening on 127.0.0.1:" in first, first
+        return first.split("(")[1].split(")")[0]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        self._reader.join(10)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+
 def test_simulate_idcard_subprocess_then_read_card(capsys: pytest.CaptureFixture[str]) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "devices",
-            "simulate",
-            "idcard",
-            "--listen",
-            "127.0.0.1:0",
-            "--baud",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    sim = SimulatorProcess("idcard", "--baud", "0")
     try:
-        assert proc.stdout is not None
-        line: list[str] = []
-        reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()))  # type: ignore[union-attr]
-        reader.start()
-        reader.join(20)
-        assert line and "ID card simulator listening on 127.0.0.1:" in line[0]
-        url = line[0].split("(")[1].rstrip(")\n")
+        url = sim.url()
+        assert url.startswith("socket://127.0.0.1:")
         assert cli.main(["read-card", url, "--wait", "2"]) == 0
         assert "card read: Identity(type=resident" in capsys.readouterr().out
     finally:
-        proc.terminate()
-        proc.wait(10)
-        if proc.stdout:
-            proc.stdout.close()
+        sim.stop()
+
+
+def test_simulate_printer_subprocess_then_test_page(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    sim = SimulatorProcess("printer", "--preview-dir", str(tmp_path))
+    try:
+        url = sim.url()
+        assert cli.main(["printer-status", url, "--timeout", "1"]) == 0
+        assert "在线：是" in capsys.readouterr().out
+        assert cli.main(["test-page", url, "--timeout", "1"]) == 0
+        printed = sim.next_line()
+        assert printed.startswith("receipt 1: ") and "cut partial" in printed
+        preview = tmp_path / "receipt-0001.png"
+        assert f"preview {preview}" in printed and preview.stat().st_size > 0
+    finally:
+        sim.stop()
+
+
+def test_simulate_display_subprocess_then_display_show(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sim = SimulatorProcess("display")
+    try:
+        url = sim.url()
+        assert cli.main(["display-show", url, "3", "A001", "--window", "12"]) == 0
+        assert "display 3: A001 (window 12)" in capsys.readouterr().out
+        changes = [sim.next_line(), sim.next_line()]  # the number, then the blink count
+        assert changes[0] == "unit 3: A001 → window 12 blink 0 brightness 5"
+        assert changes[1] == "unit 3: A001 → window 12 blink 3 brightness 5"
+        assert cli.main(["display-show", url, "9", "A001"]) == 1  # no unit 9 on that bus
+        assert "display 9" in capsys.readouterr().out
+    finally:
+        sim.stop()
 
 
 def test_plugin_commands_are_present() -> None:
@@ -237,3 +285,27 @@ def test_from_settings_with_simulator_drivers(tmp_path: Path) -> None:
     camera = CameraScanner.from_settings(CameraSettings(driver="simulator", images=[str(image)]))
     with camera:
         assert camera.wait_for_scan(5).text == "请到3号窗口"
+
+
+def test_selftest_printer_and_displays_from_config(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from devices.display.simulator import DisplaySimulator
+    from devices.printer.simulator import PrinterSimulator
+
+    with PrinterSimulator() as printer_sim, DisplaySimulator(units=(3,)) as display_sim:
+        config = tmp_path / "hall.yaml"
+        config.write_text(
+            "devices:\n"
+            f"  printer: {{port: '{printer_sim.url}', status_timeout_s: 0.3}}\n"
+            f"  display: {{port: '{display_sim.url}', timeout_s: 0.3, retries: 0,"
+            " windows: {'3': 3, '4': 4}}\n",
+            encoding="utf-8",
+        )
+        assert cli.main(["selftest", "--config", str(config)]) == 1  # no module at unit 4
+        out = capsys.readouterr().out
+        assert "receipt printer: OK – ready" in out
+        assert "window display 3: OK" in out and "window display 4: FAILED" in out
+        printer_sim.virtual.paper = "out"
+        assert cli.main(["selftest", "--printer", printer_sim.url]) == 1
+        assert "receipt printer: FAILED – paper out" in capsys.readouterr().out

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from devices.display.group import open_display_group
 from devices.display.modbus import (
     ModbusBus,
     ModbusWindowDisplay,
@@ -15,9 +19,11 @@ from devices.display.modbus import (
     show_registers,
 )
 from devices.display.settings import DisplaySettings
-from devices.display.simulator import Displayed, DisplaySimulator, LedModule
-from devices.display.virtual import VirtualWindowDisplay
-from devices.errors import ConfigError, DeviceRefused, DeviceTimeout
+from devices.display.simulator import Displayed, DisplaySimulator, LedModule, RtuHandler
+from devices.display.virtual import Shown, VirtualWindowDisplay
+from devices.errors import ConfigError, DeviceRefused, DeviceTimeout, DeviceUnavailable
+from devices.serialio import ReconnectGate
+from devices.sim import Fault
 from devices.state import DeviceState
 
 
@@ -121,3 +127,123 @@ def test_virtual_display_records() -> None:
     )
     with pytest.raises(ConfigError):
         display.show("号", 3)
+
+
+# -- the factory honours DisplaySettings.driver --------------------------------------------
+def test_display_group_virtual_driver_puts_nothing_on_the_wire() -> None:
+    settings = DisplaySettings(driver="virtual", port="/dev/does-not-exist", windows={"3": 3})
+    with open_display_group(settings) as group:
+        assert group.bus is None and list(group) == ["3"]
+        display = group["3"]
+        assert isinstance(display, VirtualWindowDisplay)
+        group.show("3", "A001")
+        assert display.current == Shown("A001", "3", 3, 5)
+        assert group.self_test()["3"].ok
+        with pytest.raises(ConfigError):
+            group["9"]
+
+
+def test_display_group_modbus_driver_talks_to_the_modules(sim: DisplaySimulator) -> None:
+    settings = DisplaySettings(
+        driver="modbus", port=sim.url, timeout_s=0.3, retries=0, windows={"3": 3, "12": 1}
+    )
+    with open_display_group(settings) as group:
+        assert isinstance(group["12"], ModbusWindowDisplay) and group.bus is not None
+        results = group.self_test()
+        assert results["3"].ok and results["12"].ok
+        group.show("12", "B7")
+        assert sim.displayed(1) == Displayed(1, "B7", "12", 3, 5)
+
+
+def test_self_test_of_a_missing_module_fails_without_raising(bus: ModbusBus) -> None:
+    result = ModbusWindowDisplay(bus, 9).self_test()
+    assert not result.ok and result.state is DeviceState.ABSENT
+    assert "did not answer" in result.reason
+
+
+# -- faults over the wire ----------------------------------------------------------------
+@pytest.mark.parametrize("fault", [Fault.NO_REPLY, Fault.CORRUPT, Fault.PARTIAL])
+def test_lost_corrupt_or_partial_reply_is_a_timeout_then_recovers(
+    sim: DisplaySimulator, bus: ModbusBus, fault: Fault
+) -> None:
+    display = ModbusWindowDisplay(bus, 3)
+    sim.faults.inject(fault)
+    with pytest.raises(DeviceTimeout):
+        display.show("A001", 3)  # the module may have shown it; the driver cannot know
+    assert display.status.state is DeviceState.ABSENT
+    display.show("A002", 3)
+    assert sim.displayed(3).ticket == "A002" and display.status.state is DeviceState.READY
+
+
+def test_round_trip_over_a_pty_at_a_real_baud_rate() -> None:
+    with DisplaySimulator(units=(2,), transport="pty", baud=9600) as sim:
+        bus = ModbusBus(DisplaySettings(port=sim.url, baudrate=9600, timeout_s=0.5, retries=0))
+        try:
+            display = ModbusWindowDisplay(bus, 2)
+            assert display.self_test().ok
+            display.show("C33", 5)
+            assert sim.displayed(2) == Displayed(2, "C33", "5", 3, 5)
+        finally:
+            bus.close()
+
+
+def test_bus_reopens_after_unplug_only_after_the_backoff(sim: DisplaySimulator) -> None:
+    settings = DisplaySettings(
+        port=sim.url, timeout_s=0.3, retries=0, reconnect_initial_s=0.2, reconnect_max_s=0.4
+    )
+    bus = ModbusBus(settings)
+    try:
+        display = ModbusWindowDisplay(bus, 1)
+        display.show("A1", 1)
+        sim.unplug()
+        with pytest.raises(DeviceUnavailable):
+            display.show("A2", 1)  # the port dies under pymodbus
+        assert display.status.state is DeviceState.ABSENT
+        with pytest.raises(DeviceUnavailable, match="next try in"):
+            display.show("A2", 1)  # within the backoff: fails at once, no open attempt
+        sim.replug()
+        reopened = threading.Event()
+        # wait for the gate on an event, not a sleep: a timer fires when it opens
+        timer = threading.Timer(bus.gate.remaining(), reopened.set)
+        timer.start()
+        assert reopened.wait(5)
+        timer.join()
+        display.show("A3", 1)
+        assert sim.displayed(1).ticket == "A3" and display.status.state is DeviceState.READY
+        assert bus.gate.failures == 0
+    finally:
+        bus.close()
+
+
+def test_missing_port_backs_off_exponentially() -> None:
+    now = [0.0]
+    bus = ModbusBus(
+        DisplaySettings(
+            port="/dev/does-not-exist-hallkit", reconnect_initial_s=1, reconnect_max_s=4
+        )
+    )
+    bus.gate = ReconnectGate(bus.gate.backoff, clock=lambda: now[0])
+    display = ModbusWindowDisplay(bus, 1)
+    delays = []
+    for _ in range(4):
+        with pytest.raises(DeviceUnavailable, match="cannot open display bus"):
+            display.show("A1", 1)
+        delays.append(bus.gate.remaining())
+        with pytest.raises(DeviceUnavailable, match="unavailable; next try in"):
+            display.show("A1", 1)  # too early: no second open attempt
+        now[0] += delays[-1]
+    assert delays == [1, 2, 4, 4]
+    bus.close()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=40), max_size=8))
+def test_fuzz_rtu_handler_never_raises(chunks: list[bytes]) -> None:
+    sim = DisplaySimulator(units=(1,))  # not started: only the frame handler is used
+    try:
+        handler = RtuHandler(sim, gap_s=60)
+        for chunk in chunks:
+            for reply in handler.on_data(chunk):
+                assert reply[0] == 1 and len(reply) >= 5  # an RTU frame from unit 1
+    finally:
+        sim.stop()

@@ -160,17 +160,26 @@ def test_virtual_driver_in_process() -> None:
     assert any(line.startswith("状态：ready") for line in page.text_lines)
 
 
-@pytest.mark.parametrize("fault", [Fault.NO_REPLY, Fault.CORRUPT])
+# no reply to DLE EOT 1 stops the round (1 fault); corrupt bytes are read for all 4
+@pytest.mark.parametrize(("fault", "count"), [(Fault.NO_REPLY, 1), (Fault.CORRUPT, 4)])
 def test_lost_or_corrupt_status_reply_is_unknown_never_paper_ok(
-    sim: PrinterSimulator, fault: Fault
+    sim: PrinterSimulator, fault: Fault, count: int
 ) -> None:
     with Printer(settings_for(sim)) as printer:
         assert printer.status.state is DeviceState.READY
-        sim.faults.inject(fault)  # the next DLE EOT 1 answer is lost / not a status byte
+        sim.faults.inject(fault, count)  # the next answers are lost / not status bytes
         status = printer.refresh_status()
         assert not status.known and status.paper_out is None and status.paper_near_end is None
         assert printer.status.state is not DeviceState.READY
         assert printer.refresh_status().known  # the next answer is fine again
+
+
+def test_one_corrupt_status_byte_makes_only_its_part_unknown(sim: PrinterSimulator) -> None:
+    with Printer(settings_for(sim)) as printer:
+        sim.faults.inject(Fault.CORRUPT)  # DLE EOT 1 (online/offline) only
+        status = printer.refresh_status()
+        assert status.online is None and status.paper_out is False
+        assert printer.status.state is not DeviceState.READY
 
 
 def test_slow_status_reply_at_a_real_baud_rate(sim: PrinterSimulator) -> None:
@@ -178,7 +187,7 @@ def test_slow_status_reply_at_a_real_baud_rate(sim: PrinterSimulator) -> None:
     with Printer(settings_for(sim, status_timeout_s=0.1)) as printer:
         sim.faults.inject(Fault.SLOW)
         assert not printer.refresh_status().known  # too slow for the timeout: unknown
-        assert sim.server.wait_replies(4, timeout=5)  # let the late byte arrive …
+        assert sim.server.wait_replies(5, timeout=5)  # let the late byte arrive …
         assert printer.refresh_status().known  # … and be discarded before the next request
 
 

@@ -177,3 +177,21 @@ def test_codes_are_not_logged(
 def test_unknown_dialect_is_config_error() -> None:
     with pytest.raises(ConfigError):
         SerialScanner("loop://", dialect="acme")
+
+
+def test_self_test_opens_the_port_and_in_triggered_mode_writes_the_release(
+    serve: ServeFn, scanner_factory: Factory
+) -> None:
+    sim = ScannerSimulator(dialect="newland")
+    server = _start(serve, sim)
+    scanner = scanner_factory(server.url, mode=ScanMode.TRIGGERED, dialect="newland")
+    result = scanner.self_test()
+    assert result.ok and result.state is DeviceState.READY
+    assert sim.released.wait(2)
+    assert bytes(server.received) == b"\x1b0"  # release only: never leaves the aimer on
+
+
+def test_self_test_of_a_missing_port_fails_in_plain_words(scanner_factory: Factory) -> None:
+    result = scanner_factory("/dev/does-not-exist-hallkit").self_test()
+    assert not result.ok and result.state is DeviceState.ABSENT
+    assert "self-test failed: cannot open port" in result.reason

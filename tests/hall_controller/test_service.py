@@ -412,3 +412,18 @@ def test_red_limits_alert_the_manager(controller: Controller, client_factory, co
     controller.clock_control.advance(minutes=red + 1)  # type: ignore[attr-defined]
     a = json.loads(alerts.wait_for(lambda t, p: json.loads(p)["kind"] == "wait", timeout=10))
     assert a["level"] == "red" and a["ticket"] == "A001" and "红牌" in a["message"]
+
+
+def test_an_oversized_payload_is_refused_by_the_broker_not_swallowed(
+        controller: Controller, broker: Mosquitto, client_factory) -> None:
+    kiosk = client_factory("k01", role="kiosk")
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id="big")
+    gone = threading.Event()
+    c.on_disconnect = lambda *a: gone.set()
+    c.connect(broker.bind, broker.port)
+    c.loop_start()
+    c.publish("hall/mini/t/k02/req/ticket.issue", b"x" * (3 * 1024 * 1024), qos=1)
+    assert gone.wait(10), "the broker kept a 3 MB request"
+    c.loop_stop()
+    r = kiosk.request("ticket.issue", {"service": "id_card_renew"})
+    assert r.ok and r.result is not None and r.result["number"] == "A001"
