@@ -160,10 +160,10 @@ def main() -> None:
                 "hop_p50_ms": round(hop50, 3),
                 "hop_p99_ms": round(percentile(hop, 99), 3),
                 "ratio_p50": round(p50 / hop50, 2),
-        # the floor of a durable call: two broker hops (window → controller → display)
-        # plus one fsync'd commit, measured on this machine in this run
-        "fsync_p50_ms": round(percentile(fsync, 50), 3),
-        "floor_ratio_p50": round((2 * hop50 + percentile(fsync, 50)) / hop50, 2),
+                # the floor of a durable call: two broker hops (window → controller → display)
+                # plus one fsync'd commit, measured on this machine in this run
+                "fsync_p50_ms": round(percentile(fsync, 50), 3),
+                "floor_ratio_p50": round((2 * hop50 + percentile(fsync, 50)) / hop50, 2),
                 "goal": {"p99_ms": 10, "ratio_p50": 3},
             }
         )

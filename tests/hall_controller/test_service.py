@@ -415,7 +415,8 @@ def test_red_limits_alert_the_manager(controller: Controller, client_factory, co
 
 
 def test_an_oversized_payload_is_refused_by_the_broker_not_swallowed(
-        controller: Controller, broker: Mosquitto, client_factory) -> None:
+    controller: Controller, broker: Mosquitto, client_factory
+) -> None:
     kiosk = client_factory("k01", role="kiosk")
     c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id="big")
     gone = threading.Event()
