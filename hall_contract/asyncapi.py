@@ -251,8 +251,11 @@ def build() -> dict[str, Any]:
     operations["sendQueueEvents"] = {
         "action": "send",
         "channel": ev,
-        "bindings": mqtt_op(1),
+        "bindings": mqtt_op(0),
         "summary": "Every committed queue event, in order.",
+        "description": "QoS 1 for `called` and `recalled` (a display must not miss a call), "
+        "QoS 0 for the others: their state is also in the retained queue snapshots and the "
+        "call board.",
     }
     message("QueueSnapshot", m.QueueSnapshot, "One queue's state for displays (retained).")
     ref = channel(

@@ -496,7 +496,9 @@ class Controller:
                         ensure_ascii=False,
                         separators=(",", ":"),
                     ),
-                    qos=1,
+                    # Calls at QoS 1: a display must not miss one. The rest are
+                    # notifications whose state is also in the retained snapshots.
+                    qos=1 if ev.type in CALL_EVENTS else 0,
                 )
         for topic, body, corr in out:
             props = Properties(PacketTypes.PUBLISH)

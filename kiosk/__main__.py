@@ -1,0 +1,386 @@
+"""``python -m kiosk run|audit|screenshots`` (see docs/kiosk.md)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+T0 = time.monotonic()
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "kiosk.yaml"
+
+
+def build(
+    cfg_path: str | None,
+    *,
+    headless: bool,
+    overrides: dict[str, Any] | None = None,
+    connect: bool = True,
+    now: Any = None,
+    window_size: tuple[int, int] | None = None,
+    silent: bool = False,
+) -> Any:
+    """Boot Kivy, load configs, start devices and the controller link; returns the app."""
+    from kiosk import settings
+
+    cfg = (
+        settings.load(cfg_path or DEFAULT_CONFIG)
+        if cfg_path or DEFAULT_CONFIG.exists()
+        else settings.KioskConfig(base_dir=str(Path.cwd()))
+    )
+    if overrides:  # command line and tests; validated like the file
+        data = {**cfg.model_dump(), **overrides}
+        cfg = settings.KioskConfig.model_validate(data).model_copy(
+            update={"base_dir": cfg.base_dir}
+        )
+    if silent:  # audit, screenshots: screens are read aloud as text only, no sound files
+        cfg = cfg.model_copy(
+            update={
+                "devices": cfg.devices.model_copy(
+                    update={"voice": settings.DeviceSettings(driver="log")}
+                )
+            }
+        )
+    from kiosk.ui.boot import boot
+
+    boot(
+        fullscreen=cfg.fullscreen and not headless,
+        rotation=cfg.rotation,
+        headless=headless,
+        size=window_size or (1080, 1920),
+    )
+    for name in ("", "devices", "hall_contract", "kiosk", "kivy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    from hall_contract.client import BrokerSettings
+    from hall_contract.hallconfig import HallConfig
+    from hall_contract.topics import Topics
+    from hall_contract.yamlconf import load_model
+    from kiosk.commands import CommandGate
+    from kiosk.core import Kiosk, data_path
+    from kiosk.hardware import Hardware, VoicePacks
+    from kiosk.link import ControllerLink
+    from kiosk.outbox import Outbox
+    from kiosk.ui.app import KioskApp, post
+
+    hall = load_model(HallConfig, cfg.path(cfg.hall_config))
+    hw = Hardware(
+        cfg.devices,
+        data_dir=cfg.path(cfg.data_dir),
+        voice_packs=VoicePacks(cfg.voice_pack(cfg.voice.pack), cfg.voice_pack(cfg.voice.dialect)),
+        base_dir=Path(cfg.base_dir),
+    )
+    link = None
+    if connect:
+        url = cfg.broker_url or hall.broker.url or f"mqtt://127.0.0.1:{hall.broker.port}"
+        link = ControllerLink(
+            Topics(hall.hall.id),
+            cfg.terminal_id,
+            BrokerSettings.from_url(url),
+            heartbeat_s=cfg.timeouts.heartbeat_s,
+        )
+    k = Kiosk(
+        cfg,
+        hall,
+        hw=hw,
+        link=link,
+        outbox=Outbox(data_path(cfg, "outbox.db")),
+        gate=CommandGate(data_path(cfg, "commands.db")),
+        post=post,
+        now=now,
+    )
+    hw.on_identity = lambda c: post(lambda: k.on_identity(c))
+    hw.on_scan = lambda s: post(lambda: k.on_scan(s))
+    hw.on_status = lambda st: post(lambda: k.on_device_status(st))
+    if link is not None:
+        link.on_command = lambda c: post(lambda: k.on_command(c))
+        link.on_config = lambda c: post(lambda: k.on_desired_config(c))
+        link.on_status = lambda s: post(lambda: k.on_hall_status(s))
+        link.on_connection = lambda up: post(lambda: k.on_connection(up))
+        link.mode = lambda: "elderly" if k.elderly else k.mode
+        link.set_config_version(hall.version)
+    app = KioskApp(k)
+    app.hw, app.link = hw, link  # type: ignore[attr-defined]
+    return app
+
+
+def start_io(app: Any) -> None:
+    """Open the devices (on a thread: the UI shows at once; states arrive as they come)
+    and connect to the broker (paho's own thread)."""
+    import threading
+
+    app.hw_thread = threading.Thread(target=app.hw.start, name="kiosk-devices-start")
+    app.hw_thread.start()
+    if app.link is not None:
+        app.link.start(wait=None)
+
+
+def stop_io(app: Any) -> None:
+    with contextlib.suppress(Exception):
+        if app.link is not None:
+            app.link.stop()
+    thread = getattr(app, "hw_thread", None)
+    if thread is not None:
+        thread.join(30)
+    app.hw.stop()
+    app.k.close()
+
+
+def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Command-line settings that win over the config file."""
+    out: dict[str, Any] = {}
+    if args.broker_url:
+        out["broker_url"] = args.broker_url
+    if args.terminal_id:
+        out["terminal_id"] = args.terminal_id
+    if args.hall_config:
+        out["hall_config"] = str(Path(args.hall_config).resolve())
+    if args.data_dir:
+        out["data_dir"] = str(Path(args.data_dir).resolve())
+    if args.windowed:
+        out["fullscreen"] = False
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    size = None
+    if args.size:
+        w, _, h = args.size.lower().partition("x")
+        size = (int(w), int(h))
+    elif args.windowed:
+        size = (720, 1280)
+    app = build(
+        args.config, headless=args.headless, overrides=run_overrides(args), window_size=size
+    )
+    if args.exit_when_ready:
+
+        def ready() -> None:
+            print(f"READY {time.monotonic() - T0:.3f}", flush=True)
+            from kivy.clock import Clock
+
+            Clock.schedule_once(lambda _dt: app.stop(), 0)
+
+        app.on_ready = ready
+    start_io(app)
+    try:
+        app.run()
+    finally:
+        stop_io(app)
+    if app.k.restart_requested:
+        os.execv(sys.executable, [sys.executable, "-m", "kiosk", *sys.argv[1:]])
+    return 0
+
+
+# ---------------------------------------------------------------------- walking screens
+def sample_states() -> list[tuple[str, Any]]:
+    """(name, setup) for every screen; setup(k) puts the core into that screen."""
+    from hall_contract.messages import PriorityClass, Reply
+    from kiosk.session import CardIdentity
+
+    card = lambda: CardIdentity("示例人", "110101195003071234", dt.date(1950, 3, 7), "示例地址")  # noqa: E731
+    ticket = {
+        "number": "A001",
+        "people_ahead": 3,
+        "expected_wait_min": 12,
+        "token": "tok",
+        "window_hint": "1号窗口",
+        "queue_name": "户籍证照",
+    }
+
+    def ticket_done(k: Any) -> None:
+        k.start_ticket("service", k.hall.services[0].id)
+        k.session.flow.skip_identify()
+        k.session.flow.choose_priority(PriorityClass.NORMAL, k.hall.priority)
+        k.session.flow.on_reply(Reply(id="x", ok=True, result=ticket))
+        k.session.flow.printed = False
+        k.go("ticket")
+
+    def flow_step(start: str, step: str, **res: Any) -> Any:
+        def setup(k: Any) -> None:
+            getattr(k, start)()
+            k.session.flow.step = step
+            k.session.flow.result = dict(res)
+            k.go(k.screen)
+
+        return setup
+
+    def prio(k: Any) -> None:
+        k.start_ticket("service", k.hall.services[0].id)
+        k.on_identity(card())
+        k.prompt = None
+        k.go("ticket")
+
+    def reasons(k: Any) -> None:
+        k.start_rating()
+        k.rating_use_token("tok")
+        k.rating_level(1)
+
+    def countdown(k: Any) -> None:
+        k.open_catalogue()
+        k.countdown = 9
+        k.prompt = "more_time" if k.elderly else None
+
+    def diag(k: Any) -> None:
+        k.diag_unlocked = True
+        k.go("diag")
+
+    return [
+        ("home", lambda k: k.go("home")),
+        ("offer_elderly", lambda k: (k.on_identity(card()), k.go("home"))),
+        ("catalogue", lambda k: k.open_catalogue()),
+        ("category", lambda k: k.open_catalogue(k.hall.services[0].queue)),
+        ("search", lambda k: k.search("sfz")),
+        ("guide", lambda k: k.open_guide("service", k.hall.services[0].id)),
+        (
+            "bundle",
+            lambda k: (
+                k.open_guide("bundle", k.hall.bundles[0].id)
+                if k.hall.bundles
+                else k.open_guide("service", k.hall.services[0].id)
+            ),
+        ),
+        ("ticket_choose", lambda k: k.start_ticket()),
+        ("ticket_identify", lambda k: k.start_ticket("service", k.hall.services[0].id)),
+        ("ticket_priority", prio),
+        ("ticket_done", ticket_done),
+        ("checkin", lambda k: k.start_checkin()),
+        ("checkin_done", flow_step("start_checkin", "done", **ticket)),
+        ("case", lambda k: k.start_case()),
+        (
+            "case_done",
+            flow_step(
+                "start_case",
+                "done",
+                cases=[
+                    {
+                        "case_no": "2025001",
+                        "service": "身份证补领",
+                        "state": "审批中",
+                        "deadline": "2025-09-20",
+                        "level": "red",
+                    }
+                ],
+            ),
+        ),
+        ("rating", lambda k: k.start_rating()),
+        ("rating_level", lambda k: (k.start_rating(), k.rating_use_token("tok"))),
+        ("rating_reasons", reasons),
+        ("rating_done", flow_step("start_rating", "done")),
+        ("help", lambda k: k.start_help()),
+        ("help_done", flow_step("start_help", "done")),
+        ("mailing", lambda k: k.start_mailing()),
+        ("error", flow_step("start_case", "error")),
+        ("countdown", countdown),
+        ("pin", lambda k: k.open_pin()),
+        ("diag", diag),
+    ]
+
+
+def walk(app: Any, visit: Any) -> Iterator[float]:
+    """Script: every screen × both modes × both languages; ``visit(name, mode, lang)``."""
+    k = app.k
+    for elderly in (False, True):
+        for lang in ("zh", "en"):
+            for name, setup in sample_states():
+                k.wipe()
+                k.elderly, k.lang = elderly, lang
+                setup(k)
+                k.elderly, k.lang = elderly, lang
+                k.changed()
+                yield 0.12
+                visit(name, "elderly" if elderly else "normal", lang)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from kiosk.ui.audit import Auditor
+
+    app = build(
+        args.config,
+        headless=True,
+        connect=False,
+        overrides={"data_dir": tempfile.mkdtemp(prefix="kiosk-audit-")},
+        silent=True,
+    )
+    auditor = Auditor(app)
+    app.script = walk(app, auditor.visit)
+    start_io(app)
+    try:
+        app.run()
+    finally:
+        stop_io(app)
+    report = auditor.report()
+    print(json.dumps(report, ensure_ascii=False, indent=1))
+    return 0 if report["ok"] and auditor.visits > 0 else 1
+
+
+def cmd_screenshots(args: argparse.Namespace) -> int:
+    out = Path(args.outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    app = build(
+        args.config,
+        headless=True,
+        connect=False,
+        overrides={"data_dir": tempfile.mkdtemp(prefix="kiosk-shots-")},
+        silent=True,
+    )
+    shots: list[str] = []
+
+    def visit(name: str, mode: str, lang: str) -> None:
+        if lang != "zh" and not args.all_languages:
+            return
+        from kivy.core.window import Window
+
+        path = out / f"{name}-{mode}-{lang}.png"
+        Window.screenshot(str(path.with_suffix("")) + ".png")
+        # Window.screenshot appends a counter; move it to the stable name
+        for p in sorted(out.glob(f"{name}-{mode}-{lang}*.png")):
+            if p != path:
+                p.replace(path)
+        shots.append(str(path))
+
+    app.script = walk(app, visit)
+    start_io(app)
+    try:
+        app.run()
+    finally:
+        stop_io(app)
+    print(json.dumps({"screenshots": len(shots), "outdir": str(out)}))
+    return 0 if shots else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ap = argparse.ArgumentParser(prog="python -m kiosk")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run the kiosk")
+    r.add_argument("--config", default=None)
+    r.add_argument("--headless", action="store_true", help="offscreen window (tests, bench)")
+    r.add_argument("--exit-when-ready", action="store_true")
+    r.add_argument("--hall-config", default=None, help="hall config file (default: the kiosk's)")
+    r.add_argument("--broker-url", default=None, help="mqtt://host:port (default: config)")
+    r.add_argument("--terminal-id", default=None, help="this terminal's id (default: config)")
+    r.add_argument("--data-dir", default=None, help="outbox and command log folder")
+    r.add_argument("--windowed", action="store_true", help="a normal window, not fullscreen")
+    r.add_argument(
+        "--size", default=None, help="window size WxH (default 1080x1920; 720x1280 windowed)"
+    )
+    a = sub.add_parser("audit", help="check every screen against the accessibility limits")
+    a.add_argument("--config", default=None)
+    s = sub.add_parser("screenshots", help="PNG of every screen in both modes")
+    s.add_argument("outdir")
+    s.add_argument("--config", default=None)
+    s.add_argument("--all-languages", action="store_true")
+    args = ap.parse_args(argv)
+    return {"run": cmd_run, "audit": cmd_audit, "screenshots": cmd_screenshots}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

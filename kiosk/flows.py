@@ -1,0 +1,413 @@
+"""Citizen flows as small state machines (pure Python, no Kivy, no I/O).
+
+A flow holds *where* the person is and what they chose; the person's data itself (ID card,
+scans, form input, answers about them) lives in :class:`kiosk.session.Session`, which owns
+the flow and wipes it with everything else. A flow builds request payloads and digests
+replies; the kiosk core sends them off the UI thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from hall_contract.hallconfig import PriorityPolicy
+from hall_contract.messages import ErrorCode, PriorityClass, Reply
+from kiosk.privacy import citizen_key, mask_name
+from kiosk.session import Session, age_of
+
+_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+#: 好差评 levels, best first (5 非常满意 … 1 非常不满意).
+RATING_LEVELS = (5, 4, 3, 2, 1)
+#: Levels that ask for reasons and text.
+BAD_LEVELS = frozenset({1, 2})
+RATING_REASONS = (
+    "wait_long",
+    "attitude",
+    "unclear_materials",
+    "come_again",
+    "system_fault",
+    "other",
+)
+
+
+class FlowError(ValueError):
+    """The person's input cannot be used (the message key says why)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def code_from_scan(raw: str) -> str:
+    """A scanned code as a contract ``Id``: the text itself, or the ``code``/``token``
+    query parameter or last path segment of a URL. Raises FlowError('bad_code')."""
+    raw = raw.strip()
+    if _ID.match(raw):
+        return raw
+    parts = urlsplit(raw)
+    if parts.scheme in ("http", "https"):
+        q = parse_qs(parts.query)
+        for key in ("code", "token", "t", "case"):
+            if q.get(key) and _ID.match(q[key][0]):
+                return q[key][0]
+        last = parts.path.rstrip("/").rsplit("/", 1)[-1]
+        if _ID.match(last):
+            return last
+    raise FlowError("bad_code")
+
+
+@dataclass
+class Flow:
+    name: str = ""
+    step: str = ""
+    error: str | None = None  #: message key of the last error (never personal data)
+    result: dict[str, Any] = field(default_factory=dict)
+    queued: bool = False  #: stored in the outbox, delivered later
+
+    def wipe(self) -> None:
+        self.result.clear()
+        self.error = None
+        self.step = ""
+
+    def fail(self, reply: Reply) -> None:
+        code = reply.error.code if reply.error else ErrorCode.INTERNAL
+        self.error = f"err_{code.value}"
+        self.step = "error"
+
+    def unreachable(self) -> None:
+        self.error = "err_offline"
+        self.step = "error"
+
+    def on_reply(self, reply: Reply) -> None:
+        if reply.ok:
+            self.result = dict(reply.result or {})
+            self.step = "done"
+        else:
+            self.fail(reply)
+
+    def on_queued(self) -> None:
+        self.queued = True
+        self.step = "done"
+
+
+def _key_for(session: Session, secret: str) -> str | None:
+    if session.identity is not None:
+        return citizen_key(secret, session.identity.id_number)
+    if session.scans:
+        return citizen_key(secret, "code:" + session.scans[-1])
+    return None
+
+
+# ----------------------------------------------------------------------------- ticket
+@dataclass
+class TicketFlow(Flow):
+    """choose → identify → priority → sending → done | error."""
+
+    name: str = "ticket"
+    step: str = "choose"
+    kind: str = ""
+    target: str = ""
+    age: int | None = None
+    priority: PriorityClass = PriorityClass.NORMAL
+    priority_reason: str | None = None
+    printed: bool | None = None  #: None = printing, False = printer failed
+
+    def choose(self, kind: str, target: str) -> None:
+        if kind not in ("service", "bundle"):
+            raise FlowError("bad_choice")
+        self.kind, self.target, self.step = kind, target, "identify"
+
+    def identified(self, session: Session, today: dt.date) -> None:
+        self.age = age_of(session.identity, today) if session.identity else None
+        self.step = "priority"
+
+    def skip_identify(self) -> None:
+        self.age = None
+        self.step = "priority"
+
+    def priority_options(self, policy: PriorityPolicy) -> list[PriorityClass]:
+        """Offered where policy allows: elderly only when the ID card shows the age;
+        disability and green channel are declared and checked at the window."""
+        opts = [PriorityClass.NORMAL]
+        if self.age is not None and self.age >= policy.elderly_min_age:
+            opts.append(PriorityClass.ELDERLY)
+        opts.append(PriorityClass.DISABLED)
+        if policy.green_channel_groups:
+            opts.append(PriorityClass.GREEN)
+        return opts
+
+    def choose_priority(self, p: PriorityClass, policy: PriorityPolicy) -> None:
+        if p not in self.priority_options(policy):
+            raise FlowError("priority_not_allowed")
+        self.priority = p
+        self.priority_reason = {
+            PriorityClass.NORMAL: None,
+            PriorityClass.ELDERLY: "id_card_age",
+        }.get(p, "declared")
+        self.step = "sending"
+
+    def payload(self, session: Session, secret: str, lang: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"priority": self.priority.value, "lang": lang}
+        body[self.kind] = self.target
+        if self.priority_reason:
+            body["priority_reason"] = self.priority_reason
+        key = _key_for(session, secret)
+        if key:
+            body["citizen_key"] = key
+        if session.identity is not None:
+            body["masked_name"] = mask_name(session.identity.name)[:20]
+        return body
+
+    def on_reply(self, reply: Reply) -> None:
+        if reply.ok and reply.result:
+            self.result = dict(reply.result)
+            self.step = "done"
+        else:
+            self.fail(reply)
+
+
+# ---------------------------------------------------------------------------- check-in
+@dataclass
+class CheckinFlow(Flow):
+    """identify (scan the appointment QR or read the ID card) → sending → done | error."""
+
+    name: str = "checkin"
+    step: str = "identify"
+    code: str | None = None
+
+    def scanned(self, raw: str) -> None:
+        self.code = code_from_scan(raw)
+        self.step = "sending"
+
+    def identified(self) -> None:
+        self.step = "sending"
+
+    def payload(self, session: Session, secret: str) -> dict[str, Any]:
+        if self.code:
+            return {"code": self.code}
+        if session.identity is None:
+            raise FlowError("need_identity")
+        return {"citizen_key": citizen_key(secret, session.identity.id_number)}
+
+    def on_reply(self, reply: Reply) -> None:
+        if reply.ok and reply.result:
+            self.result = dict(reply.result)
+            self.step = "done"
+        else:
+            self.fail(reply)
+
+    def wipe(self) -> None:
+        super().wipe()
+        self.code = None
+
+
+# ------------------------------------------------------------------------- case lookup
+LEVEL_KEYS = {"none": "level_none", "yellow": "level_yellow", "red": "level_red"}
+
+
+@dataclass
+class CaseFlow(Flow):
+    """identify (scan the receipt barcode or read the ID card) → sending → done | error."""
+
+    name: str = "case"
+    step: str = "identify"
+    case_no: str | None = None
+
+    def scanned(self, raw: str) -> None:
+        self.case_no = code_from_scan(raw)
+        self.step = "sending"
+
+    def identified(self) -> None:
+        self.step = "sending"
+
+    def payload(self, session: Session, secret: str) -> dict[str, Any]:
+        if self.case_no:
+            return {"case_no": self.case_no}
+        if session.identity is None:
+            raise FlowError("need_identity")
+        return {"citizen_key": citizen_key(secret, session.identity.id_number)}
+
+    def on_reply(self, reply: Reply) -> None:
+        if reply.ok and reply.result is not None:
+            cases = reply.result.get("cases")
+            self.result = {
+                "cases": list(cases) if isinstance(cases, list) else [dict(reply.result)]
+            }
+            self.step = "done"
+        else:
+            self.fail(reply)
+
+    @staticmethod
+    def level_key(case: dict[str, Any]) -> str:
+        """The words for a case's deadline level (never colour alone)."""
+        return LEVEL_KEYS.get(str(case.get("level", "none")), "level_none")
+
+    def wipe(self) -> None:
+        super().wipe()
+        self.case_no = None
+
+
+# ------------------------------------------------------------------------------ rating
+@dataclass
+class RatingFlow(Flow):
+    """ticket (scan the ticket QR) → level → [reasons for bad levels] → sending → done."""
+
+    name: str = "rating"
+    step: str = "ticket"
+    ticket: str | None = None
+    level: int | None = None
+    reasons: list[str] = field(default_factory=list)
+    text: str = ""
+
+    def scanned(self, raw: str) -> None:
+        self.ticket = code_from_scan(raw)
+        self.step = "level"
+
+    def use_ticket(self, token: str) -> None:
+        self.ticket = code_from_scan(token)
+        self.step = "level"
+
+    def choose_level(self, level: int) -> None:
+        if level not in RATING_LEVELS:
+            raise FlowError("bad_choice")
+        self.level = level
+        if level in BAD_LEVELS:
+            self.step = "reasons"
+        else:
+            self.reasons, self.text = [], ""
+            self.step = "sending"
+
+    def toggle_reason(self, reason: str) -> None:
+        if self.level not in BAD_LEVELS or reason not in RATING_REASONS:
+            raise FlowError("bad_choice")
+        if reason in self.reasons:
+            self.reasons.remove(reason)
+        else:
+            self.reasons.append(reason)
+
+    def set_text(self, text: str) -> None:
+        if self.level not in BAD_LEVELS:
+            raise FlowError("bad_choice")
+        self.text = text[:500]
+
+    def confirm_reasons(self) -> None:
+        if not self.reasons:
+            raise FlowError("need_reason")
+        self.step = "sending"
+
+    def payload(self) -> dict[str, Any]:
+        if self.ticket is None or self.level is None:
+            raise FlowError("bad_choice")
+        body: dict[str, Any] = {"ticket": self.ticket, "level": self.level}
+        if self.level in BAD_LEVELS:
+            body["reasons"] = list(self.reasons)
+            if self.text.strip():
+                body["text"] = self.text.strip()
+        return body
+
+    def on_reply(self, reply: Reply) -> None:
+        if reply.ok:
+            self.step = "done"
+        elif reply.error is not None and reply.error.code == ErrorCode.CONFLICT:
+            self.error = "already_rated"
+            self.step = "error"
+        else:
+            self.fail(reply)
+
+    def on_queued(self) -> None:
+        self.queued = True
+        self.step = "done"
+
+    def wipe(self) -> None:
+        super().wipe()
+        self.ticket, self.level, self.text = None, None, ""
+        self.reasons.clear()
+
+
+# -------------------------------------------------------------------------------- help
+@dataclass
+class HelpFlow(Flow):
+    """choose (helper | unresolved) → sending → done (reached or queued)."""
+
+    name: str = "help"
+    step: str = "choose"
+    kind: str = "helper"
+    note: str = ""
+    service: str | None = None
+
+    def choose(self, kind: str, note: str = "") -> None:
+        if kind not in ("helper", "unresolved"):
+            raise FlowError("bad_choice")
+        self.kind, self.note, self.step = kind, note[:500], "sending"
+
+    def payload(self, location: str) -> dict[str, Any]:
+        note = " ".join(x for x in (f"[{location}]" if location else "", self.note) if x)
+        body: dict[str, Any] = {"kind": self.kind}
+        if note:
+            body["note"] = note[:500]
+        if self.service:
+            body["service"] = self.service
+        return body
+
+    def on_reply(self, reply: Reply) -> None:
+        if reply.ok:
+            self.result = dict(reply.result or {})
+            self.step = "done"
+        else:
+            self.fail(reply)
+
+    def on_queued(self) -> None:
+        self.queued = True
+        self.step = "done"
+
+
+# ----------------------------------------------------------------------------- mailing
+MAIL_FIELDS = ("ref", "recipient", "phone", "address")
+_PHONE = re.compile(r"^[0-9+\- ]{5,20}$")
+
+
+@dataclass
+class MailingFlow(Flow):
+    """form (ref, recipient, phone, address on the touch keyboard) → sending → done.
+
+    Online only: an address never goes into the on-disk outbox."""
+
+    name: str = "mailing"
+    step: str = "form"
+    field_: str = "ref"
+
+    def validate(self, form: dict[str, str]) -> dict[str, Any]:
+        ref = form.get("ref", "").strip()
+        recipient = form.get("recipient", "").strip()
+        phone = form.get("phone", "").strip()
+        address = form.get("address", "").strip()
+        if not ref:
+            raise FlowError("need_ref")
+        if not (1 <= len(recipient) <= 30):
+            raise FlowError("need_recipient")
+        if not _PHONE.match(phone):
+            raise FlowError("bad_phone")
+        if not (4 <= len(address) <= 200):
+            raise FlowError("need_address")
+        body: dict[str, Any] = {"recipient": recipient, "phone": phone, "address": address}
+        code = code_from_scan(ref)
+        body["case_no" if code[:1].isdigit() or code.upper().startswith("CASE") else "ticket"] = (
+            code
+        )
+        return body
+
+    def submit(self, form: dict[str, str]) -> dict[str, Any]:
+        body = self.validate(form)
+        self.step = "sending"
+        return body
+
+    def on_reply(self, reply: Reply) -> None:
+        if reply.ok:
+            self.step = "done"
+        else:
+            self.fail(reply)

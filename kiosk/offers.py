@@ -1,0 +1,62 @@
+"""Day and night: what the kiosk offers now, from the hall's schedule and the link state.
+
+Pure function :func:`decide`; the controller's retained ``hall/{hall}/status`` wins over the
+local schedule when it is fresh (the controller may close early), the schedule is the
+fallback when the controller is unreachable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from hall_contract.hallconfig import HallConfig, is_open, next_opening
+
+#: Home entries in display order.
+ENTRIES = ("guide", "ticket", "checkin", "case", "rating", "help", "mailing")
+#: Entries that need the controller right now (no outbox).
+NEEDS_CONTROLLER = frozenset({"ticket", "checkin", "case", "mailing"})
+#: Entries that need staffed windows (hall open).
+NEEDS_OPEN_HALL = frozenset({"ticket", "checkin"})
+
+
+@dataclass(frozen=True)
+class Offer:
+    open_now: bool
+    next_opening: dt.datetime | None
+    online: bool
+    enabled: frozenset[str]
+    #: entry → plain-words reason key ("closed", "offline") for disabled ones
+    why_not: dict[str, str]
+
+    def allows(self, entry: str) -> bool:
+        return entry in self.enabled
+
+
+def decide(
+    hall: HallConfig, now: dt.datetime, online: bool, status: dict[str, Any] | None = None
+) -> Offer:
+    tz = hall.tz
+    open_now = is_open(hall.schedule, now, tz)
+    nxt = next_opening(hall.schedule, now, tz)
+    if status is not None and online:
+        if isinstance(status.get("open"), bool):
+            open_now = status["open"]
+        raw = status.get("next_opening")
+        if isinstance(raw, str):
+            with contextlib.suppress(ValueError):
+                nxt = dt.datetime.fromisoformat(raw)
+    enabled = set()
+    why: dict[str, str] = {}
+    for entry in ENTRIES:
+        if entry in NEEDS_OPEN_HALL and not open_now:
+            why[entry] = "closed"
+        elif entry in NEEDS_CONTROLLER and not online:
+            why[entry] = "offline"
+        elif not open_now and not hall.schedule.self_service_24h and entry != "guide":
+            why[entry] = "closed"
+        else:
+            enabled.add(entry)
+    return Offer(open_now, nxt, online, frozenset(enabled), why)

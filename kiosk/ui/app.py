@@ -1,0 +1,257 @@
+"""The Kivy app: a frame (top bar, banners, content, bottom bar) re-rendered from the core.
+
+Device callbacks and MQTT handlers arrive on other threads and are handed to the UI
+thread with ``Clock.schedule_once``; the core sends blocking work to its thread pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.core.window import Window
+from kivy.metrics import dp
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.widget import Widget
+
+from kiosk.core import Kiosk
+from kiosk.ui.screens import SCREENS, Ctx, View
+from kiosk.ui.widgets import BAR, BG, ON_BAR, KButton, KLabel, Panel, bar_height
+
+log = logging.getLogger(__name__)
+
+LONG_PRESS_S = 2.0
+
+
+def post(fn: Callable[[], None]) -> None:
+    """Run ``fn`` on the UI thread (safe from any thread)."""
+    Clock.schedule_once(lambda _dt: fn(), 0)
+
+
+class HallName(KLabel):
+    """The hall's name in the top bar; a long press opens the PIN screen."""
+
+    def __init__(self, text: str, lim: Any, on_long: Callable[[], None], **kw: Any) -> None:
+        super().__init__(text, lim, color=ON_BAR, bold=True, **kw)
+        self.on_long = on_long
+        self._ev: Any = None
+
+    def on_touch_down(self, touch: Any) -> bool:
+        if self.collide_point(*touch.pos):
+            if self._ev is not None:
+                self._ev.cancel()
+            self._ev = Clock.schedule_once(self._long, LONG_PRESS_S)
+        return bool(super().on_touch_down(touch))
+
+    def _long(self, *_: Any) -> None:
+        self._ev = None
+        self.on_long()
+
+    def on_touch_up(self, touch: Any) -> bool:
+        if self._ev is not None:
+            self._ev.cancel()
+            self._ev = None
+        return bool(super().on_touch_up(touch))
+
+
+class KioskApp(App):
+    title = "hallkit kiosk"
+
+    def __init__(
+        self, kiosk: Kiosk, *, script: Any = None, on_ready: Any = None, **kw: Any
+    ) -> None:
+        super().__init__(**kw)
+        self.k = kiosk
+        self.script = script  #: generator driving the app (tests, audit, screenshots)
+        self.on_ready = on_ready
+        self.root_box: BoxLayout | None = None
+        self.content: Any = None
+        self.last_spoken: list[str] = []
+        self.render_ms: list[float] = []
+        self._dirty = Clock.create_trigger(lambda _dt: self.render(), 0)
+        self._ticker: Any = None
+        self.rendered_screen = ""
+        self.views: dict[str, View] = {}  #: one content view per screen, built once
+        self._gen = kiosk.gen
+
+    # ------------------------------------------------------------------ life cycle
+    def build(self) -> Widget:
+        Window.clearcolor = BG
+        Window.bind(on_request_close=self._ignore_close)  # window-close ignored
+        Window.bind(on_keyboard=self._on_key)
+        Window.bind(on_touch_down=self._touched)
+        self.k.listeners.append(self._dirty)
+        self._build_frame()
+        self.render()
+        self._ticker = Clock.schedule_interval(self._tick, 1.0)
+        assert self.root_box is not None
+        return self.root_box
+
+    def _build_frame(self) -> None:
+        """The frame is built once: top bar, the content area (each screen's view is
+        swapped in), bottom bar. Renders only refill it."""
+        k = self.k
+        lim = k.limits
+        self.root_box = Panel(orientation="vertical", bg=BG)
+        self.top = Panel(
+            bg=BAR, orientation="horizontal", size_hint_y=None, padding=dp(8), spacing=dp(8)
+        )
+        self.hall_name = HallName("", lim, k.open_pin, size_hint_x=0.5)
+        self.elderly_btn = KButton("", lim, size_hint_x=0.3)
+        self.lang_btn = KButton("", lim, size_hint_x=0.2)
+        for w in (self.hall_name, self.elderly_btn, self.lang_btn):
+            self.top.add_widget(w)
+        self.content_area = BoxLayout()
+        self.bottom = Panel(
+            bg=BAR, orientation="horizontal", size_hint_y=None, padding=dp(8), spacing=dp(8)
+        )
+        self.home_btn = KButton("", lim)
+        self.help_btn = KButton("", lim)
+        self.bottom.add_widget(self.home_btn)
+        self.bottom.add_widget(self.help_btn)
+        for w in (self.top, self.content_area, self.bottom):
+            self.root_box.add_widget(w)
+
+    def on_start(self) -> None:
+        if self.on_ready is not None:
+            self.on_ready()
+        if self.script is not None:
+            Clock.schedule_once(self._step, 0.1)
+
+    def _step(self, *_: Any) -> None:
+        try:
+            wait = next(self.script)
+        except StopIteration:
+            self.stop()
+            return
+        except Exception:
+            import traceback
+
+            log.exception("script failed")
+            self.script_error = traceback.format_exc(limit=-3)
+            self.stop()
+            return
+        Clock.schedule_once(self._step, float(wait or 0.05))
+
+    def _ignore_close(self, *_a: Any, **_k: Any) -> bool:
+        return True
+
+    def _on_key(self, _win: Any, key: int, *_: Any) -> bool:
+        return key == 27  # Escape never leaves the app
+
+    def _touched(self, *_: Any) -> None:
+        self.k.touch()
+
+    def _tick(self, *_: Any) -> None:
+        self.k.tick()
+        if self.k.restart_requested and self.script is None:
+            self.stop()
+
+    def on_stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+        self._dirty.cancel()
+        if self._dirty in self.k.listeners:
+            self.k.listeners.remove(self._dirty)
+        Window.unbind(on_request_close=self._ignore_close)
+        Window.unbind(on_keyboard=self._on_key)
+        Window.unbind(on_touch_down=self._touched)
+
+    # ------------------------------------------------------------------ rendering
+    def view(self, screen: str) -> View:
+        v = self.views.get(screen)
+        if v is None:
+            v = self.views[screen] = View(screen)
+        return v
+
+    def render(self) -> None:
+        t0 = time.perf_counter()
+        k = self.k
+        lim = k.limits
+        if k.gen != self._gen:  # a wipe: nothing of the last person may stay in any view
+            self._gen = k.gen
+            for v in self.views.values():
+                v.scrub()
+        # bars: same widgets, new texts and sizes
+        self.hall_name.refill(
+            k.hall.hall.name if k.lang == "zh" else (k.hall.hall.name_en or k.hall.hall.name),
+            lim,
+            color=ON_BAR,
+            bold=True,
+        )
+        self.elderly_btn.refill(
+            k.tr("elderly_off" if k.elderly else "elderly_on"),
+            lim,
+            kind="primary",
+            on_press=k.toggle_elderly,
+            fill_height=True,
+        )
+        self.lang_btn.refill(
+            k.tr("lang_switch"), lim, kind="secondary", on_press=k.switch_lang, fill_height=True
+        )
+        self.home_btn.refill(
+            k.tr("home"), lim, kind="secondary", on_press=k.go_home, fill_height=True
+        )
+        self.help_btn.refill(
+            k.tr("help"), lim, kind="primary", on_press=self._help, fill_height=True
+        )
+        self.top.height = self.bottom.height = bar_height(lim)
+        # content: the screen's own view, refilled
+        screen = "maintenance" if k.mode == "maintenance" else k.screen
+        screen = screen if screen in SCREENS else "home"
+        view = self.view(screen)
+        ctx = Ctx(k, view)
+        if k.countdown is not None:
+            ctx.warn(k.tr("countdown", n=k.countdown))
+        if k.prompt == "more_time":
+            ctx.label(k.tr("more_time_q"), "title", speak=True)
+            ctx.button(k.tr("more_time"), k.more_time)
+        elif k.prompt == "offer_elderly":
+            ctx.label(k.tr("offer_elderly"), "title", speak=True)
+            r = ctx.row(2)
+            ctx.button(k.tr("yes"), self._offer_yes, box=r)
+            ctx.button(k.tr("no"), self._offer_no, "secondary", box=r)
+        if k.banner is not None:
+            key, fmt = k.banner
+            ctx.warn(k.tr(key, **fmt))
+        if k.busy:
+            ctx.label(k.tr("sending"), "title")
+        SCREENS[screen](ctx)
+        ctx.finish()
+        if self.content is not view.box:
+            self.content_area.clear_widgets()
+            self.content_area.add_widget(view.scroll)
+            view.scroll.scroll_y = 1
+            self.content = view.box
+        elif screen != self.rendered_screen:
+            view.scroll.scroll_y = 1
+        self.rendered_screen = screen
+        if ctx.spoken != self.last_spoken:
+            self.last_spoken = ctx.spoken
+            if k.elderly:
+                k.speak("。".join(ctx.spoken[:6]))
+        self.render_ms.append((time.perf_counter() - t0) * 1000)
+        del self.render_ms[:-5000]
+
+    def _help(self) -> None:
+        self.k.start_help()
+
+    def _offer_yes(self) -> None:
+        self.k.answer_offer(True)
+
+    def _offer_no(self) -> None:
+        self.k.answer_offer(False)
+
+
+def widget_texts(w: Widget) -> list[str]:
+    """Every text on screen (labels, buttons, text inputs) under ``w``."""
+    out = []
+    for x in w.walk(restrict=True):
+        text = getattr(x, "text", None)
+        if isinstance(text, str) and text:
+            out.append(text)
+    return out

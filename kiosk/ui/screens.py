@@ -1,0 +1,582 @@
+# mypy: disable-error-code="misc"
+"""One function per screen: read the core's state, build widgets, wire buttons to the core's
+actions. No state lives here; a re-render after ``wipe()`` leaves nothing behind."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from kivy.metrics import dp
+from kivy.uix.scrollview import ScrollView
+from kivy.uix.widget import Widget
+
+from hall_contract.messages import PriorityClass
+from kiosk import elderly as policy
+from kiosk.core import Kiosk
+from kiosk.flows import RATING_LEVELS, RATING_REASONS, CaseFlow, TicketFlow
+from kiosk.ime import candidates
+from kiosk.privacy import mask_name
+from kiosk.ui.widgets import KButton, KLabel, Panel, QrImage, Row, WarnBox
+
+
+def scrub(w: Widget) -> None:
+    """Blank every text (and QR) under ``w`` and drop button actions."""
+    for x in w.walk(restrict=True):
+        fn = getattr(x, "scrub", None)
+        if fn is not None:
+            fn()
+
+
+class Slots:
+    """The children of one container, reused in order from one render to the next.
+
+    ``take(cls)`` returns the widget at the cursor when it has that class (refilled by the
+    caller); otherwise a spare one (or a new one) takes its place. ``finish()`` detaches
+    what this render did not use; detached widgets are scrubbed and kept as spares.
+    """
+
+    def __init__(self, box: Any, spare: defaultdict[type, list[Widget]]) -> None:
+        self.box = box
+        self.spare = spare
+        self.items: list[Widget] = []
+        self.i = 0
+
+    def take(self, cls: type) -> Any:
+        i = self.i
+        self.i += 1
+        if i < len(self.items) and type(self.items[i]) is cls:
+            return self.items[i]
+        pool = self.spare[cls]
+        w = pool.pop() if pool else cls()
+        if i < len(self.items):
+            self._drop(self.items[i])
+            self.items[i] = w
+        else:
+            self.items.append(w)
+        self.box.add_widget(w, index=len(self.box.children) - i)
+        return w
+
+    def _drop(self, w: Widget) -> None:
+        self.box.remove_widget(w)
+        scrub(w)
+        self.spare[type(w)].append(w)
+
+    def finish(self) -> None:
+        for w in self.items[self.i :]:
+            self._drop(w)
+        del self.items[self.i :]
+        self.i = 0
+
+
+class View:
+    """One screen's content area (a scroll view), built once and refilled on each render."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.box = Panel(orientation="vertical", size_hint_y=None, padding=dp(16), spacing=dp(12))
+        self.box.bind(minimum_height=self.box.setter("height"))
+        self.scroll = ScrollView(do_scroll_x=False, bar_width=dp(12))
+        self.scroll.add_widget(self.box)
+        self.spare: defaultdict[type, list[Widget]] = defaultdict(list)
+        self.slots = Slots(self.box, self.spare)
+
+    def scrub(self) -> None:
+        scrub(self.box)
+
+
+class Ctx:
+    """What a screen function needs: the core, the mode's limits, a text function and
+    the view to fill; ``spoken`` collects what elderly mode reads aloud."""
+
+    def __init__(self, k: Kiosk, view: View) -> None:
+        self.k = k
+        self.lim = k.limits
+        self.view = view
+        self.box = view.box
+        self.spoken: list[str] = []
+        self._used: list[Slots] = [view.slots]
+
+    def t(self, key: str, **fmt: Any) -> str:
+        return self.k.tr(key, **fmt)
+
+    def _slots(self, box: Any) -> Slots:
+        if box is None:
+            return self.view.slots
+        assert isinstance(box, Row)
+        return box.slots  # type: ignore[no-any-return]
+
+    def label(
+        self,
+        text: str,
+        size: str = "body",
+        speak: bool = False,
+        box: Any = None,
+        **kw: Any,
+    ) -> KLabel:
+        w: KLabel = self._slots(box).take(KLabel)
+        w.refill(text, self.lim, size=size, **kw)
+        if speak:
+            self.spoken.append(text)
+        return w
+
+    def button(
+        self,
+        text: str,
+        action: Callable[[], Any] | None,
+        kind: str = "primary",
+        box: Any = None,
+        size: str = "body",
+    ) -> KButton:
+        b: KButton = self._slots(box).take(KButton)
+        b.refill(
+            text,
+            self.lim,
+            kind=kind if action is not None else "disabled",
+            on_press=action,
+            size=size,
+        )
+        return b
+
+    def row(self, cols: int = 2) -> Row:
+        g: Row = self.view.slots.take(Row)
+        g.cols = cols
+        if g.slots is None:
+            g.slots = Slots(g, self.view.spare)
+        g.slots.i = 0
+        self._used.append(g.slots)
+        return g
+
+    def warn(self, text: str) -> None:
+        w: WarnBox = self.view.slots.take(WarnBox)
+        w.refill(text, self.lim)
+        self.spoken.append(text)
+
+    def qr(self, content: str) -> None:
+        q: QrImage = self.view.slots.take(QrImage)
+        q.refill(content)
+
+    def finish(self) -> None:
+        for s in reversed(self._used):
+            s.finish()
+
+
+# ------------------------------------------------------------------------------ screens
+def home(c: Ctx) -> None:
+    k = c.k
+    offer = k.offer()
+    h = k.hall.hall
+    c.label(h.name if k.lang == "zh" or not h.name_en else h.name_en, "title", speak=True)
+    if offer.open_now:
+        c.label(c.t("open_now"), speak=True)
+    else:
+        when = offer.next_opening.strftime("%m-%d %H:%M") if offer.next_opening else ""
+        c.label(c.t("closed_now", when=when) if when else c.t("closed_no_next"), speak=True)
+        c.label(c.t("self_service_note"), "small")
+    if not offer.online:
+        c.warn(c.t("offline"))
+    actions: dict[str, Callable[[], Any]] = {
+        "guide": lambda: k.open_catalogue(),
+        "ticket": lambda: k.start_ticket(),
+        "checkin": k.start_checkin,
+        "case": k.start_case,
+        "rating": k.start_rating,
+        "help": lambda: k.start_help(),
+        "mailing": k.start_mailing,
+    }
+    entries = list(actions)
+    items, pages = policy.page(entries, k.elderly, int(k.params.get("page", 0)))
+    grid = c.row(1 if k.elderly else 2)
+    for e in items:
+        enabled = offer.allows(e)
+        label = c.t(e) if enabled else f"{c.t(e)}（{c.t('why_' + offer.why_not.get(e, 'closed'))}）"
+        c.button(label, actions[e] if enabled else None, box=grid, size="title")
+    _pager(c, pages, lambda i: k.go("home", page=i))
+
+
+def _pager(c: Ctx, pages: int, go: Callable[[int], None]) -> None:
+    if pages <= 1:
+        return
+    i = int(c.k.params.get("page", 0))
+    r = c.row(3)
+    c.button(c.t("prev_page"), (lambda: go(i - 1)) if i > 0 else None, "secondary", box=r)
+    c.label(c.t("page", i=i + 1, n=pages), halign="center", box=r)
+    c.button(c.t("next_page"), (lambda: go(i + 1)) if i < pages - 1 else None, "secondary", box=r)
+
+
+def catalogue(c: Ctx) -> None:
+    k = c.k
+    cat = k.params.get("cat")
+    if cat is None:
+        c.label(c.t("categories"), "title", speak=True)
+        c.button(c.t("search_btn") + " 🔍".strip(" 🔍"), lambda: k.go("search"), "secondary")
+        cats = k.catalogue.categories(k.lang)
+        items, pages = policy.page(cats, k.elderly, int(k.params.get("page", 0)))
+        grid = c.row(1 if k.elderly else 2)
+        for cid, name in items:
+            c.button(name, lambda cid=cid: k.open_catalogue(cid), box=grid)
+        _pager(c, pages, lambda i: k.open_catalogue(None, i))
+        return
+    entries = k.catalogue.in_category(cat)
+    c.label(dict(k.catalogue.categories(k.lang)).get(cat, cat), "title", speak=True)
+    items, pages = policy.page(entries, k.elderly, int(k.params.get("page", 0)))
+    for e in items:
+        c.button(
+            e.name if k.lang == "zh" or not e.name_en else e.name_en,
+            lambda e=e: k.open_guide(e.kind, e.id),
+            "secondary",
+        )
+    _pager(c, pages, lambda i: k.open_catalogue(cat, i))
+
+
+def search(c: Ctx) -> None:
+    k = c.k
+    c.label(c.t("search"), "title", speak=True)
+    text = k.session.form.get("search", "")
+    c.label(f"[ {text} ]")
+    results = k.search_results()
+    for e in results[: k.limits.max_choices]:
+        c.button(e.name, lambda e=e: k.open_guide(e.kind, e.id), "secondary")
+    if text and not results:
+        c.label(c.t("no_results"), speak=True)
+    keyboard(c, text, lambda s: k.search(s), letters_only=True)
+
+
+def guide(c: Ctx) -> None:
+    k = c.k
+    n = k.notice()
+    c.label(n.title if k.lang == "zh" or not n.title_en else n.title_en, "title", speak=True)
+    if n.services:
+        c.label(f"{c.t('includes')}：" + "、".join(n.services))
+    if n.conditions:
+        c.label(c.t("conditions"), bold=True)
+        for x in n.conditions:
+            c.label(f"· {x}")
+    c.label(c.t("materials"), bold=True, speak=True)
+    from kiosk.catalogue import MARK_SYMBOL, MARK_TEXT
+
+    for i, m in enumerate(n.materials, 1):
+        c.label(
+            f"{i}. {MARK_SYMBOL[m.mark]} {m.name}（{m.copies}）【{MARK_TEXT[k.lang][m.mark]}】"
+            + (f" {m.note}" if m.note else ""),
+            speak=True,
+        )
+    c.label(f"{c.t('fees')}：" + "；".join(n.fees))
+    c.label(f"{c.t('time_limits')}：" + "；".join(n.time_limits))
+    if any(n.windows):
+        c.label(f"{c.t('window')}：" + "、".join(w for w in n.windows if w))
+    state = k.params.get("printed")
+    if state == "printing":
+        c.label(c.t("printing"), speak=True)
+    elif state == "ok":
+        c.label(c.t("printed"), speak=True)
+    r = c.row(1 if k.elderly else 2)
+    c.button(c.t("print"), k.print_notice if state != "printing" else None, box=r)
+    c.button(
+        c.t("take_ticket_for"),
+        (lambda: k.start_ticket(n.kind, n.id)) if k.offer().allows("ticket") else None,
+        "secondary",
+        box=r,
+    )
+
+
+def ticket(c: Ctx) -> None:
+    k = c.k
+    f = k.flow
+    assert isinstance(f, TicketFlow)
+    if f.step == "choose":
+        c.label(c.t("choose_service"), "title", speak=True)
+        entries = k.catalogue.entries
+        items, pages = policy.page(entries, k.elderly, int(k.params.get("page", 0)))
+        for e in items:
+            c.button(
+                e.name if k.lang == "zh" or not e.name_en else e.name_en,
+                lambda e=e: k.ticket_choose(e.kind, e.id),
+                "secondary",
+            )
+        _pager(c, pages, lambda i: k.go("ticket", page=i))
+    elif f.step == "identify":
+        c.label(c.t("identify"), "title", speak=True)
+        c.button(c.t("skip"), k.ticket_skip_identify, "secondary")
+    elif f.step == "priority":
+        if k.session.identity is not None:
+            c.label(c.t("identified_as", name=mask_name(k.session.identity.name)))
+        c.label(c.t("priority_q"), "title", speak=True)
+        groups = "、".join(k.hall.priority.green_channel_groups)
+        for p in k.priority_options():
+            key = {
+                PriorityClass.NORMAL: "prio_normal",
+                PriorityClass.ELDERLY: "prio_elderly",
+                PriorityClass.DISABLED: "prio_disabled",
+                PriorityClass.GREEN: "prio_green",
+            }[p]
+            c.button(
+                c.t(key, groups=groups),
+                lambda p=p: k.ticket_priority(p),
+                "primary" if p == PriorityClass.NORMAL else "secondary",
+            )
+    elif f.step == "sending":
+        c.label(c.t("sending"), "title", speak=True)
+    elif f.step == "done":
+        r = f.result
+        c.label(c.t("your_ticket"), speak=True)
+        c.label(str(r.get("number", "")), "huge", bold=True, halign="center", speak=True)
+        c.label(c.t("people_ahead", n=r.get("people_ahead", 0)), speak=True)
+        c.label(c.t("expected_wait", n=r.get("expected_wait_min", 0)), speak=True)
+        if r.get("window_hint"):
+            c.label(c.t("go_window", w=r.get("window_hint")), speak=True)
+        c.qr(k.status_url())
+        c.label(c.t("qr_hint"), "small")
+        if f.printed is True:
+            c.label(c.t("ticket_printed"), speak=True)
+        elif f.printed is False:
+            c.warn(c.t("print_failed"))
+        c.button(c.t("done"), k.go_home)
+    else:
+        _error(c, f.error)
+
+
+def _error(c: Ctx, key: str | None) -> None:
+    c.warn(c.t(key or "err_internal"))
+    c.button(c.t("help"), lambda: c.k.start_help("helper"), "secondary")
+    c.button(c.t("home"), c.k.go_home)
+
+
+def checkin(c: Ctx) -> None:
+    f = c.k.flow
+    assert f is not None
+    if f.step == "identify":
+        c.label(c.t("scan_appointment"), "title", speak=True)
+    elif f.step == "sending":
+        c.label(c.t("sending"), "title", speak=True)
+    elif f.step == "done":
+        c.label(c.t("checked_in"), "title", speak=True)
+        r = f.result
+        c.label(str(r.get("number", "")), "huge", bold=True, halign="center", speak=True)
+        c.label(c.t("people_ahead", n=r.get("people_ahead", 0)), speak=True)
+        if r.get("window_hint"):
+            c.label(c.t("go_window", w=r.get("window_hint")), speak=True)
+        c.button(c.t("done"), c.k.go_home)
+    else:
+        _error(c, f.error)
+
+
+def case(c: Ctx) -> None:
+    f = c.k.flow
+    assert isinstance(f, CaseFlow)
+    if f.step == "identify":
+        c.label(c.t("scan_receipt"), "title", speak=True)
+    elif f.step == "sending":
+        c.label(c.t("sending"), "title", speak=True)
+    elif f.step == "done":
+        cases = f.result.get("cases", [])
+        if not cases:
+            c.label(c.t("no_cases"), speak=True)
+        for x in cases[: c.lim.max_choices]:
+            c.label(f"{c.t('case_no')}：{x.get('case_no', '')}  {x.get('service', '')}", speak=True)
+            c.label(f"{c.t('case_state')}：{x.get('state', '')}", speak=True)
+            c.label(f"{c.t('deadline')}：{x.get('deadline', '')}", speak=True)
+            level = CaseFlow.level_key(x)
+            if level == "level_none":
+                c.label(c.t(level), speak=True)
+            else:
+                c.warn(c.t(level))
+        c.button(c.t("done"), c.k.go_home)
+    else:
+        _error(c, f.error)
+
+
+def rating(c: Ctx) -> None:
+    k = c.k
+    f = k.flow
+    assert f is not None
+    from kiosk.flows import RatingFlow
+
+    assert isinstance(f, RatingFlow)
+    if f.step == "ticket":
+        c.label(c.t("scan_ticket"), "title", speak=True)
+    elif f.step == "level":
+        c.label(c.t("rate_q"), "title", speak=True)
+        for lvl in RATING_LEVELS:
+            c.button(
+                f"{'★' * lvl}  {c.t(f'lvl{lvl}')}", lambda lvl=lvl: k.rating_level(lvl), "secondary"
+            )
+    elif f.step == "reasons":
+        c.label(c.t("reasons_q"), "title", speak=True)
+        grid = c.row(1 if k.elderly else 2)
+        for r in RATING_REASONS:
+            mark = "☑ " if r in f.reasons else "☐ "
+            c.button(
+                mark + c.t(r),
+                lambda r=r: k.rating_reason(r),
+                "primary" if r in f.reasons else "secondary",
+                box=grid,
+            )
+        c.label(c.t("comment") + f"：{f.text}")
+        keyboard(c, f.text, k.rating_text)
+        c.button(c.t("submit"), k.rating_confirm)
+    elif f.step == "sending":
+        c.label(c.t("sending"), "title", speak=True)
+    elif f.step == "done":
+        c.label(c.t("rated_queued" if f.queued else "rated"), "title", speak=True)
+        c.button(c.t("done"), k.go_home)
+    else:
+        _error(c, f.error)
+
+
+def help_(c: Ctx) -> None:
+    k = c.k
+    f = k.flow
+    assert f is not None
+    if f.step == "choose":
+        c.label(c.t("help_q"), "title", speak=True)
+        c.button(c.t("help_helper"), lambda: k.help_choose("helper"))
+        c.button(c.t("help_unresolved"), lambda: k.help_choose("unresolved"), "secondary")
+    elif f.step == "sending":
+        c.label(c.t("sending"), "title", speak=True)
+    elif f.step == "done":
+        if f.queued:
+            c.warn(c.t("help_queued", phone=k.hall.hall.phone))
+        else:
+            c.label(c.t("help_done", loc=k.location()), "title", speak=True)
+        c.button(c.t("done"), k.go_home)
+    else:
+        _error(c, f.error)
+
+
+def mailing(c: Ctx) -> None:
+    from kiosk.flows import MAIL_FIELDS
+
+    k = c.k
+    f = k.flow
+    assert f is not None
+    if f.step == "form":
+        c.label(c.t("mail_title"), "title", speak=True)
+        cur = k.params.get("field", "ref")
+        for name in MAIL_FIELDS:
+            value = k.session.form.get(name, "")
+            c.button(
+                f"{'▶ ' if name == cur else ''}{c.t(name)}：{value}",
+                lambda name=name: k.mail_field(name),
+                "primary" if name == cur else "secondary",
+            )
+        keyboard(
+            c, k.session.form.get(cur, ""), lambda s: k.mail_set(cur, s), digits_only=cur == "phone"
+        )
+        c.button(c.t("submit"), k.mail_submit)
+    elif f.step == "sending":
+        c.label(c.t("sending"), "title", speak=True)
+    elif f.step == "done":
+        c.label(
+            c.t("mail_done", name=mask_name(k.session.form.get("recipient", ""))),
+            "title",
+            speak=True,
+        )
+        c.button(c.t("done"), k.go_home)
+    else:
+        _error(c, f.error)
+
+
+def keyboard(
+    c: Ctx,
+    text: str,
+    set_text: Callable[[str], None],
+    *,
+    digits_only: bool = False,
+    letters_only: bool = False,
+) -> None:
+    """Touch keyboard: digits, letters, and pinyin candidates for Chinese."""
+    k = c.k
+    comp = k.session.form.get("_pinyin", "")
+    cols = 6 if k.elderly else 10
+
+    def press(ch: str) -> None:
+        if not digits_only and not letters_only and ch.isalpha() and ch.isascii():
+            k.session.form["_pinyin"] = comp + ch
+            k.touch()
+            k.changed()
+        else:
+            set_text(text + ch)
+
+    def pick(ch: str) -> None:
+        k.session.form["_pinyin"] = ""
+        set_text(text + ch)
+
+    def delete() -> None:
+        if comp:
+            k.session.form["_pinyin"] = comp[:-1]
+            k.changed()
+        else:
+            set_text(text[:-1])
+
+    if comp:
+        c.label(f"{c.t('kbd_pinyin')}: {comp}", "small")
+        grid = c.row(cols)
+        for ch in candidates(comp, cols):
+            c.button(ch, lambda ch=ch: pick(ch), "secondary", box=grid)
+    keys = (
+        "1234567890"
+        if digits_only
+        else ("1234567890qwertyuiopasdfghjklzxcvbnm" + ("" if letters_only else "-#"))
+    )
+    grid = c.row(cols)
+    for ch in keys:
+        c.button(ch, lambda ch=ch: press(ch), "secondary", box=grid, size="body")
+    r = c.row(3)
+    c.button(c.t("del"), delete, "secondary", box=r)
+    c.button(
+        c.t("space"),
+        (lambda: set_text(text + " ")) if not digits_only else None,
+        "secondary",
+        box=r,
+    )
+    c.button(c.t("clear"), lambda: set_text(""), "secondary", box=r)
+
+
+def pin(c: Ctx) -> None:
+    k = c.k
+    c.label(c.t("pin_q"), "title")
+    c.label("●" * len(k.pin) or " ", halign="center")
+    grid = c.row(3)
+    for key in "123456789":
+        c.button(key, lambda key=key: k.pin_key(key), "secondary", box=grid)
+    c.button(c.t("del"), lambda: k.pin_key("del"), "secondary", box=grid)
+    c.button("0", lambda: k.pin_key("0"), "secondary", box=grid)
+    c.button(c.t("ok"), lambda: k.pin_key("ok"), box=grid)
+
+
+def diag(c: Ctx) -> None:
+    k = c.k
+    if not k.diag_unlocked:
+        k.go_home()
+        return
+    c.label(c.t("diag"), "title")
+    for name, value in k.diagnostics().items():
+        c.label(f"{name}: {value}", "small")
+    r = c.row(2)
+    c.button(c.t("self_test"), k.diag_self_test, box=r)
+    c.button(c.t("test_page"), k.diag_test_page, box=r)
+    c.button(c.t("simulate_card"), lambda: k.pool.submit(k.hw.present_card, 0), "secondary", box=r)
+    c.button(c.t("simulate_scan"), lambda: k.hw.inject_scan("tok-demo"), "secondary", box=r)
+
+
+def maintenance(c: Ctx) -> None:
+    c.label("设备维护中，暂停服务 / Out of service for maintenance", "title", speak=True)
+
+
+SCREENS: dict[str, Callable[[Ctx], None]] = {
+    "home": home,
+    "catalogue": catalogue,
+    "search": search,
+    "guide": guide,
+    "ticket": ticket,
+    "checkin": checkin,
+    "case": case,
+    "rating": rating,
+    "help": help_,
+    "mailing": mailing,
+    "pin": pin,
+    "diag": diag,
+    "maintenance": maintenance,
+}

@@ -1,0 +1,249 @@
+"""Thin themed widgets, built once and refilled.
+
+Every text and touch target gets its size and colours from the mode's limits
+(:mod:`kiosk.elderly`) through ``refill()``, which only sets properties: Kivy re-renders a
+label's texture only when one of them really changed, so showing a screen again costs
+property updates, not new widget trees. Buttons call whatever ``action`` they were last
+refilled with; widgets hold no state of their own beyond what is on screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kivy.graphics import Color, Rectangle
+from kivy.graphics.texture import Texture
+from kivy.metrics import dp, sp
+from kivy.properties import ListProperty
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.button import Button
+from kivy.uix.gridlayout import GridLayout
+from kivy.uix.image import Image
+from kivy.uix.label import Label
+
+from kiosk.contrast import hex_rgba
+from kiosk.elderly import ModeLimits
+from kiosk.ui.boot import FONT_NAME
+
+BG = hex_rgba("FFFFFF")
+TEXT = hex_rgba("1A1A1A")
+PRIMARY = hex_rgba("0A4A8A")
+ON_PRIMARY = hex_rgba("FFFFFF")
+SECONDARY = hex_rgba("E6EEF6")
+ON_SECONDARY = hex_rgba("0A2540")
+DISABLED = hex_rgba("D9D9D9")
+ON_DISABLED = hex_rgba("333333")
+WARN = hex_rgba("FFF1B8")
+ON_WARN = hex_rgba("3D2B00")
+DANGER = hex_rgba("8A1010")
+BAR = hex_rgba("0A2540")
+ON_BAR = hex_rgba("FFFFFF")
+
+KINDS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "primary": (PRIMARY, ON_PRIMARY),
+    "secondary": (SECONDARY, ON_SECONDARY),
+    "disabled": (DISABLED, ON_DISABLED),
+    "bar": (BAR, ON_BAR),
+    "danger": (DANGER, ON_PRIMARY),
+}
+
+
+def font_sp(lim: ModeLimits, size: str) -> float:
+    return {
+        "body": lim.body_sp,
+        "title": lim.title_sp,
+        "small": lim.small_sp,
+        "huge": lim.title_sp * 2,
+    }[size]
+
+
+def bar_height(lim: ModeLimits) -> float:
+    return float(dp(max(lim.min_target_dp, lim.body_sp * 2.6)) + dp(16))
+
+
+class Panel(BoxLayout):
+    """A box with a flat background colour (``bg_rgba`` is what the audit reads)."""
+
+    bg_rgba = ListProperty(list(BG))
+
+    def __init__(self, bg: tuple[float, ...] = BG, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.bg_rgba = list(bg)
+        with self.canvas.before:
+            self._c = Color(*bg)
+            self._r = Rectangle(pos=self.pos, size=self.size)
+        self.bind(pos=self._sync, size=self._sync)
+
+    def _sync(self, *_: Any) -> None:
+        self._r.pos = self.pos
+        self._r.size = self.size
+
+
+class KLabel(Label):
+    """A wrapping label that grows to its text."""
+
+    def __init__(self, text: str = "", lim: ModeLimits | None = None, **kw: Any) -> None:
+        style = {k: kw.pop(k) for k in ("size", "color", "bold", "halign") if k in kw}
+        super().__init__(font_name=FONT_NAME, valign="middle", size_hint_y=None, markup=False, **kw)
+        self.bind(width=self._wrap, texture_size=self._fit)
+        if lim is not None:
+            self.refill(text, lim, **style)
+
+    def _wrap(self, *_: Any) -> None:
+        self.text_size = (self.width - dp(8), None)
+
+    def _fit(self, *_: Any) -> None:
+        self.height = self.texture_size[1] + dp(8)
+
+    def refill(
+        self,
+        text: str,
+        lim: ModeLimits,
+        *,
+        size: str = "body",
+        color: tuple[float, ...] = TEXT,
+        bold: bool = False,
+        halign: str = "left",
+    ) -> KLabel:
+        self.text = text
+        self.font_size = sp(font_sp(lim, size))
+        self.color = color
+        self.bold = bold
+        self.halign = halign
+        self.line_height = lim.line_height
+        return self
+
+    def scrub(self) -> None:
+        self.text = ""
+
+
+class KButton(Button):
+    """A flat, wrapping button at least ``min_target_dp`` in both directions."""
+
+    def __init__(self, text: str = "", lim: ModeLimits | None = None, **kw: Any) -> None:
+        style = {k: kw.pop(k) for k in ("kind", "on_press", "size", "fill_height") if k in kw}
+        super().__init__(
+            font_name=FONT_NAME,
+            background_normal="",
+            background_down="",
+            halign="center",
+            valign="middle",
+            **kw,
+        )
+        self.action: Callable[[], Any] | None = None
+        self.min_target = 0.0
+        self.bind(size=self._wrap, texture_size=self._grow, on_release=self._fire)
+        if lim is not None:
+            self.refill(text, lim, **style)
+
+    def _wrap(self, *_: Any) -> None:
+        self.text_size = (self.width - dp(12), None)
+
+    def _fire(self, *_: Any) -> None:
+        if self.action is not None:
+            self.action()
+
+    def _grow(self, *_: Any) -> None:
+        if self.size_hint_y is None:
+            self.height = max(self.min_target, self.texture_size[1] + dp(16))
+
+    def refill(
+        self,
+        text: str,
+        lim: ModeLimits,
+        *,
+        kind: str = "primary",
+        on_press: Callable[[], Any] | None = None,
+        size: str = "body",
+        fill_height: bool = False,
+    ) -> KButton:
+        bg, fg = KINDS[kind]
+        fs = font_sp(lim, size)
+        self.min_target = dp(max(lim.min_target_dp, fs * 2.2))
+        self.text = text
+        self.font_size = sp(fs)
+        self.color = fg
+        self.disabled_color = fg
+        self.background_color = bg
+        self.line_height = lim.line_height
+        self.action = on_press if kind != "disabled" else None
+        w: Any = self  # Kivy properties (size_hint_y is a float or None)
+        if fill_height:
+            w.size_hint_y = 1
+        else:
+            w.size_hint_y = None
+            w.height = max(self.min_target, self.texture_size[1] + dp(16))
+        return self
+
+    def scrub(self) -> None:
+        self.text = ""
+        self.action = None
+
+
+class Row(GridLayout):
+    """A grid row of the content; its children are reused like the content's (``slots``)."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(size_hint_y=None, spacing=dp(12), **kw)
+        self.bind(minimum_height=self.setter("height"))
+        self.slots: Any = None
+
+    def scrub(self) -> None:
+        pass
+
+
+class WarnBox(Panel):
+    """A yellow box with one message (banners, countdown, print failures)."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(bg=WARN, orientation="vertical", size_hint_y=None, padding=dp(8), **kw)
+        self.label = KLabel()
+        self.add_widget(self.label)
+        self.label.bind(height=self._fit)
+
+    def _fit(self, *_: Any) -> None:
+        self.height = self.label.height + dp(16)
+
+    def refill(self, text: str, lim: ModeLimits) -> WarnBox:
+        self.label.refill(text, lim, color=ON_WARN)
+        return self
+
+    def scrub(self) -> None:
+        self.label.scrub()
+
+
+class QrImage(Image):
+    """A QR code drawn from a texture of one pixel per module (scaled up with nearest
+    filtering): no PNG round trip, no image cache entry, a few KB of texture."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(size_hint=(None, None), size=(dp(260), dp(260)), fit_mode="contain", **kw)
+        self.content = ""
+
+    def refill(self, content: str) -> QrImage:
+        if content != self.content:
+            self.content = content
+            self.texture = qr_texture(content) if content else None
+        return self
+
+    def scrub(self) -> None:
+        self.refill("")
+
+
+def qr_texture(content: str) -> Texture:
+    import qrcode
+
+    qr = qrcode.QRCode(border=2, mask_pattern=0)  # fixed mask: skips 8 trial encodings
+    qr.add_data(content)
+    qr.make(fit=True)
+    matrix = qr.get_matrix()
+    n = len(matrix)
+    # rows bottom-up (GL origin is the lower left corner); RGBA keeps rows 4-byte aligned
+    dark, light = b"\x00\x00\x00\xff", b"\xff\xff\xff\xff"
+    buf = b"".join(dark if d else light for row in reversed(matrix) for d in row)
+    tex = Texture.create(size=(n, n), colorfmt="rgba")
+    tex.mag_filter = "nearest"
+    tex.min_filter = "nearest"
+    tex.blit_buffer(buf, colorfmt="rgba", bufferfmt="ubyte")
+    return tex

@@ -1,0 +1,204 @@
+"""The kiosk core (no Kivy) with a fake link and fake devices."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from hall_contract.messages import Command, PriorityClass
+from kiosk.flows import CaseFlow, RatingFlow, TicketFlow
+from kiosk.outbox import Outbox
+from kiosk.session import CardIdentity
+from tests.kiosk.helpers import ELDER, SUNDAY_3AM, FakeLink, make_kiosk
+
+
+def fresh(card: CardIdentity) -> CardIdentity:
+    return CardIdentity(card.name, card.id_number, card.birth_date, card.address)
+
+
+def state_text(obj: object, seen: set[int] | None = None, depth: int = 0) -> str:
+    """Every string reachable from ``obj`` (attributes, dicts, lists), for privacy checks."""
+    seen = seen if seen is not None else set()
+    if id(obj) in seen or depth > 6:
+        return ""
+    seen.add(id(obj))
+    if isinstance(obj, str):
+        return obj + "\n"
+    if isinstance(obj, (int, float, bool, type(None), bytes)):
+        return ""
+    out = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.append(state_text(k, seen, depth + 1))
+            out.append(state_text(v, seen, depth + 1))
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        out += [state_text(v, seen, depth + 1) for v in obj]
+    elif type(obj).__name__ == "FakeLink":
+        pass  # the fake controller, not the app
+    elif hasattr(obj, "__dict__") and type(obj).__module__.startswith(("kiosk", "tests")):
+        out += [state_text(v, seen, depth + 1) for v in vars(obj).values()]
+    return "".join(out)
+
+
+def test_ticket_flow_with_elderly_card_then_wipe(tmp_path: Path) -> None:
+    link = FakeLink()
+    k, ui, hw = make_kiosk(tmp_path, link)
+    k.start_ticket()
+    k.ticket_choose("service", "idcard_reissue")
+    hw.present_card(fresh(ELDER))
+    ui.pump_until(lambda: isinstance(k.flow, TicketFlow) and k.flow.step == "priority")
+    assert k.prompt == "offer_elderly"  # offered, not switched on
+    assert not k.elderly
+    k.answer_offer(True)
+    assert k.elderly
+    assert PriorityClass.ELDERLY in k.priority_options()
+    k.ticket_priority(PriorityClass.ELDERLY)
+    ui.pump_until(lambda: k.flow is not None and k.flow.step == "done")
+    ui.pump_until(lambda: isinstance(k.flow, TicketFlow) and k.flow.printed is not None)
+    assert k.flow.printed is True and hw.printed == ["ticket"]
+    op, body = link.sent[-1]
+    assert op == "ticket.issue" and body["priority"] == "elderly"
+    assert ELDER.id_number not in str(body)
+    assert ELDER.name in state_text(k)  # the test can see it while in use
+    k.go_home()
+    text = state_text(k)
+    for secret in (ELDER.name, ELDER.id_number, ELDER.address, "A001", "tok123"):
+        assert secret not in text
+    assert not k.elderly and k.session.empty
+
+
+def test_timeout_wipes_with_countdown_and_more_time(tmp_path: Path) -> None:
+    k, ui, hw = make_kiosk(tmp_path, FakeLink())
+    clock = k._clock  # type: ignore[attr-defined]
+    k.start_case()
+    hw.present_card(fresh(ELDER))
+    ui.pump_until(lambda: isinstance(k.flow, CaseFlow) and k.flow.step == "done")
+    k.answer_offer(True)  # elderly: timeouts doubled, more-time prompt
+    k.open_catalogue()
+    clock[0] += 100  # 120 s limit, 40 s warning in elderly mode
+    k.tick()
+    assert k.countdown == 20 and k.prompt == "more_time"
+    k.more_time()
+    assert k.countdown is None and k.prompt is None
+    clock[0] += 119
+    k.tick()
+    assert k.screen == "catalogue"
+    clock[0] += 2
+    k.tick()
+    assert k.screen == "home" and k.session.empty
+    assert ELDER.name not in state_text(k) and ELDER.id_number not in state_text(k)
+
+
+def test_late_reply_after_wipe_is_dropped(tmp_path: Path) -> None:
+    link = FakeLink()
+    import threading
+
+    gate = threading.Event()
+    base = link.default
+
+    def slow(op: str, body: dict) -> object:
+        gate.wait(5)
+        return base(op, body)
+
+    link.handler = slow  # type: ignore[assignment]
+    k, ui, _ = make_kiosk(tmp_path, link)
+    k.start_ticket("service", "idcard_reissue")
+    k.ticket_skip_identify()
+    k.ticket_priority(PriorityClass.NORMAL)
+    k.go_home()
+    gate.set()
+    k.pool.shutdown(wait=True)
+    while not ui.q.empty():
+        ui.q.get()()
+    assert k.session.empty and "A001" not in state_text(k)
+
+
+def test_offline_rating_and_help_go_to_outbox_then_delivered_once(tmp_path: Path) -> None:
+    link = FakeLink(online=False)
+    k, _ui, _ = make_kiosk(tmp_path, link)
+    k.start_rating()
+    k.rating_use_token("tok5")
+    k.rating_level(1)
+    k.rating_reason("wait_long")
+    k.rating_confirm()
+    assert isinstance(k.flow, RatingFlow) and k.flow.queued and k.flow.step == "done"
+    k.go_home()
+    k.start_help("helper")
+    assert k.flow is not None and k.flow.queued
+    assert k.outbox.pending_count() == 2 and link.sent == []
+    link.online = True
+    k.on_connection(True)
+    k.pool.shutdown(wait=True)
+    assert k.outbox.pending_count() == 0
+    assert [op for op, _ in link.sent] == ["rating.submit", "help.request"]
+    help_body = link.sent[1][1]
+    assert "一楼大厅东侧" in help_body["note"]
+    # a second delivery run sends nothing again
+    Outbox(tmp_path / "outbox.db").deliver(lambda op, p: link.request(op, p, 1))
+    assert len(link.sent) == 2
+
+
+def test_rating_twice_shows_already_rated(tmp_path: Path) -> None:
+    k, ui, _ = make_kiosk(tmp_path, FakeLink())
+    k.start_rating()
+    k.on_scan("rated")
+    k.rating_level(4)
+    ui.pump_until(lambda: k.flow is not None and k.flow.step == "error")
+    assert k.flow.error == "already_rated"
+
+
+def test_night_hides_ticketing_keeps_guides(tmp_path: Path) -> None:
+    k, _, _ = make_kiosk(tmp_path, FakeLink(), now=SUNDAY_3AM)
+    offer = k.offer()
+    assert not offer.allows("ticket") and offer.allows("guide")
+
+
+def test_printer_fault_reported_and_ticket_still_shown(tmp_path: Path) -> None:
+    link = FakeLink()
+    k, ui, hw = make_kiosk(tmp_path, link)
+    hw.on_status = lambda st: ui.post(lambda: k.on_device_status(st))
+    hw.set_paper_out(True)
+    ui.pump_until(lambda: ("printer", "fault", "paper out") in link.reports)
+    k.start_ticket("service", "idcard_reissue")
+    k.ticket_skip_identify()
+    k.ticket_priority(PriorityClass.NORMAL)
+    ui.pump_until(lambda: isinstance(k.flow, TicketFlow) and k.flow.printed is False)
+    assert k.flow.result["number"] == "A001" and k.banner is not None
+    assert "tok123" in k.status_url()
+
+
+def test_commands_once_and_expiry(tmp_path: Path) -> None:
+    link = FakeLink()
+    k, ui, hw = make_kiosk(tmp_path, link)
+    now = time.time()
+    k.on_command(Command(id="c1", cmd="print_test_page", expires_at=now + 60))
+    k.on_command(Command(id="c1", cmd="print_test_page", expires_at=now + 60))
+    ui.pump_until(lambda: len(link.results) == 1)
+    assert link.results[0].ok and hw.printed == ["test page"]
+    k.on_command(Command(id="c2", cmd="restart", expires_at=now - 1))
+    assert link.results[-1].message == "expired" and not k.restart_requested
+    k.on_command(Command(id="c3", cmd="set_mode", args={"mode": "elderly"}, expires_at=now + 9))
+    assert k.elderly and link.results[-1].ok
+    k.on_command(Command(id="c4", cmd="reload_config", expires_at=now + 9))
+    assert link.results[-1].ok and "version 3" in link.results[-1].message
+    k.on_command(Command(id="c5", cmd="self_test", expires_at=now + 9))
+    ui.pump_until(lambda: len(link.results) == 5)
+    k.on_command(Command(id="c6", cmd="restart", expires_at=now + 9))
+    assert k.restart_requested
+    ui.pump_until(lambda: True)
+    hw.stop()
+
+
+def test_diagnostics_pin(tmp_path: Path) -> None:
+    k, _, _ = make_kiosk(tmp_path, FakeLink())
+    k.open_pin()
+    for d in "1111":
+        k.pin_key(d)
+    k.pin_key("ok")
+    assert k.screen == "pin" and k.banner == ("pin_bad", {})
+    for d in k.cfg.diagnostics_pin:
+        k.pin_key(d)
+    k.pin_key("ok")
+    assert k.screen == "diag"
+    d = k.diagnostics()
+    assert d["device printer"].startswith("ready") and d["network"] == "broker connected"
