@@ -126,6 +126,9 @@ class Controller:
         self.topics = Topics(config.hall.id)
         self.sealer = sealer
         self.engine, replayed = rebuild(config, store)
+        start_checkpointer = getattr(store, "start_checkpointer", None)
+        if start_checkpointer is not None:
+            start_checkpointer()
         if manage_gc:
             # Full collections only when quiet (see _collect_garbage); the state just
             # rebuilt is long-lived, so freeze it out of every collection's way.
@@ -150,6 +153,7 @@ class Controller:
         self._stop = threading.Event()
         #: Set when the controller cannot go on (the store failed); the process exits.
         self.fatal = threading.Event()
+        self.snapshot_taken = threading.Event()
         self._ready = threading.Event()
         self._worker: threading.Thread | None = None
         self._last_status: bytes | None = None
@@ -361,7 +365,7 @@ class Controller:
                 tick = time.monotonic() >= next_tick
                 if tick:
                     next_tick = time.monotonic() + TICK_S
-                    self._collect_garbage(busy=bool(batch))
+                    self._housekeeping(busy=bool(batch))
                 if (
                     not batch
                     and not tick
@@ -406,17 +410,25 @@ class Controller:
         with contextlib.suppress(Exception):
             self.client.loop(0.01)
 
-    def _collect_garbage(self, *, busy: bool) -> None:
-        """With ``manage_gc``, full collections run when the hall is quiet, not in the
-        middle of a burst: a full pass over a busy day's tickets takes tens of ms, which
-        is a citizen's whole ticket latency budget. Automatic full collections are off;
-        young generations are still collected as usual."""
-        if not self.manage_gc:
-            return
+    def _housekeeping(self, *, busy: bool) -> None:
+        """Slow upkeep, done when the hall is quiet rather than in the middle of a burst:
+        a state snapshot (bounds the replay at start-up) and, with ``manage_gc``, a full
+        garbage collection. Each costs tens of milliseconds on a busy day, which is a
+        citizen's whole ticket latency budget; automatic full collections are off, young
+        generations are still collected as usual."""
         mono = time.monotonic()
         if busy:
             self._last_busy = mono
         quiet = mono - self._last_busy >= 1.0
+        if (quiet and self._since_snapshot >= SNAPSHOT_EVERY) or (
+            self._since_snapshot >= 5 * SNAPSHOT_EVERY
+        ):
+            with self.store.transaction():
+                self.store.put_snapshot(self.store.last_seq(), self.engine.state.to_dict())
+            self._since_snapshot = 0
+            self.snapshot_taken.set()
+        if not self.manage_gc:
+            return
         due = mono - self._last_full_gc
         if (quiet and due >= 60) or due >= 600:
             gc.collect()
@@ -478,9 +490,6 @@ class Controller:
                         item.terminal,
                     )
                 out.append((topic, body, item.correlation))
-            if self._since_snapshot >= SNAPSHOT_EVERY:
-                self.store.put_snapshot(self.store.last_seq(), self.engine.state.to_dict())
-                self._since_snapshot = 0
         if len(self._replies) > 50_000:
             self._replies.clear()
         # Committed: now the world may know. Calls first: a display (and the citizen in

@@ -428,3 +428,27 @@ def test_an_oversized_payload_is_refused_by_the_broker_not_swallowed(
     c.loop_stop()
     r = kiosk.request("ticket.issue", {"service": "id_card_renew"})
     assert r.ok and r.result is not None and r.result["number"] == "A001"
+
+
+def test_snapshot_when_quiet_and_restart_from_snapshot_plus_tail(
+    controller_factory, client_factory, tmp_path, monkeypatch
+) -> None:
+    import hall_controller.service as service
+
+    monkeypatch.setattr(service, "SNAPSHOT_EVERY", 5)
+    monkeypatch.setattr(service, "TICK_S", 0.2)
+    db = tmp_path / "snap.db"
+    ctl = controller_factory(db=db)
+    kiosk = client_factory("k01", role="kiosk")
+    for _ in range(6):
+        assert kiosk.request("ticket.issue", {"service": "id_card_renew"}).ok
+    assert ctl.snapshot_taken.wait(10), "no snapshot once the hall went quiet"
+    snap = ctl.store.latest_snapshot()
+    assert snap is not None and len(snap[1]["tickets"]) == 6
+    assert kiosk.request("ticket.issue", {"service": "id_card_renew"}).ok  # the tail
+    state = ctl.engine.state.to_dict()
+    ctl.stop()
+    again = controller_factory(db=db)
+    assert again.engine.state.to_dict() == state
+    r = kiosk.request("ticket.issue", {"service": "id_card_renew"})
+    assert r.ok and r.result is not None and r.result["number"] == "A008"
