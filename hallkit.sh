@@ -47,7 +47,8 @@ python_env() {
     echo "$want" > "$stamp"
   fi
   # The Mandarin voice pack is generated from espeak-ng at install time, once.
-  "$VENV/bin/python" -m devices voice-pack --ensure >/dev/null 2>&1 || true
+  "$VENV/bin/python" -m devices voice-pack --ensure >/dev/null 2>&1 \
+    || log "the Mandarin voice pack could not be generated (is espeak-ng installed?); calls fall back to whole-sentence TTS"
 }
 
 cmd="${1:-}"

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import os
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from hall_contract.topics import Topics  # noqa: E402
 from hall_controller.broker import Mosquitto  # noqa: E402
+from hall_controller.process import spawn_controller  # noqa: E402
 
 CONFIG = ROOT / "config" / "hall.yaml"
 OPEN_TIME = "2026-11-18T10:00:00+08:00"  # a Wednesday morning: the hall is open
@@ -39,36 +38,7 @@ def start_broker(workdir: Path) -> Mosquitto:
 
 
 def start_controller(broker: Mosquitto, data: Path) -> subprocess.Popen[str]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hall_controller",
-            "--log-level",
-            "WARNING",
-            "run",
-            "--config",
-            str(CONFIG),
-            "--broker-url",
-            broker.url,
-            "--data-dir",
-            str(data),
-            "--clock-start",
-            OPEN_TIME,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.startswith("controller ready"):
-            threading.Thread(target=proc.stdout.read, daemon=True).start()
-            return proc
-    raise SystemExit(f"controller did not start (exit {proc.wait()})")
+    return spawn_controller(CONFIG, broker.url, data, clock_start=OPEN_TIME)
 
 
 def stop_process(proc: subprocess.Popen[Any]) -> None:

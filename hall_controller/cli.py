@@ -15,6 +15,7 @@ from typing import Any
 
 from hall_contract.client import BrokerSettings, HallClient, RequestTimeout
 from hall_contract.hallconfig import HallConfig
+from hall_contract.messages import Reply
 from hall_contract.topics import Topics
 from hall_contract.yamlconf import ConfigFileError, load_model
 
@@ -140,6 +141,36 @@ WINDOW_OPS = {
 }
 
 
+def one_request(
+    cfg: HallConfig,
+    args: argparse.Namespace,
+    tid: str,
+    role: str,
+    op: str,
+    payload: dict[str, Any],
+) -> Reply | None:
+    """Connect as terminal ``tid``, send one request, wait for its reply (None: no answer,
+    said on stderr)."""
+    client = HallClient(
+        Topics(cfg.hall.id),
+        tid,
+        broker_for(cfg, args.broker_url, tid),
+        role=role,
+        presence=False,
+    )
+    client.start(wait=5)
+    try:
+        return client.request(op, payload, timeout=args.timeout)
+    except RequestTimeout:
+        print(
+            "the hall controller did not answer: is it running? (python -m hall_controller run)",
+            file=sys.stderr,
+        )
+        return None
+    finally:
+        client.stop()
+
+
 def window_terminal(cfg: HallConfig, wid: str) -> str:
     for t in cfg.terminals:
         if t.role == "window" and t.window == wid:
@@ -173,24 +204,9 @@ def cmd_window(args: argparse.Namespace) -> int:
         payload["accept_case"] = True
     if args.op == "pause" and args.reason:
         payload["reason"] = args.reason
-    client = HallClient(
-        Topics(cfg.hall.id),
-        tid,
-        broker_for(cfg, args.broker_url, tid),
-        role="window",
-        presence=False,
-    )
-    client.start(wait=5)
-    try:
-        reply = client.request(WINDOW_OPS[args.op], payload, timeout=args.timeout)
-    except RequestTimeout:
-        print(
-            "the hall controller did not answer: is it running? (python -m hall_controller run)",
-            file=sys.stderr,
-        )
+    reply = one_request(cfg, args, tid, "window", WINDOW_OPS[args.op], payload)
+    if reply is None:
         return 3
-    finally:
-        client.stop()
     if args.json:
         print(reply.model_dump_json(exclude_none=True))
     elif reply.ok:
@@ -230,21 +246,9 @@ def cmd_admin(args: argparse.Namespace) -> int:
         }
     else:
         op, payload = "admin.update_case", {"case_no": args.case_no, "state": args.state}
-    client = HallClient(
-        Topics(cfg.hall.id),
-        tid,
-        broker_for(cfg, args.broker_url, tid),
-        role="admin",
-        presence=False,
-    )
-    client.start(wait=5)
-    try:
-        reply = client.request(op, payload, timeout=args.timeout)
-    except RequestTimeout:
-        print("the hall controller did not answer: is it running?", file=sys.stderr)
+    reply = one_request(cfg, args, tid, "admin", op, payload)
+    if reply is None:
         return 3
-    finally:
-        client.stop()
     if not reply.ok:
         assert reply.error is not None
         print(f"{args.action} refused: {reply.error.message}", file=sys.stderr)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,42 +16,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 from hall_contract.client import BrokerSettings, HallClient
 from hall_contract.topics import Topics
 from hall_controller.broker import CONTROLLER_USER, Mosquitto, write_auth
+from hall_controller.process import spawn_controller
 from tests.conftest import ROOT, load_hall
 
 CLOCK = "2026-11-18T10:00:00+08:00"
 
 
 def start_controller(broker: Mosquitto, data: Path) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hall_controller",
-            "--log-level",
-            "WARNING",
-            "run",
-            "--config",
-            str(ROOT / "config" / "hall-minimal.yaml"),
-            "--broker-url",
-            broker.url,
-            "--data-dir",
-            str(data),
-            "--clock-start",
-            CLOCK,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    return spawn_controller(
+        ROOT / "config" / "hall-minimal.yaml", broker.url, data, clock_start=CLOCK
     )
-    assert proc.stdout is not None
-    for line in proc.stdout:  # blocks until the controller says it is ready
-        if line.startswith("controller ready"):
-            break
-    else:
-        pytest.fail(f"controller did not start (exit {proc.wait()})")
-    threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep the pipe drained
-    return proc
 
 
 def issue_many(
