@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -188,7 +189,8 @@ class HallClient:
             info = self._client.publish(
                 self.topics.state(self.terminal_id), self._presence("offline"), qos=1, retain=True
             )
-            info.wait_for_publish(2.0)
+            with contextlib.suppress(RuntimeError, ValueError):  # the link may be gone
+                info.wait_for_publish(2.0)
         self._started = False
         self._connected.clear()
         self._client.disconnect()

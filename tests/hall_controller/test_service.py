@@ -321,7 +321,11 @@ def test_presence_birth_will_and_late_death(
     ).wait_for_publish(5)
     states.wait_for(lambda t, p: json.loads(p)["seq"] == seq - 1)
     # ... and then the kiosk dies for real: its Will marks it lost with its own seq
-    kiosk._client._sock.close()  # type: ignore[union-attr]  # pull the cable
+    # Pull the cable: stop its network loop (so it cannot come back) and drop the socket.
+    sock = kiosk._client.socket()
+    kiosk._client.loop_stop()
+    assert sock is not None
+    sock.close()
     a = json.loads(alerts.wait_for(lambda t, p: json.loads(p)["kind"] == "terminal", timeout=60))
     assert a["terminal"] == "k01"
     assert controller.terminals["k01"].state == "lost"
