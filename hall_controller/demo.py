@@ -191,6 +191,9 @@ def run_demo(args: argparse.Namespace) -> int:
                 mq.url,
                 "--hall-config",
                 str(Path(args.config).resolve()),
+                # the kiosk's day and night follow the demo hall's clock
+                "--clock-start",
+                dt.datetime.fromtimestamp(clock(), cfg.tz).isoformat(),
             ],
             cwd=ROOT,
         )

@@ -39,6 +39,7 @@ Clock = Callable[[], float]
 
 MAX_BATCH = 256
 TICK_S = 2.0
+REPLY_TTL_S = 24 * 3600  # how long a request id is remembered for retries
 IDLE_WAKE_S = 0.05  # how soon call_soon() and stop() are noticed when nothing arrives
 SNAPSHOT_EVERY = 20_000  # events between state snapshots (bounds the replay at start-up)
 CALL_BOARD_SIZE = 10
@@ -119,7 +120,7 @@ class Controller:
     ) -> None:
         self.config = config
         self.manage_gc = manage_gc
-        self._last_busy = self._last_full_gc = time.monotonic()
+        self._last_busy = self._last_full_gc = self._last_prune = time.monotonic()
         self.store = store
         self.broker = broker
         self.clock = clock
@@ -143,7 +144,10 @@ class Controller:
         )
         self._batch: list[Inbound] = []
         self._calls: queue.Queue[Callable[[], object]] = queue.Queue()
+        # Replies kept for retries: the newest in memory, every key of the last
+        # REPLY_TTL_S known, so a new request id costs no database look-up.
         self._replies: dict[str, bytes] = {}
+        self._reply_keys = store.reply_keys(self.clock() - REPLY_TTL_S)
         self.terminals: dict[str, TerminalInfo] = {}
         self._command_results: dict[str, m.CommandResult] = {}
         self._command_waiters: dict[str, threading.Event] = {}
@@ -420,6 +424,12 @@ class Controller:
         if busy:
             self._last_busy = mono
         quiet = mono - self._last_busy >= 1.0
+        if quiet and mono - self._last_prune >= 3600:
+            # Retries come within seconds; a day's margin is plenty.
+            with self.store.transaction():
+                self.store.prune_replies(self.clock() - REPLY_TTL_S)
+            self._reply_keys = self.store.reply_keys(self.clock() - REPLY_TTL_S)
+            self._last_prune = mono
         if (quiet and self._since_snapshot >= SNAPSHOT_EVERY) or (
             self._since_snapshot >= 5 * SNAPSHOT_EVERY
         ):
@@ -483,6 +493,7 @@ class Controller:
                 if key is not None and reply.ok and evs:
                     self.store.put_reply(key, body, now)
                     self._replies[key] = body
+                    self._reply_keys.add(key)
                 topic = self.topics.reply(item.terminal)
                 if item.response_topic not in (None, topic):
                     log.warning(
@@ -490,8 +501,8 @@ class Controller:
                         item.terminal,
                     )
                 out.append((topic, body, item.correlation))
-        if len(self._replies) > 50_000:
-            self._replies.clear()
+        if len(self._replies) > 20_000:
+            self._replies.clear()  # the store still has them
         # Committed: now the world may know. Calls first: a display (and the citizen in
         # front of it) waits for them; the window's own reply can come a moment later.
         calls = [e for e in events if e[1].type in CALL_EVENTS]
@@ -574,7 +585,9 @@ class Controller:
             rid = m.request_id_in(data)
             key = f"{item.terminal}:{rid}" if rid else None
             if key is not None:
-                cached = self._replies.get(key) or self.store.get_reply(key)
+                cached = self._replies.get(key) or (
+                    self.store.get_reply(key) if key in self._reply_keys else None
+                )
                 if cached is not None:
                     return Reply.model_validate_json(cached), None, []
             req = m.validate_request(item.op, data)

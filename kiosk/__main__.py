@@ -11,12 +11,30 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 T0 = time.monotonic()
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "kiosk.yaml"
+
+
+def clock_start(text: str) -> dt.datetime:
+    """``--clock-start``: an ISO time (``2026-11-22T20:00:00+08:00``); without an offset it
+    is the machine's local time, as for the controller's ``--clock-start``."""
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO time: {text!r}") from None
+
+
+def shifted_clock(
+    start: dt.datetime, tz: dt.tzinfo, wall: Callable[[], float] = time.time
+) -> Callable[[], dt.datetime]:
+    """A clock that reads ``start`` now and runs at real speed (in the hall's time zone):
+    the kiosk's time for opening hours and day/night (the controller's ``make_clock``)."""
+    offset = start.timestamp() - wall()
+    return lambda: dt.datetime.fromtimestamp(wall() + offset, tz)
 
 
 def build(
@@ -26,10 +44,12 @@ def build(
     overrides: dict[str, Any] | None = None,
     connect: bool = True,
     now: Any = None,
+    start: dt.datetime | None = None,
     window_size: tuple[int, int] | None = None,
     silent: bool = False,
 ) -> Any:
-    """Boot Kivy, load configs, start devices and the controller link; returns the app."""
+    """Boot Kivy, load configs, start devices and the controller link; returns the app.
+    ``now`` replaces the kiosk's clock; ``start`` starts it at that time (``--clock-start``)."""
     from kiosk import settings
 
     cfg = (
@@ -72,6 +92,8 @@ def build(
     from kiosk.ui.app import KioskApp, post
 
     hall = load_model(HallConfig, cfg.path(cfg.hall_config))
+    if start is not None and now is None:
+        now = shifted_clock(start, hall.tz)
     hw = Hardware(
         cfg.devices,
         data_dir=cfg.path(cfg.data_dir),
@@ -158,12 +180,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif args.windowed:
         size = (720, 1280)
     app = build(
-        args.config, headless=args.headless, overrides=run_overrides(args), window_size=size
+        args.config,
+        headless=args.headless,
+        overrides=run_overrides(args),
+        start=args.clock_start,
+        window_size=size,
     )
     if args.exit_when_ready:
 
         def ready() -> None:
+            from kiosk.ui.app import widget_texts
+
             print(f"READY {time.monotonic() - T0:.3f}", flush=True)
+            # what the home screen shows, by the kiosk's clock (checks of --clock-start)
+            home = {"clock": app.k.now().isoformat(), "texts": widget_texts(app.root)}
+            print("HOME " + json.dumps(home, ensure_ascii=False), flush=True)
             from kivy.clock import Clock
 
             Clock.schedule_once(lambda _dt: app.stop(), 0)
@@ -358,6 +389,11 @@ def cmd_screenshots(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    return {"run": cmd_run, "audit": cmd_audit, "screenshots": cmd_screenshots}[args.cmd](args)
+
+
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m kiosk")
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run the kiosk")
@@ -372,14 +408,20 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument(
         "--size", default=None, help="window size WxH (default 1080x1920; 720x1280 windowed)"
     )
+    r.add_argument(
+        "--clock-start",
+        type=clock_start,
+        default=None,
+        help="the kiosk's clock (opening hours, day/night) starts at this ISO time and runs "
+        "at real speed (demos; as the controller's --clock-start); default: real time",
+    )
     a = sub.add_parser("audit", help="check every screen against the accessibility limits")
     a.add_argument("--config", default=None)
     s = sub.add_parser("screenshots", help="PNG of every screen in both modes")
     s.add_argument("outdir")
     s.add_argument("--config", default=None)
     s.add_argument("--all-languages", action="store_true")
-    args = ap.parse_args(argv)
-    return {"run": cmd_run, "audit": cmd_audit, "screenshots": cmd_screenshots}[args.cmd](args)
+    return ap
 
 
 if __name__ == "__main__":

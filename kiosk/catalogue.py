@@ -22,6 +22,9 @@ MARK_TEXT = {
 }
 #: A symbol as well as words: the mark never depends on colour.
 MARK_SYMBOL = {"required": "●", "may_be_missing": "○", "commitment": "◇"}
+#: The category of the 一件事 bundles; not a valid queue id, so a queue (even one called
+#: ``bundle``) never shares it.
+BUNDLES = "@bundles"
 
 
 @lru_cache(maxsize=4096)
@@ -98,7 +101,7 @@ class Catalogue:
         for s in hall.services:
             self.entries.append(Entry("service", s.id, s.name, s.name_en, self._category_of(s)))
         for b in hall.bundles:
-            self.entries.append(Entry("bundle", b.id, b.name, b.name_en, "bundle"))
+            self.entries.append(Entry("bundle", b.id, b.name, b.name_en, BUNDLES))
         self._index = [(e, self._haystack(e)) for e in self.entries]
 
     def _category_of(self, s: Service) -> str:
@@ -118,14 +121,15 @@ class Catalogue:
 
     # -------------------------------------------------------------- browsing
     def categories(self, lang: str = "zh") -> list[tuple[str, str]]:
-        """(id, name) of categories that have services, in queue order, then bundles."""
+        """(id, name) of categories that have services, in queue order, then the bundles
+        (a queue that only bundles use has no services of its own and is not listed)."""
         used = {e.category for e in self.entries}
         out = []
         for q in self.hall.queues:
             if q.id in used:
                 out.append((q.id, q.name if lang == "zh" or not q.name_en else q.name_en))
-        if "bundle" in used:
-            out.append(("bundle", "一件事一次办" if lang == "zh" else "One-go bundles"))
+        if BUNDLES in used:
+            out.append((BUNDLES, "一件事一次办" if lang == "zh" else "One-go bundles"))
         return out
 
     def in_category(self, cat: str) -> list[Entry]:

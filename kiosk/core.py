@@ -28,6 +28,7 @@ from kiosk.commands import CommandGate
 from kiosk.flows import (
     CaseFlow,
     CheckinFlow,
+    ChoicePage,
     Flow,
     FlowError,
     HelpFlow,
@@ -49,6 +50,8 @@ Post = Callable[[Callable[[], None]], None]
 
 #: Desired-config keys the controller may change remotely.
 REMOTE_KEYS = frozenset({"elderly_age", "language", "location", "rotation"})
+#: ``set_mode`` arguments: default display mode, or out of service / back in service.
+MODES = frozenset({"normal", "elderly", "maintenance", "service"})
 
 
 class Kiosk:
@@ -86,6 +89,7 @@ class Kiosk:
         self.config_version: int | None = hall.version
         self.self_test_result: dict[str, str] = {}
         self.device_status: dict[str, DeviceStatus] = dict(hw.statuses())
+        self._offer_seen: tuple[bool, frozenset[str]] | None = None
         self._reset_view()
 
     # ================================================================ state
@@ -101,6 +105,7 @@ class Kiosk:
         self.diag_unlocked = False
         self.pin = ""
         self._dialect_read: str | None = None  #: ticket number already read in dialect
+        self._greeted = False  #: the attract voice prompt was played for this visitor
         self.last_touch = self.mono()
 
     def now(self) -> dt.datetime:
@@ -158,6 +163,11 @@ class Kiosk:
 
     # ================================================================ navigation
     def touch(self) -> None:
+        if not self._greeted and self.at_rest:
+            # The first touch of a visitor: a voice prompt tells how to get large text and
+            # speech (for someone who cannot read the screen); once per visitor.
+            self._greeted = True
+            self.announce(self.tr("attract_voice"))
         self.last_touch = self.mono()
         if self.prompt == "more_time":
             self.prompt = None
@@ -182,11 +192,25 @@ class Kiosk:
         self._reset_view()
         self.changed()
 
+    @property
+    def at_rest(self) -> bool:
+        return self.screen == "home" and self.session.empty and self.prompt is None
+
+    def offer_changed(self) -> bool:
+        """True when what is offered changed since the last call (the hall opened or
+        closed, the link went up or down): the home screen must be re-rendered."""
+        o = self.offer()
+        sig = (o.open_now, o.enabled)
+        changed = self._offer_seen is not None and sig != self._offer_seen
+        self._offer_seen = sig
+        return changed
+
     def tick(self) -> None:
-        """Once a second: countdown, wipe on expiry, outbox delivery."""
+        """Once a second: day/night changes, countdown, wipe on expiry."""
+        if self.offer_changed():
+            self.changed()
         idle = self.mono() - self.last_touch
-        at_rest = self.screen == "home" and self.session.empty and self.prompt is None
-        if at_rest:
+        if self.at_rest:
             if self.countdown is not None:
                 self.countdown = None
                 self.changed()
@@ -238,6 +262,11 @@ class Kiosk:
             self.elderly = True
         self.touch()
         self.changed()
+
+    def announce(self, text: str) -> None:
+        """Read ``text`` aloud in any mode (the attract prompt). Never blocks."""
+        if text:
+            self.pool.submit(self._say, text, self.lang, None)
 
     def speak(self, text: str) -> None:
         """Elderly mode: read ``text`` aloud (a ticket result is then also read from the
@@ -303,7 +332,37 @@ class Kiosk:
             flow.choose(kind, eid)
             if self.session.identity is not None:
                 flow.identified(self.session, self.now().date())
-        self.go("ticket", page=0)
+        self.go("ticket")
+
+    def _ticket_flow(self) -> TicketFlow:
+        f = self.session.flow
+        assert isinstance(f, TicketFlow)
+        return f
+
+    def ticket_choices(self) -> ChoicePage:
+        """The service choice as shown now (categories, one category, or search results)."""
+        return self._ticket_flow().choices(self.catalogue, self.elderly, self.lang)
+
+    def ticket_category(self, cat: str) -> None:
+        self._ticket_flow().open_category(cat)
+        self.go("ticket")
+
+    def ticket_search(self) -> None:
+        self._ticket_flow().open_search()
+        self.go("ticket")
+
+    def ticket_query(self, text: str) -> None:
+        self._ticket_flow().set_query(text)
+        self.touch()
+        self.changed()
+
+    def ticket_back(self) -> None:
+        self._ticket_flow().back()
+        self.go("ticket")
+
+    def ticket_page(self, page: int) -> None:
+        self._ticket_flow().turn(page)
+        self.go("ticket")
 
     def ticket_choose(self, kind: str, eid: str) -> None:
         f = self.session.flow
@@ -453,16 +512,17 @@ class Kiosk:
 
     # ================================================================ mailing
     def start_mailing(self) -> None:
-        self.session.flow = MailingFlow()
-        f = self.session.flow
-        token = ""
-        self.session.form.setdefault("ref", token)
+        f = MailingFlow(hall_id=self.hall.hall.id)
+        self.session.flow = f
+        self.session.form.setdefault("ref", "")
         self.go("mailing", field=f.field_)
 
     def mail_field(self, name: str) -> None:
         f = self.session.flow
         assert isinstance(f, MailingFlow)
         f.field_ = name
+        self.session.form.pop("_kbd", None)  # each field starts in its own input mode
+        self.session.form.pop("_pinyin", None)
         self.go("mailing", field=name)
 
     def mail_set(self, name: str, text: str) -> None:
@@ -630,7 +690,9 @@ class Kiosk:
             finish(ok, msg)
         elif cmd.cmd == "set_mode":
             mode = str(cmd.args.get("mode"))
-            if mode in ("elderly", "normal"):
+            if mode not in MODES:
+                finish(False, f"unknown mode {mode!r}; one of {', '.join(sorted(MODES))}")
+            elif mode in ("elderly", "normal"):
                 self.default_elderly = mode == "elderly"
                 self.set_elderly(self.default_elderly)
             else:
@@ -662,6 +724,8 @@ class Kiosk:
             self.wipe()
             self.restart_requested = True
             self.changed()
+        else:
+            finish(False, f"unknown command {cmd.cmd!r}")
 
     def _cmd_result(self, res: CommandResult) -> None:
         if self.link is not None:

@@ -16,7 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from hall_contract.hallconfig import PriorityPolicy
 from hall_contract.messages import ErrorCode, PriorityClass, Reply
-from kiosk.privacy import citizen_key, mask_name
+from kiosk import elderly as policy
+from kiosk.catalogue import BUNDLES, Catalogue, Entry
+from kiosk.privacy import citizen_key
 from kiosk.session import Session, age_of
 
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -104,9 +106,38 @@ def _key_for(session: Session, secret: str) -> str | None:
 
 
 # ----------------------------------------------------------------------------- ticket
+@dataclass(frozen=True)
+class Choice:
+    """One button of the service choice: a category to open, or a service/bundle to take."""
+
+    kind: str  #: "category", "service" or "bundle"
+    id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class ChoicePage:
+    """What the service choice shows now (one page of it)."""
+
+    where: str  #: "categories", "category" or "search"
+    title: str  #: the category's name in "category"; else empty (the screen's own title)
+    items: list[Choice]
+    page: int
+    pages: int
+    query: str = ""
+
+
+def _label(e: Entry, lang: str) -> str:
+    return e.name if lang == "zh" or not e.name_en else e.name_en
+
+
 @dataclass
 class TicketFlow(Flow):
-    """choose → identify → priority → sending → done | error."""
+    """choose (categories → category | search) → identify → priority → sending → done | error.
+
+    The service choice reuses the catalogue: its categories (the 一件事 bundles first), and
+    its search (text, English, pinyin, initials such as ``sfz``); pages hold fewer choices
+    in elderly mode."""
 
     name: str = "ticket"
     step: str = "choose"
@@ -116,11 +147,53 @@ class TicketFlow(Flow):
     priority: PriorityClass = PriorityClass.NORMAL
     priority_reason: str | None = None
     printed: bool | None = None  #: None = printing, False = printer failed
+    cat: str | None = None  #: the open category while choosing
+    searching: bool = False
+    query: str = ""  #: search text typed while choosing
+    page: int = 0
+
+    # ------------------------------------------------------------ choosing a service
+    def open_category(self, cat: str) -> None:
+        self.cat, self.searching, self.page = cat, False, 0
+
+    def open_search(self) -> None:
+        self.cat, self.searching, self.query, self.page = None, True, "", 0
+
+    def set_query(self, text: str) -> None:
+        self.query, self.page = text[:40], 0
+
+    def back(self) -> None:
+        """From a category or the search back to the list of categories."""
+        self.cat, self.searching, self.query, self.page = None, False, "", 0
+
+    def turn(self, page: int) -> None:
+        self.page = max(0, page)
+
+    def choices(self, catalogue: Catalogue, elderly: bool, lang: str) -> ChoicePage:
+        """The current page of the service choice (pure: no widgets)."""
+        title = ""
+        if self.searching:
+            where = "search"
+            items = [Choice(e.kind, e.id, _label(e, lang)) for e in catalogue.search(self.query)]
+        elif self.cat is not None:
+            where = "category"
+            title = dict(catalogue.categories(lang)).get(self.cat, self.cat)
+            items = [Choice(e.kind, e.id, _label(e, lang)) for e in catalogue.in_category(self.cat)]
+        else:
+            where = "categories"
+            cats = catalogue.categories(lang)
+            # the 一件事 bundles first: one ticket for a whole life event
+            cats.sort(key=lambda c: c[0] != BUNDLES)
+            items = [Choice("category", cid, name) for cid, name in cats]
+        shown, pages = policy.page(items, elderly, self.page)
+        self.page = max(0, min(self.page, pages - 1))
+        return ChoicePage(where, title, shown, self.page, pages, self.query)
 
     def choose(self, kind: str, target: str) -> None:
         if kind not in ("service", "bundle"):
             raise FlowError("bad_choice")
         self.kind, self.target, self.step = kind, target, "identify"
+        self.cat, self.searching, self.query, self.page = None, False, "", 0
 
     def identified(self, session: Session, today: dt.date) -> None:
         self.age = age_of(session.identity, today) if session.identity else None
@@ -159,8 +232,7 @@ class TicketFlow(Flow):
         key = _key_for(session, secret)
         if key:
             body["citizen_key"] = key
-        if session.identity is not None:
-            body["masked_name"] = mask_name(session.identity.name)[:20]
+        # No name (not even masked): the controller has no use for it (contract TicketIssue).
         return body
 
     def on_reply(self, reply: Reply) -> None:
@@ -169,6 +241,10 @@ class TicketFlow(Flow):
             self.step = "done"
         else:
             self.fail(reply)
+
+    def wipe(self) -> None:
+        super().wipe()
+        self.back()
 
 
 # ---------------------------------------------------------------------------- check-in
@@ -208,6 +284,9 @@ class CheckinFlow(Flow):
 
 # ------------------------------------------------------------------------- case lookup
 LEVEL_KEYS = {"none": "level_none", "yellow": "level_yellow", "red": "level_red"}
+CASE_STATE_KEYS = {
+    s: f"case_{s}" for s in ("accepted", "in_review", "done", "delivered", "rejected")
+}
 
 
 @dataclass
@@ -241,6 +320,12 @@ class CaseFlow(Flow):
             self.step = "done"
         else:
             self.fail(reply)
+
+    @staticmethod
+    def state_key(case: dict[str, Any]) -> str:
+        """The words for a case's state (the contract's values are English ids)."""
+        state = str(case.get("state", ""))
+        return CASE_STATE_KEYS.get(state, "case_state_other")
 
     @staticmethod
     def level_key(case: dict[str, Any]) -> str:
@@ -368,6 +453,27 @@ class HelpFlow(Flow):
 
 # ----------------------------------------------------------------------------- mailing
 MAIL_FIELDS = ("ref", "recipient", "phone", "address")
+
+
+def is_case_no(code: str, hall_id: str) -> bool:
+    """True when ``code`` is one of this hall's case numbers: the hall id in upper case, the
+    acceptance date (YYYYMMDD) and a 5-digit serial, e.g. ``YUNXI2026111800001`` (the
+    controller's ``_accept_case``). Letter case is ignored (typed on the touch keyboard).
+    Ticket ids and lookup tokens never have that shape."""
+    prefix = hall_id.upper()
+    up = code.upper()
+    if not prefix or not up.startswith(prefix):
+        return False
+    rest = up[len(prefix) :]
+    if len(rest) != 13 or not rest.isascii() or not rest.isdigit():
+        return False
+    try:
+        dt.datetime.strptime(rest[:8], "%Y%m%d")
+    except ValueError:
+        return False
+    return True
+
+
 _PHONE = re.compile(r"^[0-9+\- ]{5,20}$")
 
 
@@ -380,6 +486,7 @@ class MailingFlow(Flow):
     name: str = "mailing"
     step: str = "form"
     field_: str = "ref"
+    hall_id: str = ""  #: this hall's id: case numbers start with it
 
     def validate(self, form: dict[str, str]) -> dict[str, Any]:
         ref = form.get("ref", "").strip()
@@ -396,9 +503,10 @@ class MailingFlow(Flow):
             raise FlowError("need_address")
         body: dict[str, Any] = {"recipient": recipient, "phone": phone, "address": address}
         code = code_from_scan(ref)
-        body["case_no" if code[:1].isdigit() or code.upper().startswith("CASE") else "ticket"] = (
-            code
-        )
+        if is_case_no(code, self.hall_id):
+            body["case_no"] = code.upper()  # as the controller issued it (typed in any case)
+        else:
+            body["ticket"] = code
         return body
 
     def submit(self, form: dict[str, str]) -> dict[str, Any]:

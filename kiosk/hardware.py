@@ -227,12 +227,9 @@ class Hardware:
     def _card_read(self, identity: Any) -> None:
         card = to_card_identity(identity)
         if self._card_sim is not None:  # a simulated card is taken off once read
-            self._card_sim.remove_card()
+            self._card_sim.remove()
             placed, self._placed = self._placed, None
-            if placed is not None:  # the kiosk's copy in the simulator: forget it
-                self._card_sim.identities = [
-                    i for i in self._card_sim.identities if i is not placed
-                ]
+            if placed is not None:  # the kiosk's copy was on the simulator: wipe it
                 placed.wipe()
         if self.on_identity is not None:
             self.on_identity(card)
@@ -252,15 +249,15 @@ class Hardware:
         sim = self._card_sim
         if sim is None:
             raise DeviceUnavailable("no simulated ID card reader")
+        placed: Any = None
         if isinstance(identity, CardIdentity):
-            card = to_device_identity(identity)
-            with sim._lock:  # the simulator's list is read by its server thread
-                sim.identities = [*sim.identities, card]
-                index = len(sim.identities) - 1
-            self._placed = card
-            sim.place_card(index)
+            placed = to_device_identity(identity)
+            sim.insert(placed)  # thread-safe; replaces any card on the reader
         else:
             sim.place_card(identity % max(1, len(sim.identities)))
+        previous, self._placed = self._placed, placed
+        if previous is not None:
+            previous.wipe()  # replaced: the simulator no longer holds it
 
     # ------------------------------------------------------------------ scanner
     def _start_scanner(self) -> None:
@@ -319,9 +316,6 @@ class Hardware:
                 "127.0.0.1", 0, preview_dir=str(preview) if preview else None
             ).start()
             self.virtual = self._printer_sim.virtual
-            # the simulator renders each PNG preview before it answers the next status
-            # request (the first one loads the font): give it time to answer
-            opts.setdefault("status_timeout_s", 2.0)
             ps = PrinterSettings(driver="escpos", port=self._printer_sim.url, **opts)
         else:
             kw: dict[str, Any] = {"driver": s.driver, "baudrate": s.baudrate, **opts}
@@ -425,7 +419,9 @@ class Hardware:
 
         opts = {"repeat": 1, "repeat_gap_s": 0.3, **self._options("voice")}
         vs = VoiceSettings(driver=s.driver, port=s.port, **opts)  # type: ignore[arg-type]
-        self.announcer = Announcer(vs, pack=_load_pack(self.voice_packs.mandarin), tts=_tts)
+        # no Mandarin pack (none configured, or unreadable: warned once) → TTS only
+        mandarin = _load_pack(self.voice_packs.mandarin)
+        self.announcer = Announcer(vs, pack=mandarin if mandarin is not None else False, tts=_tts)
         self.announcer.holder.subscribe(lambda st: self.holders["voice"].set(st.state, st.reason))
         if self.voice_packs.dialect is not None:
             pack = _load_pack(self.voice_packs.dialect)
@@ -469,8 +465,8 @@ class Hardware:
                 window = "".join(ch for ch in hint if ch.isascii() and ch.isdigit())
                 if window:
                     self._play(self.dialect.announce, number, window, 1)
-                else:
-                    self._play(_say_tokens, self.dialect, number)
+                else:  # "A001 号" from the dialect pack's clips
+                    self._play(_say_number, self.dialect, number)
 
     def _play(self, start: Callable[..., Any], *args: Any) -> None:
         try:
@@ -521,17 +517,11 @@ def to_device_identity(card: CardIdentity) -> Any:
     )
 
 
-def _say_tokens(announcer: Any, number: str) -> Any:
-    """ "A001 号" from the pack's clips. devices.voice has no public call for a sentence of
-    tokens (only ``announce(ticket, window)`` and TTS ``say(text)``), so this queues an
-    ``Announcement`` with tokens through the announcer's queue (``_enqueue``)."""
-    from devices.voice.announcer import Announcement
+def _say_number(announcer: Any, number: str) -> Any:
+    """ "A001 号" from the announcer's pack clips (TTS for the sentence if one is missing)."""
     from devices.voice.pack import ticket_tokens
 
-    enqueue = getattr(announcer, "_enqueue", None)
-    if enqueue is None:
-        return announcer.say(f"{number}号")
-    return enqueue(Announcement(f"{number}号", [*ticket_tokens(number), "号"], 1))
+    return announcer.say_tokens([*ticket_tokens(number), "号"], text=f"{number}号")
 
 
 def _load_pack(folder: Path | None) -> Any:

@@ -56,6 +56,7 @@ T: dict[str, tuple[str, str]] = {
     "bundle": ("一件事一次办", "One-go bundles"),
     # ticket
     "choose_service": ("请选择要办理的事项", "Choose what you need to do"),
+    "all_categories": ("返回全部分类", "All categories"),
     "identify": (
         "请刷身份证，或扫描电子证照/个人码（可跳过）",
         "Place your ID card, or scan your e-licence / personal code (optional)",
@@ -97,6 +98,12 @@ T: dict[str, tuple[str, str]] = {
     "level_yellow": ("【黄牌·即将超时】", "[Yellow · deadline close]"),
     "level_red": ("【红牌·已超时】", "[Red · past the deadline]"),
     "no_cases": ("没有查到办件。", "No case found."),
+    "case_accepted": ("已受理", "Accepted"),
+    "case_in_review": ("审核中", "In review"),
+    "case_done": ("已办结", "Done"),
+    "case_delivered": ("已送达", "Delivered"),
+    "case_rejected": ("不予受理", "Rejected"),
+    "case_state_other": ("办理中", "In progress"),
     # rating
     "scan_ticket": ("请扫描号票上的二维码", "Scan the QR code on your ticket"),
     "use_my_ticket": ("评价刚取的号 {n}", "Rate ticket {n} you just took"),

@@ -122,7 +122,12 @@ def sample_identity(seed: int = 0, card_type: CardType = CardType.RESIDENT) -> I
 
 
 class IdCardSimulator:
-    """Protocol handler of a SAM module with a card that can be put on and taken off."""
+    """Protocol handler of a SAM module with a card that can be put on and taken off.
+
+    The card on the reader is either one of :attr:`identities` (:meth:`place_card`,
+    :meth:`next_card`) or any identity put there with :meth:`insert`; :meth:`remove` takes
+    it off. These methods are thread-safe: the server thread answers commands meanwhile.
+    """
 
     def __init__(
         self,
@@ -143,29 +148,54 @@ class IdCardSimulator:
         self.fingerprint = fingerprint
         self.refuse: dict[p.Command, int] = {}  #: answer a command with this SW3 instead
         self._index = 0
+        self._inserted: Identity | None = None
         self._selected = False
         self._parser = p.FrameParser()
         self.commands: list[p.CommandFrame] = []
 
     @property
     def current(self) -> Identity:
+        """The card the reader holds (or would hold once placed)."""
+        if self._inserted is not None:
+            return self._inserted
         return self.identities[self._index % len(self.identities)]
 
+    def insert(self, identity: Identity) -> None:
+        """Put a card with this identity on the reader (replacing any card there). The
+        simulator keeps a reference, not a copy, until :meth:`remove` or another card;
+        :attr:`identities` is not changed."""
+        with self._lock:
+            self._inserted = identity
+            self.card_present = True
+            self._selected = False
+
+    def remove(self) -> Identity | None:
+        """Take the card off the reader; returns the identity put there with
+        :meth:`insert` (the simulator no longer refers to it), else None."""
+        with self._lock:
+            inserted, self._inserted = self._inserted, None
+            self.card_present = False
+            self._selected = False
+        return inserted
+
     def place_card(self, index: int | None = None) -> None:
+        """Put sample holder ``index`` of :attr:`identities` (default: the current one) on
+        the reader; a card put there with :meth:`insert` is taken off first."""
         with self._lock:
             if index is not None:
                 self._index = index
+            self._inserted = None
             self.card_present = True
             self._selected = False
 
     def remove_card(self) -> None:
-        with self._lock:
-            self.card_present = False
-            self._selected = False
+        """Take the card off the reader (same as :meth:`remove`)."""
+        self.remove()
 
     def next_card(self) -> None:
         with self._lock:
             self._index += 1
+            self._inserted = None
             self._selected = False
 
     # -- Handler -----------------------------------------------------------------------

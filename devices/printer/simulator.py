@@ -12,7 +12,9 @@ timing (``baud``), and the same fault injection (``sim.faults.inject(Fault.X)``)
 * ``unplug`` — the line closes; :meth:`PrinterSimulator.replug` brings it back.
 
 Every received byte goes to a :class:`VirtualPrinter`, whose replies are sent back;
-receipt previews are written as PNG files into ``preview_dir``.
+receipt previews are written as PNG files into ``preview_dir`` by the virtual printer's
+preview worker, never on the connection thread: ``DLE EOT`` is answered at once even
+right after a print (the driver's status timeout is 0.5 s).
 
     python -m devices simulate printer --listen 127.0.0.1:9100 --preview-dir /tmp/receipts
 """
@@ -105,8 +107,11 @@ class PrinterSimulator:
     def replug(self) -> None:
         self.server.replug()
 
-    def stop(self) -> None:
+    def stop(self, preview_timeout: float = 5.0) -> None:
+        """Stop serving, then let the previews still queued be written (bounded wait)."""
         self.server.stop()
+        if not self.virtual.wait_for_previews(preview_timeout):
+            log.warning("printer simulator stopped with previews still being written")
 
     def __enter__(self) -> PrinterSimulator:
         return self.start()
@@ -147,6 +152,7 @@ def serve(host: str, port: int, **opts: Any) -> None:
     try:
         while True:
             if sim.virtual.wait_for_receipts(seen + 1, timeout=1.0):
+                sim.virtual.wait_for_previews(5.0)  # so the line can name the PNG
                 for receipt in sim.virtual.receipts[seen:]:
                     seen += 1
                     print(describe(seen, receipt), flush=True)

@@ -5,6 +5,9 @@ parses them with :class:`~devices.printer.escpos_parser.EscPosParser`, and keeps
 receipt (text lines decoded from GB18030, QR contents, the cut) until the cut arrives.
 It answers ``DLE EOT n`` from its simulated state: paper ``ok`` / ``near_end`` / ``out``,
 cover open, cutter error, or ``silent`` (no reply at all, like a printer switched off).
+PNG previews are rendered by a short-lived worker thread, never by the thread that feeds
+the bytes, so a status request right after a print is answered at once
+(:meth:`VirtualPrinter.wait_for_previews` waits for the files).
 
 :class:`VirtualEscpos` puts it behind python-escpos' printer API (driver ``virtual``);
 :mod:`devices.printer.simulator` puts it behind a TCP socket.
@@ -13,6 +16,7 @@ cover open, cutter error, or ``silent`` (no reply at all, like a printer switche
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -178,10 +182,16 @@ class ReceiptBuilder:
         return None
 
 
+@functools.lru_cache(maxsize=4)
+def load_font(size: int = 24) -> ImageFont.FreeTypeFont:
+    """The preview font (loaded once per size; the first load reads a large .ttc file)."""
+    return ImageFont.truetype(FONT_PATH, size)
+
+
 def render_receipt(receipt: Receipt, width_chars: int = 32) -> Image.Image:
     """A preview of the receipt as it would come out of the printer (white paper)."""
     width = width_chars * DOTS_PER_COLUMN
-    font = ImageFont.truetype(FONT_PATH, 24)
+    font = load_font(24)
     pieces: list[tuple[Image.Image, ep.Align]] = []
     for item in receipt.items:
         if isinstance(item, PrintedLine):
@@ -217,7 +227,14 @@ def render_receipt(receipt: Receipt, width_chars: int = 32) -> Image.Image:
 
 
 class VirtualPrinter:
-    """A printer in memory. Thread-safe: the simulator feeds it from a connection thread."""
+    """A printer in memory. Thread-safe: the simulator feeds it from a connection thread.
+
+    :meth:`feed` only parses and answers; a finished receipt is in :attr:`receipts` at
+    once, and its PNG preview (with ``preview_dir``) is rendered afterwards by a worker
+    thread that runs while previews are pending and then ends (``receipt.preview`` is set
+    when the file is written; :meth:`wait_for_previews` waits for all of them). With
+    ``preview_dir`` the worker also pre-loads the font when the printer is created.
+    """
 
     def __init__(
         self,
@@ -241,6 +258,11 @@ class VirtualPrinter:
         self._parser = ep.EscPosParser()
         self._builder = ReceiptBuilder(requires_kanji_mode=requires_kanji_mode)
         self._cond = threading.Condition()
+        self._to_render: collections.deque[tuple[Receipt, Path]] = collections.deque()
+        self._renderer: threading.Thread | None = None
+        if self.preview_dir is not None:
+            with self._cond:
+                self._start_renderer()  # pre-loads the font off the caller's thread
 
     def status_byte(self, n: int) -> bytes:
         """The reply to ``DLE EOT n`` in the current simulated state (b"" when silent)."""
@@ -255,7 +277,10 @@ class VirtualPrinter:
         )
 
     def feed(self, data: bytes) -> bytes:
-        """Take bytes from the host; return the bytes the printer sends back."""
+        """Take bytes from the host; return the bytes the printer sends back.
+
+        Never renders: previews are queued for the worker thread, so this returns as
+        soon as the bytes are parsed."""
         try:
             events = self._parser.feed(data)
         except ProtocolError as err:
@@ -263,7 +288,6 @@ class VirtualPrinter:
             self.protocol_errors += 1
             return b""
         reply = bytearray()
-        finished: list[Receipt] = []
         with self._cond:
             for event in events:
                 if isinstance(event, ep.StatusRequest):
@@ -273,26 +297,58 @@ class VirtualPrinter:
                 receipt = self._builder.apply(event)
                 if receipt is not None:
                     receipt.lost = self.paper == "out" or self.cover_open
-                    finished.append(receipt)
-        for receipt in finished:
-            self._save_preview(receipt)
-        if finished:
-            with self._cond:
-                self.receipts.extend(finished)
-                self._cond.notify_all()
+                    self.receipts.append(receipt)
+                    self._queue_preview(receipt)
+                    self._cond.notify_all()
         return bytes(reply)
 
-    def _save_preview(self, receipt: Receipt) -> None:
+    # -- previews (worker thread) --------------------------------------------------------
+    def _queue_preview(self, receipt: Receipt) -> None:
+        """Called with ``_cond`` held."""
         if self.preview_dir is None or receipt.lost:
             return
-        self.preview_dir.mkdir(parents=True, exist_ok=True)
+        self._previews += 1
+        self._to_render.append((receipt, self.preview_dir / f"receipt-{self._previews:04d}.png"))
+        self._start_renderer()
+
+    def _start_renderer(self) -> None:
+        """Called with ``_cond`` held: start the worker unless it is running."""
+        if self._renderer is None:
+            self._renderer = threading.Thread(
+                target=self._render_loop, name="printer-preview", daemon=True
+            )
+            self._renderer.start()
+
+    def _render_loop(self) -> None:
+        try:
+            load_font(24)
+        except OSError as err:
+            log.warning("virtual printer cannot load the preview font: %s", err)
+        while True:
+            with self._cond:
+                if not self._to_render:
+                    self._renderer = None  # a later receipt starts a new worker
+                    self._cond.notify_all()
+                    return
+                receipt, path = self._to_render[0]  # still pending while it renders
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                render_receipt(receipt, self.width_chars).save(path)
+            except Exception as err:  # PIL/qrcode/OS errors: the preview is only a picture
+                log.warning("virtual printer could not write preview %s: %s", path, err)
+            else:
+                receipt.preview = path
+                log.info("virtual printer wrote preview %s", path)
+            with self._cond:
+                self._to_render.popleft()
+                self._cond.notify_all()
+
+    def wait_for_previews(self, timeout: float) -> bool:
+        """Block until every queued preview is written (False on timeout)."""
         with self._cond:
-            self._previews += 1
-            number = self._previews
-        path = self.preview_dir / f"receipt-{number:04d}.png"
-        render_receipt(receipt, self.width_chars).save(path)
-        receipt.preview = path
-        log.info("virtual printer wrote preview %s", path)
+            return self._cond.wait_for(
+                lambda: not self._to_render and self._renderer is None, timeout
+            )
 
     def wait_for_receipts(self, count: int, timeout: float) -> bool:
         """Block until at least ``count`` receipts are finished (False on timeout)."""
@@ -321,4 +377,7 @@ class VirtualEscpos(Escpos):
         self._replies.clear()
 
     def close(self) -> None:
+        """Let queued previews be written (bounded wait), so a short-lived process that
+        prints and exits still leaves its PNG behind."""
+        self.virtual.wait_for_previews(5.0)
         self._device = False

@@ -4,14 +4,17 @@
 pure, with the ``wave`` module). When a token has no clip, the whole sentence is spoken
 by espeak-ng instead (Chinese text turned into pinyin with tone numbers first).
 Announcements go into a queue that one worker thread plays through a sink, so they never
-cut each other off; :meth:`Announcer.close` stops the worker.
+cut each other off; pending ones (not yet playing) can be dropped
+(:meth:`Announcer.clear_pending`, ``replace=True``); :meth:`Announcer.close` stops the
+worker.
 """
 
 from __future__ import annotations
 
+import collections
 import io
 import logging
-import queue
+import re
 import shutil
 import subprocess
 import tempfile
@@ -21,7 +24,7 @@ import wave
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from devices.errors import ConfigError, DeviceError, DeviceTimeout, DeviceUnavailable, ProtocolError
 from devices.state import DeviceState, DeviceStatus, StatusHolder
@@ -138,19 +141,54 @@ class PlayRecord:
     duration_s: float
 
 
+_CALL_FILE = re.compile(r"call-(\d+)\.wav")
+DEFAULT_KEEP_FILES = 50
+
+
 class FileSink:
     """Writes each announcement as ``call-0001.wav`` … into a folder and records start/end.
 
+    Only the newest ``keep`` files are kept (older ``call-NNNN.wav`` files in the folder,
+    also those of earlier runs, are deleted; ``None`` keeps everything); numbering goes on
+    after the highest number already there. :attr:`records` holds the newest ``keep`` plays.
     With ``pace`` > 0 it also takes ``pace × duration`` to "play" (simulated speakers).
     """
 
-    def __init__(self, folder: str | Path, pace: float = 0.0) -> None:
+    def __init__(
+        self, folder: str | Path, pace: float = 0.0, keep: int | None = DEFAULT_KEEP_FILES
+    ) -> None:
+        if keep is not None and keep < 1:
+            raise ConfigError(f"FileSink keep must be at least 1 (or None), not {keep}")
         self.folder = Path(folder)
         self.pace = pace
-        self.records: list[PlayRecord] = []
-        self._count = 0
+        self.keep = keep
+        self.records: collections.deque[PlayRecord] = collections.deque(maxlen=keep)
         self._lock = threading.Lock()
         self._idle = threading.Event()
+        existing = self._existing()
+        self._files: collections.deque[Path] = collections.deque(p for _, p in existing)
+        self._count = existing[-1][0] if existing else 0
+        with self._lock:
+            self._prune()
+
+    def _existing(self) -> list[tuple[int, Path]]:
+        """``call-NNNN.wav`` files already in the folder with their numbers, oldest first."""
+        try:
+            found = [
+                (int(m[1]), p) for p in self.folder.iterdir() if (m := _CALL_FILE.fullmatch(p.name))
+            ]
+        except OSError:
+            return []
+        return sorted(found)
+
+    def _prune(self) -> None:
+        """Called with ``_lock`` held: delete the oldest files beyond ``keep``."""
+        while self.keep is not None and len(self._files) > self.keep:
+            old = self._files.popleft()
+            try:
+                old.unlink(missing_ok=True)
+            except OSError as err:
+                log.warning("cannot delete old announcement %s: %s", old, err)
 
     def play(self, wav: bytes) -> None:
         start = time.monotonic()
@@ -163,6 +201,9 @@ class FileSink:
             path.write_bytes(wav)
         except OSError as err:
             raise DeviceUnavailable(f"cannot write {path}: {err}") from err
+        with self._lock:
+            self._files.append(path)
+            self._prune()
         if self.pace > 0:
             self._idle.wait(duration * self.pace)  # simulated playback time
         with self._lock:
@@ -174,12 +215,31 @@ class NullSink:
         return None
 
 
+def resolve_driver(settings: VoiceSettings) -> str:
+    """The sink driver to use: ``auto`` becomes ``aplay``, else ``paplay``, else ``file``
+    when ``output_dir`` is configured, else ``null`` (no player, nowhere to write)."""
+    if settings.driver != "auto":
+        return settings.driver
+    if shutil.which("aplay"):
+        return "aplay"
+    if shutil.which("paplay"):
+        return "paplay"
+    return "file" if settings.output_dir else "null"
+
+
 def make_sink(settings: VoiceSettings) -> AudioSink:
-    """The sink the settings ask for (``auto``: aplay, else paplay, else file)."""
-    driver = settings.driver
-    if driver == "auto":
-        driver = (
-            "aplay" if shutil.which("aplay") else "paplay" if shutil.which("paplay") else "file"
+    """The sink the settings ask for (``auto``: see :func:`resolve_driver`; the choice is
+    logged once, here)."""
+    driver = resolve_driver(settings)
+    if settings.driver == "auto":
+        where = f" into {settings.output_dir}" if driver == "file" else ""
+        log.info(
+            "voice driver auto: using %s%s%s",
+            driver,
+            where,
+            " (no aplay/paplay and no output_dir: announcements are discarded)"
+            if driver == "null"
+            else "",
         )
     if driver == "aplay":
         return CommandSink(
@@ -193,7 +253,10 @@ def make_sink(settings: VoiceSettings) -> AudioSink:
         )
     if driver == "file":
         root = Path(settings.pack_root) if settings.pack_root else packs.default_pack_root()
-        return FileSink(Path(settings.output_dir) if settings.output_dir else root / "calls")
+        return FileSink(
+            Path(settings.output_dir) if settings.output_dir else root / "calls",
+            keep=settings.keep_files,
+        )
     if driver == "null":
         return NullSink()
     raise ConfigError(f"unknown voice driver {driver!r}")
@@ -213,36 +276,51 @@ class Announcement:
     done: threading.Event = field(default_factory=threading.Event)
     error: DeviceError | None = None
     used_tts: bool = False
+    cancelled: bool = False
+    """True when it was dropped before it started playing (``done`` is set, no sound)."""
 
     def wait(self, timeout: float) -> bool:
         return self.done.wait(timeout)
 
 
 _STOP = object()
+_Item = Announcement | threading.Event | object
 
 
 class Announcer:
-    """Queue of announcements played by one worker thread through one sink."""
+    """Queue of announcements played by one worker thread through one sink.
+
+    ``pack``: a loaded :class:`~devices.voice.pack.VoicePack`; ``None`` (default) loads
+    ``settings.pack`` from ``settings.pack_root`` (one warning when it is missing, then
+    TTS); ``False`` means TTS only: no pack is looked for and nothing is logged about it.
+    """
 
     def __init__(
         self,
         settings: VoiceSettings | None = None,
         *,
-        pack: packs.VoicePack | None = None,
+        pack: packs.VoicePack | Literal[False] | None = None,
         sink: AudioSink | None = None,
         tts: TtsFunc | None = None,
         name: str = "voice",
     ) -> None:
         self.settings = settings or VoiceSettings()
-        self.pack = pack if pack is not None else self._load_pack()
+        self.pack: packs.VoicePack | None
+        if pack is False:
+            self.pack = None
+            reason = "TTS only (no voice pack)"
+        else:
+            self.pack = pack if pack is not None else self._load_pack()
+            reason = "ready" if self.pack else "no voice pack: using TTS"
         self.sink = sink if sink is not None else make_sink(self.settings)
         self._tts = tts or self._espeak
         self.holder = StatusHolder(name)
-        self._queue: queue.Queue[object] = queue.Queue()
+        self._items: collections.deque[_Item] = collections.deque()
+        self._cv = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._work, name="voice-announcer", daemon=True)
         self._thread.start()
-        self.holder.set(DeviceState.READY, "ready" if self.pack else "no voice pack: using TTS")
+        self.holder.set(DeviceState.READY, reason)
 
     def _load_pack(self) -> packs.VoicePack | None:
         root = (
@@ -276,32 +354,93 @@ class Announcer:
         return self._tts(text), True
 
     # -- queue -------------------------------------------------------------------------
-    def announce(self, ticket: str, window: int | str, repeat: int | None = None) -> Announcement:
-        """Queue "请 <ticket> 号到 <window> 号窗口办理"."""
+    def announce(
+        self,
+        ticket: str,
+        window: int | str,
+        repeat: int | None = None,
+        *,
+        replace: bool = False,
+    ) -> Announcement:
+        """Queue "请 <ticket> 号到 <window> 号窗口办理" (``replace``: see :meth:`say_tokens`)."""
         tokens = packs.call_tokens(ticket, window)
         return self._enqueue(
-            Announcement(packs.call_text(ticket, window), tokens, repeat or self.settings.repeat)
+            Announcement(packs.call_text(ticket, window), tokens, repeat or self.settings.repeat),
+            replace,
         )
 
-    def say(self, text: str, repeat: int = 1) -> Announcement:
-        """Queue free text (spoken by TTS)."""
-        return self._enqueue(Announcement(text, None, repeat))
+    def say(self, text: str, repeat: int = 1, *, replace: bool = False) -> Announcement:
+        """Queue free text (spoken by TTS; ``replace``: see :meth:`say_tokens`)."""
+        return self._enqueue(Announcement(text, None, repeat), replace)
 
-    def _enqueue(self, item: Announcement) -> Announcement:
-        if self._closed:
-            raise DeviceUnavailable("announcer is closed")
-        self._queue.put(item)
+    def say_tokens(
+        self,
+        tokens: Sequence[str],
+        repeat: int = 1,
+        *,
+        text: str | None = None,
+        replace: bool = False,
+    ) -> Announcement:
+        """Queue a sentence made of the pack's clips, e.g. ``[*ticket_tokens("A001"), "号"]``.
+
+        When the pack lacks a clip for any token (or there is no pack) the whole sentence
+        is spoken by TTS from ``text`` (default: the tokens joined), so one sentence never
+        mixes two voices or WAV formats. ``replace=True`` first drops every announcement
+        that is still waiting (:meth:`clear_pending`); the one playing is never cut off.
+        """
+        tokens = [str(t) for t in tokens]
+        if not tokens:
+            raise ConfigError("say_tokens needs at least one token")
+        sentence = text if text is not None else "".join(tokens)
+        return self._enqueue(Announcement(sentence, tokens, repeat), replace)
+
+    def clear_pending(self) -> list[Announcement]:
+        """Drop the announcements that have not started playing; returns them (each with
+        ``cancelled`` True and ``done`` set). The one playing now finishes normally."""
+        with self._cv:
+            return self._drop_pending_locked()
+
+    def _drop_pending_locked(self) -> list[Announcement]:
+        dropped = [i for i in self._items if isinstance(i, Announcement)]
+        if dropped:
+            self._items = collections.deque(
+                i for i in self._items if not isinstance(i, Announcement)
+            )
+        for item in dropped:
+            item.cancelled = True
+            item.done.set()
+        return dropped
+
+    def _enqueue(self, item: Announcement, replace: bool = False) -> Announcement:
+        with self._cv:
+            if self._closed:
+                raise DeviceUnavailable("announcer is closed")
+            if replace:
+                self._drop_pending_locked()
+            self._items.append(item)
+            self._cv.notify_all()
         return item
+
+    @property
+    def pending(self) -> int:
+        """How many announcements wait (not counting the one playing)."""
+        with self._cv:
+            return sum(isinstance(i, Announcement) for i in self._items)
 
     def wait_idle(self, timeout: float) -> bool:
         """Block until every queued announcement has been played (False on timeout)."""
         done = threading.Event()
-        self._queue.put(done)
+        with self._cv:
+            self._items.append(done)
+            self._cv.notify_all()
         return done.wait(timeout)
 
     def _work(self) -> None:
         while True:
-            item = self._queue.get()
+            with self._cv:
+                while not self._items:
+                    self._cv.wait()
+                item = self._items.popleft()
             if item is _STOP:
                 return
             if isinstance(item, threading.Event):
@@ -322,9 +461,11 @@ class Announcer:
 
     def close(self, timeout: float = 10.0) -> None:
         """Play what is queued, then stop the worker thread."""
-        if not self._closed:
-            self._closed = True
-            self._queue.put(_STOP)
+        with self._cv:
+            if not self._closed:
+                self._closed = True
+                self._items.append(_STOP)
+                self._cv.notify_all()
         self._thread.join(timeout)
         self.holder.set(DeviceState.ABSENT, "closed")
 

@@ -13,8 +13,9 @@ class VoiceSettings(BaseModel):
     """Where the clips come from and where the sound goes.
 
     ``driver`` picks the sink: ``aplay`` / ``paplay`` (real speakers), ``file`` (write each
-    announcement as a WAV into ``output_dir``: machines without sound, tests), ``null``
-    (discard), ``auto`` (aplay, else paplay, else file).
+    announcement as a WAV into ``output_dir``, keeping the newest ``keep_files``: machines
+    without sound, tests), ``null`` (discard), ``auto`` (aplay, else paplay, else ``file``
+    when ``output_dir`` is set, else ``null``; the choice is logged once).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -40,5 +41,7 @@ class VoiceSettings(BaseModel):
     """espeak-ng words per minute."""
     output_dir: str | None = None
     """``file`` driver: where announcement WAVs go (None: a ``calls`` folder next to the packs)."""
+    keep_files: int | None = Field(default=50, ge=1)
+    """``file`` driver: how many ``call-NNNN.wav`` files to keep (None: all of them)."""
     play_timeout_s: float = Field(default=30.0, gt=0)
     """Longest one announcement may play before the player is stopped."""

@@ -10,6 +10,8 @@ from kivy.uix.label import Label
 
 from kiosk.contrast import contrast
 from kiosk.elderly import NORMAL, SCALE_MIN, limits
+from kiosk.glyphs import missing
+from kiosk.ui.boot import find_font
 
 
 def _bg_of(w: Any) -> list[float]:
@@ -30,6 +32,8 @@ class Auditor:
         self.visits = 0
         self.worst: dict[str, dict[str, Any]] = {}
         self.failures: list[str] = []
+        self.font = find_font()
+        self.missing_glyphs: dict[str, str] = {}  #: character → where it was first seen
 
     def visit(self, screen: str, mode: str, lang: str) -> None:
         self.visits += 1
@@ -63,6 +67,10 @@ class Auditor:
                 self.failures.append(f"{where} contrast {ratio:.2f} < {lim.min_contrast}")
             if mode == "elderly" and x.line_height < 1.3:
                 self.failures.append(f"{where} line height {x.line_height} < 1.3")
+            for ch in missing(x.text, self.font):
+                if ch not in self.missing_glyphs:
+                    self.missing_glyphs[ch] = where
+                    self.failures.append(f"{where} glyph {ch!r} U+{ord(ch):04X} not in the font")
             if isinstance(x, Button):
                 side = min(x.width, x.height) / dp(1)
                 w["min_target_dp"] = min(w["min_target_dp"], round(side, 1))
@@ -74,6 +82,7 @@ class Auditor:
             "ok": not self.failures,
             "visits": self.visits,
             "modes": self.worst,
+            "missing_glyphs": {f"U+{ord(c):04X} {c}": w for c, w in self.missing_glyphs.items()},
             "failures": self.failures[:50],
             "failure_count": len(self.failures),
         }

@@ -15,7 +15,7 @@ from kivy.uix.widget import Widget
 from hall_contract.messages import PriorityClass
 from kiosk import elderly as policy
 from kiosk.core import Kiosk
-from kiosk.flows import RATING_LEVELS, RATING_REASONS, CaseFlow, TicketFlow
+from kiosk.flows import RATING_LEVELS, RATING_REASONS, CaseFlow, ChoicePage, TicketFlow
 from kiosk.ime import candidates
 from kiosk.privacy import mask_name
 from kiosk.ui.widgets import KButton, KLabel, Panel, QrImage, Row, WarnBox
@@ -195,10 +195,10 @@ def home(c: Ctx) -> None:
     _pager(c, pages, lambda i: k.go("home", page=i))
 
 
-def _pager(c: Ctx, pages: int, go: Callable[[int], None]) -> None:
+def _pager(c: Ctx, pages: int, go: Callable[[int], None], current: int | None = None) -> None:
     if pages <= 1:
         return
-    i = int(c.k.params.get("page", 0))
+    i = int(c.k.params.get("page", 0)) if current is None else current
     r = c.row(3)
     c.button(c.t("prev_page"), (lambda: go(i - 1)) if i > 0 else None, "secondary", box=r)
     c.label(c.t("page", i=i + 1, n=pages), halign="center", box=r)
@@ -286,16 +286,7 @@ def ticket(c: Ctx) -> None:
     f = k.flow
     assert isinstance(f, TicketFlow)
     if f.step == "choose":
-        c.label(c.t("choose_service"), "title", speak=True)
-        entries = k.catalogue.entries
-        items, pages = policy.page(entries, k.elderly, int(k.params.get("page", 0)))
-        for e in items:
-            c.button(
-                e.name if k.lang == "zh" or not e.name_en else e.name_en,
-                lambda e=e: k.ticket_choose(e.kind, e.id),
-                "secondary",
-            )
-        _pager(c, pages, lambda i: k.go("ticket", page=i))
+        _ticket_choose(c, k.ticket_choices())
     elif f.step == "identify":
         c.label(c.t("identify"), "title", speak=True)
         c.button(c.t("skip"), k.ticket_skip_identify, "secondary")
@@ -337,6 +328,33 @@ def ticket(c: Ctx) -> None:
         _error(c, f.error)
 
 
+def _ticket_choose(c: Ctx, v: ChoicePage) -> None:
+    """The service choice: categories (一件事 first) and a search, or one category's
+    services, or search results; what to show comes from the flow (``k.ticket_choices``)."""
+    k = c.k
+    if v.where == "categories":
+        c.label(c.t("choose_service"), "title", speak=True)
+        c.button(c.t("search_btn"), k.ticket_search, "secondary")
+        grid = c.row(1 if k.elderly else 2)
+        for ch in v.items:
+            c.button(ch.label, lambda ch=ch: k.ticket_category(ch.id), box=grid)
+    else:
+        if v.where == "category":
+            c.label(v.title, "title", speak=True)
+        else:
+            c.label(c.t("search"), "title", speak=True)
+            c.label(f"[ {v.query} ]")
+        for ch in v.items:
+            c.button(ch.label, lambda ch=ch: k.ticket_choose(ch.kind, ch.id), "secondary")
+        if v.where == "search" and v.query and not v.items:
+            c.label(c.t("no_results"), speak=True)
+    _pager(c, v.pages, k.ticket_page, v.page)
+    if v.where != "categories":
+        c.button(c.t("all_categories"), k.ticket_back, "secondary")
+    if v.where == "search":
+        keyboard(c, v.query, k.ticket_query, letters_only=True)
+
+
 def _error(c: Ctx, key: str | None) -> None:
     c.warn(c.t(key or "err_internal"))
     c.button(c.t("help"), lambda: c.k.start_help("helper"), "secondary")
@@ -374,9 +392,11 @@ def case(c: Ctx) -> None:
         if not cases:
             c.label(c.t("no_cases"), speak=True)
         for x in cases[: c.lim.max_choices]:
-            c.label(f"{c.t('case_no')}：{x.get('case_no', '')}  {x.get('service', '')}", speak=True)
-            c.label(f"{c.t('case_state')}：{x.get('state', '')}", speak=True)
-            c.label(f"{c.t('deadline')}：{x.get('deadline', '')}", speak=True)
+            service = x.get("service_name") or x.get("service") or ""
+            c.label(f"{c.t('case_no')}：{x.get('case_no', '')}  {service}", speak=True)
+            c.label(f"{c.t('case_state')}：{c.t(CaseFlow.state_key(x))}", speak=True)
+            deadline = x.get("promised_deadline") or x.get("deadline") or ""
+            c.label(f"{c.t('deadline')}：{deadline}", speak=True)
             level = CaseFlow.level_key(x)
             if level == "level_none":
                 c.label(c.t(level), speak=True)
@@ -406,7 +426,9 @@ def rating(c: Ctx) -> None:
         c.label(c.t("reasons_q"), "title", speak=True)
         grid = c.row(1 if k.elderly else 2)
         for r in RATING_REASONS:
-            mark = "☑ " if r in f.reasons else "☐ "
+            # ✔/□: glyphs WenQuanYi has (☑/☐ are not in it); the mark, not the colour,
+            # says what is chosen. The audit fails on any glyph the font lacks.
+            mark = "✔ " if r in f.reasons else "□ "
             c.button(
                 mark + c.t(r),
                 lambda r=r: k.rating_reason(r),
@@ -439,7 +461,9 @@ def help_(c: Ctx) -> None:
         if f.queued:
             c.warn(c.t("help_queued", phone=k.hall.hall.phone))
         else:
-            c.label(c.t("help_done", loc=k.location()), "title", speak=True)
+            # the location the controller alerted staff with (it knows this terminal)
+            loc = str(f.result.get("location") or k.location())
+            c.label(c.t("help_done", loc=loc), "title", speak=True)
         c.button(c.t("done"), k.go_home)
     else:
         _error(c, f.error)
@@ -462,7 +486,11 @@ def mailing(c: Ctx) -> None:
                 "primary" if name == cur else "secondary",
             )
         keyboard(
-            c, k.session.form.get(cur, ""), lambda s: k.mail_set(cur, s), digits_only=cur == "phone"
+            c,
+            k.session.form.get(cur, ""),
+            lambda s: k.mail_set(cur, s),
+            digits_only=cur == "phone",
+            abc_first=cur == "ref",  # ticket codes and case numbers: letters as typed
         )
         c.button(c.t("submit"), k.mail_submit)
     elif f.step == "sending":
@@ -485,14 +513,25 @@ def keyboard(
     *,
     digits_only: bool = False,
     letters_only: bool = False,
+    abc_first: bool = False,
 ) -> None:
-    """Touch keyboard: digits, letters, and pinyin candidates for Chinese."""
+    """Touch keyboard: digits, letters, and pinyin candidates for Chinese; a switch between
+    pinyin input and plain letters (ABC) where both make sense."""
     k = c.k
     comp = k.session.form.get("_pinyin", "")
     cols = 6 if k.elderly else 10
+    both = not digits_only and not letters_only
+    mode = k.session.form.get("_kbd") or ("abc" if abc_first else "pinyin")
+    pinyin_on = both and mode == "pinyin"
+
+    def switch() -> None:
+        k.session.form["_pinyin"] = ""
+        k.session.form["_kbd"] = "abc" if pinyin_on else "pinyin"
+        k.touch()
+        k.changed()
 
     def press(ch: str) -> None:
-        if not digits_only and not letters_only and ch.isalpha() and ch.isascii():
+        if pinyin_on and ch.isalpha() and ch.isascii():
             k.session.form["_pinyin"] = comp + ch
             k.touch()
             k.changed()
@@ -523,7 +562,9 @@ def keyboard(
     grid = c.row(cols)
     for ch in keys:
         c.button(ch, lambda ch=ch: press(ch), "secondary", box=grid, size="body")
-    r = c.row(3)
+    r = c.row(4 if both else 3)
+    if both:
+        c.button(c.t("kbd_abc" if pinyin_on else "kbd_pinyin"), switch, "secondary", box=r)
     c.button(c.t("del"), delete, "secondary", box=r)
     c.button(
         c.t("space"),

@@ -80,6 +80,68 @@ def test_no_card_returns_none_and_select_failure_is_refused(
     assert reader.status.status.state is DeviceState.DEGRADED
 
 
+def test_insert_and_remove_a_given_card_at_runtime(
+    serve: ServeFn, idcard_sim: IdCardSimulator, reader_factory: type[IdCardReader]
+) -> None:
+    samples = list(idcard_sim.identities)
+    visitor = sample_identity(42)
+    idcard_sim.remove()
+    server = serve(idcard_sim)
+    reader = reader_factory(server.url, retries=0)
+    reader.open()
+    assert reader.read_card() is None
+    idcard_sim.insert(visitor)
+    got = reader.read_card()
+    assert got is not None and got.id_number == visitor.id_number
+    assert idcard_sim.identities == samples  # the sample list is left alone
+    assert idcard_sim.remove() is visitor
+    assert reader.read_card() is None
+    assert idcard_sim.remove() is None  # nothing inserted any more
+    idcard_sim.insert(visitor)
+    idcard_sim.place_card(2)  # a sample card replaces the inserted one
+    got = reader.read_card()
+    assert got is not None and got.id_number == samples[2].id_number
+
+
+def test_insert_and_remove_from_another_thread_while_reading(
+    serve: ServeFn, idcard_sim: IdCardSimulator, reader_factory: type[IdCardReader]
+) -> None:
+    """Cards put on and taken off by another thread: every read is whole (one of the
+    cards, or no card), never a mix and never a protocol error."""
+    cards = [sample_identity(50), sample_identity(51)]
+    idcard_sim.remove()
+    server = serve(idcard_sim)
+    reader = reader_factory(server.url, retries=0)
+    reader.open()
+    stop = threading.Event()
+
+    def shuffle() -> None:
+        i = 0
+        while not stop.is_set():
+            idcard_sim.insert(cards[i % 2])
+            if i % 3 == 0:
+                idcard_sim.remove()
+            i += 1
+
+    mover = threading.Thread(target=shuffle)
+    mover.start()
+    seen: set[str | None] = set()
+    try:
+        for _ in range(60):
+            try:
+                got = reader.read_card()
+            except DeviceRefused:  # taken off between "find" and "read": the real thing
+                continue
+            seen.add(None if got is None else got.id_number)
+    finally:
+        stop.set()
+        mover.join()
+    assert seen <= {None, cards[0].id_number, cards[1].id_number}
+    idcard_sim.insert(cards[1])  # and the reader is still in step with the simulator
+    got = reader.read_card()
+    assert got is not None and got.id_number == cards[1].id_number
+
+
 def test_every_card_type_and_appended_address_and_fingerprint(
     serve: ServeFn, reader_factory: type[IdCardReader]
 ) -> None:

@@ -5,17 +5,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from escpos.printer import Dummy
+from PIL import Image
 
 from devices.errors import DeviceRefused, DeviceUnavailable
+from devices.printer import virtual
 from devices.printer.driver import Printer
 from devices.printer.escpos_serial import SerialUrlPrinter, make_escpos
 from devices.printer.layouts import TicketReceipt, ticket_bytes
 from devices.printer.settings import PrinterSettings
 from devices.printer.simulator import PrinterSimulator
-from devices.printer.virtual import VirtualEscpos
+from devices.printer.virtual import Receipt, VirtualEscpos
 from devices.sim import Fault
 from devices.state import DeviceState, DeviceStatus
 
@@ -60,6 +63,39 @@ def test_print_ticket_round_trip(sim: PrinterSimulator) -> None:
     assert receipt.qr_codes == ["q:B012"]
     assert receipt.cut == "partial"
     assert sim.virtual.status_requests >= 8  # before and after the job
+
+
+def test_status_after_a_print_is_answered_while_the_preview_renders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The simulator answers DLE EOT right after a print within the driver's normal status
+    timeout, even while the receipt's PNG preview is still being rendered (held here)."""
+    real_render = virtual.render_receipt
+    rendering = threading.Event()
+    release = threading.Event()
+
+    def held_render(receipt: Receipt, width_chars: int = 32) -> Image.Image:
+        rendering.set()
+        release.wait(10)
+        return real_render(receipt, width_chars)
+
+    monkeypatch.setattr(virtual, "render_receipt", held_render)
+    settings = PrinterSettings(port="socket://127.0.0.1:1", poll_interval_s=0)
+    assert settings.status_timeout_s == 0.5  # the default the kiosk uses, not a longer one
+    with PrinterSimulator(preview_dir=tmp_path) as sim:
+        settings = settings.model_copy(update={"port": sim.url})
+        try:
+            with Printer(settings) as printer:
+                printer.print_ticket(TICKET)  # refreshes the status after the job
+                assert rendering.wait(10)
+                assert printer.status.state is DeviceState.READY, printer.status.reason
+                assert printer.last_printer_status.known
+                assert printer.refresh_status().known  # and again, preview still pending
+                assert sim.virtual.receipts[0].preview is None
+        finally:
+            release.set()
+        assert sim.virtual.wait_for_previews(10)
+    assert sim.virtual.receipts[0].preview == tmp_path / "receipt-0001.png"
 
 
 def test_paper_near_end_still_prints_but_degraded(sim: PrinterSimulator) -> None:

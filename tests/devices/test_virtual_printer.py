@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 from devices.errors import DeviceError
 from devices.printer import escpos_parser as ep
+from devices.printer import virtual
 from devices.printer.layouts import (
     LayoutOptions,
     NoticeMaterial,
@@ -19,7 +22,7 @@ from devices.printer.layouts import (
     notice_bytes,
     ticket_bytes,
 )
-from devices.printer.virtual import VirtualPrinter
+from devices.printer.virtual import Receipt, VirtualPrinter
 
 WHEN = datetime(2024, 5, 1, 9, 30, 5)
 TICKET = TicketReceipt(
@@ -104,13 +107,15 @@ def test_status_replies_follow_simulated_paper() -> None:
 def test_receipt_printed_without_paper_is_lost_and_not_rendered(tmp_path: Path) -> None:
     v = VirtualPrinter(preview_dir=tmp_path, paper="out")
     v.feed(ticket_bytes(TICKET))
-    assert v.receipts[0].lost
+    assert v.wait_for_previews(10)
+    assert v.receipts[0].lost and v.receipts[0].preview is None
     assert list(tmp_path.iterdir()) == []
 
 
 def test_preview_png(tmp_path: Path) -> None:
     v = VirtualPrinter(preview_dir=tmp_path)
     v.feed(ticket_bytes(TICKET) + ticket_bytes(TICKET))
+    assert v.wait_for_previews(10)
     assert [r.preview for r in v.receipts] == [
         tmp_path / "receipt-0001.png",
         tmp_path / "receipt-0002.png",
@@ -119,6 +124,39 @@ def test_preview_png(tmp_path: Path) -> None:
         assert img.width == 384
         assert img.height > 500
         assert img.convert("L").getextrema() == (0, 255)  # something black was drawn
+
+
+def test_status_is_answered_while_a_preview_renders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rendering happens off the feeding thread: a DLE EOT after the cut is answered while
+    the preview is still being drawn (held here until the test releases it)."""
+    real_render = virtual.render_receipt
+    rendering = threading.Event()
+    release = threading.Event()
+    feeder = threading.current_thread()
+    render_threads: list[threading.Thread] = []
+
+    def held_render(receipt: Receipt, width_chars: int = 32) -> Image.Image:
+        render_threads.append(threading.current_thread())
+        rendering.set()
+        release.wait(10)
+        return real_render(receipt, width_chars)
+
+    monkeypatch.setattr(virtual, "render_receipt", held_render)
+    v = VirtualPrinter(preview_dir=tmp_path)
+    try:
+        assert v.feed(ticket_bytes(TICKET) + b"\x10\x04\x04") == b"\x12"
+        assert len(v.receipts) == 1  # the receipt is there at once, its preview comes later
+        assert rendering.wait(10)
+        assert v.feed(b"\x10\x04\x01") == b"\x12"  # answered while the preview renders
+        assert v.receipts[0].preview is None
+        assert render_threads and render_threads[0] is not feeder
+    finally:
+        release.set()
+    assert v.wait_for_previews(10)
+    assert v.receipts[0].preview == tmp_path / "receipt-0001.png"
+    assert v.receipts[0].preview.is_file()
 
 
 def test_parser_skips_arguments_of_unmodelled_commands() -> None:
@@ -215,6 +253,7 @@ def test_raster_image_from_python_escpos_is_read_back_and_rendered(tmp_path: Pat
     printer.text("LOGO\n")
     printer.image(picture, impl="bitImageRaster", center=False)
     printer.cut()
+    assert virtual.wait_for_previews(10)
     [receipt] = virtual.receipts
     [image] = [i for i in receipt.items if isinstance(i, PrintedImage)]
     assert (image.width_bytes, image.height) == (2, 4)

@@ -11,14 +11,18 @@ from pathlib import Path
 import pytest
 
 from devices.errors import ConfigError, DeviceError, DeviceUnavailable, ProtocolError
+from devices.voice import announcer as announcer_module
 from devices.voice import pack as packs
 from devices.voice.announcer import (
     Announcer,
     FileSink,
+    NullSink,
     WavFormat,
     _write_wav,
     concat_wavs,
+    make_sink,
     pinyin_for_tts,
+    resolve_driver,
     silence,
     wav_duration,
 )
@@ -256,3 +260,156 @@ def test_real_espeak_fallback_tts(tmp_path: Path) -> None:
         assert item.wait(30)
     assert item.error is None and item.used_tts
     assert sink.records[0].duration_s > 0.5
+
+
+# -- public queue API: sentences of tokens, dropping pending announcements ----------------
+class GatedSink:
+    """Records what it plays; each play blocks until the test releases it."""
+
+    def __init__(self) -> None:
+        self.played: list[float] = []
+        self.started = threading.Semaphore(0)
+        self.release = threading.Semaphore(0)
+
+    def play(self, wav: bytes) -> None:
+        self.started.release()
+        assert self.release.acquire(timeout=10), "the test never released the sink"
+        self.played.append(wav_duration(wav))
+
+
+def test_say_tokens_builds_a_sentence_from_clips(tmp_path: Path) -> None:
+    pack = fake_pack(tmp_path / "pack")
+    sink = FileSink(tmp_path / "out")
+    tokens = [*packs.ticket_tokens("A001"), "号"]
+    with Announcer(VoiceSettings(repeat_gap_s=0.5), pack=pack, sink=sink, tts=no_tts) as ann:
+        item = ann.say_tokens(tokens, repeat=2, text="A001号")
+        assert item.wait(10)
+    assert item.error is None and not item.used_tts and item.tokens == tokens
+    assert item.text == "A001号"
+    once = sum(wav_duration(pack.clip(t)) for t in tokens)
+    [record] = sink.records
+    assert record.duration_s == pytest.approx(2 * once + 0.5, abs=1e-3)
+
+
+def test_say_tokens_with_a_missing_clip_speaks_the_sentence_with_tts(tmp_path: Path) -> None:
+    pack = fake_pack(tmp_path / "pack", tokens=["零", "一", "号"])
+    spoken: list[str] = []
+
+    def fake_tts(text: str) -> bytes:
+        spoken.append(text)
+        return tone(0.2)
+
+    sink = FileSink(tmp_path / "out")
+    with Announcer(VoiceSettings(), pack=pack, sink=sink, tts=fake_tts) as ann:
+        item = ann.say_tokens(["Q", "零", "一", "号"])  # no clip for Q
+        assert item.wait(10)
+        with pytest.raises(ConfigError):
+            ann.say_tokens([])
+    assert item.used_tts and spoken == ["Q零一号"]
+
+
+def test_clear_pending_and_replace_drop_only_what_has_not_started(tmp_path: Path) -> None:
+    pack = fake_pack(tmp_path / "pack")
+    sink = GatedSink()
+    with Announcer(VoiceSettings(repeat=1), pack=pack, sink=sink, tts=no_tts) as ann:
+        playing = ann.announce("A1", 1)
+        assert sink.started.acquire(timeout=10)  # A1 is playing now
+        waiting = [ann.announce("A2", 2), ann.say_tokens(["号"]), ann.announce("A3", 3)]
+        assert ann.pending == 3
+        dropped = ann.clear_pending()
+        assert dropped == waiting and ann.pending == 0
+        assert all(w.cancelled and w.done.is_set() for w in waiting)
+        assert not playing.done.is_set() and not playing.cancelled  # never cut off
+        b1 = ann.announce("B1", 1)
+        b2 = ann.announce("B2", 2, replace=True)  # B1 is dropped, B2 waits
+        assert b1.cancelled and not b2.done.is_set() and ann.pending == 1
+        c1 = ann.say_tokens(["号"], replace=True)
+        assert b2.cancelled and ann.pending == 1
+        sink.release.release()  # A1 ends
+        assert sink.started.acquire(timeout=10)  # C1 plays next
+        sink.release.release()
+        assert c1.wait(10) and playing.wait(10)
+        assert ann.wait_idle(10)
+    assert not playing.error and not c1.error and not c1.cancelled
+    assert len(sink.played) == 2  # A1 and C1 only
+
+
+def test_pack_false_means_tts_only_without_looking_for_a_pack(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_pack(tmp_path / "root" / "cmn")  # a default pack that pack=None would load
+    settings = VoiceSettings(pack_root=str(tmp_path / "root"), driver="null")
+    with Announcer(settings, tts=no_tts) as loaded:
+        assert loaded.pack is not None
+    with (
+        caplog.at_level("INFO", logger="devices.voice"),
+        Announcer(settings, pack=False, tts=lambda text: tone(0.1)) as tts_only,
+    ):
+        assert tts_only.pack is None
+        assert "TTS only" in tts_only.status.reason
+        item = tts_only.announce("A001", 3)
+        assert item.wait(10)
+    assert item.used_tts and item.error is None
+    assert [r for r in caplog.records if r.levelname == "WARNING"] == []
+    assert not any("voice pack" in r.getMessage() for r in caplog.records)
+
+
+def test_missing_default_pack_warns_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    settings = VoiceSettings(pack_root=str(tmp_path / "nothing"), driver="null")
+    with (
+        caplog.at_level("INFO", logger="devices.voice"),
+        Announcer(settings, tts=lambda text: tone(0.1)) as ann,
+    ):
+        assert ann.pack is None
+        for i in range(3):
+            ann.announce(f"A{i}", 1)
+        assert ann.wait_idle(10)
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "voice pack not available" in warnings[0].getMessage()
+
+
+# -- sinks ------------------------------------------------------------------------------
+def test_file_sink_keeps_only_the_newest_files(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    sink = FileSink(out, keep=3)
+    for _ in range(5):
+        sink.play(tone(0.01))
+    assert sorted(p.name for p in out.iterdir()) == [
+        "call-0003.wav",
+        "call-0004.wav",
+        "call-0005.wav",
+    ]
+    assert [r.path.name for r in sink.records] == [
+        "call-0003.wav",
+        "call-0004.wav",
+        "call-0005.wav",
+    ]
+    (out / "notes.txt").write_text("not ours")
+    again = FileSink(out, keep=2)  # a restart: numbering goes on, old calls pruned
+    assert sorted(p.name for p in out.iterdir()) == ["call-0004.wav", "call-0005.wav", "notes.txt"]
+    again.play(tone(0.01))
+    assert sorted(p.name for p in out.iterdir()) == ["call-0005.wav", "call-0006.wav", "notes.txt"]
+    assert FileSink(tmp_path / "new").keep == 50
+    with pytest.raises(ConfigError):
+        FileSink(out, keep=0)
+
+
+def test_file_driver_passes_keep_files(tmp_path: Path) -> None:
+    sink = make_sink(VoiceSettings(driver="file", output_dir=str(tmp_path), keep_files=7))
+    assert isinstance(sink, FileSink) and sink.keep == 7 and sink.folder == tmp_path
+
+
+def test_auto_driver_without_a_player(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(announcer_module.shutil, "which", lambda name: None)
+    with caplog.at_level("INFO", logger="devices.voice"):
+        assert resolve_driver(VoiceSettings(driver="auto")) == "null"
+        assert isinstance(make_sink(VoiceSettings(driver="auto")), NullSink)
+        sink = make_sink(VoiceSettings(driver="auto", output_dir=str(tmp_path)))
+    assert isinstance(sink, FileSink) and sink.folder == tmp_path
+    chosen = [r.getMessage() for r in caplog.records if "voice driver auto" in r.getMessage()]
+    assert len(chosen) == 2 and "null" in chosen[0] and "file" in chosen[1]
+    monkeypatch.setattr(announcer_module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert resolve_driver(VoiceSettings(driver="auto", output_dir=str(tmp_path))) == "aplay"
+    assert resolve_driver(VoiceSettings(driver="null")) == "null"

@@ -82,8 +82,8 @@ class UiThread:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError("condition not reached in time")
-            try:
-                fn = self.q.get(timeout=left)
+            try:  # short waits: the condition may also change on another thread
+                fn = self.q.get(timeout=min(left, 0.05))
             except queue.Empty:
                 continue
             fn()

@@ -202,3 +202,87 @@ def test_diagnostics_pin(tmp_path: Path) -> None:
     assert k.screen == "diag"
     d = k.diagnostics()
     assert d["device printer"].startswith("ready") and d["network"] == "broker connected"
+
+
+def test_hall_opening_rerenders_home_and_bad_commands_refused(tmp_path: Path) -> None:
+    from tests.kiosk.helpers import MONDAY_10
+
+    link = FakeLink()
+    k, _ui, _ = make_kiosk(tmp_path, link, now=SUNDAY_3AM)
+    when = [SUNDAY_3AM]
+    k._now = lambda: when[0]
+    renders: list[int] = []
+    k.listeners.append(lambda: renders.append(1))
+    k.tick()
+    k.tick()
+    assert renders == [] and not k.offer().allows("ticket")
+    when[0] = MONDAY_10
+    k.tick()
+    assert renders == [1] and k.offer().allows("ticket")
+    now = time.time()
+    k.on_command(Command(id="m1", cmd="set_mode", args={"mode": "sideways"}, expires_at=now + 9))
+    assert not link.results[-1].ok and k.mode == "service"
+
+
+def test_ticket_payload_carries_no_name(tmp_path: Path) -> None:
+    link = FakeLink()
+    k, ui, hw = make_kiosk(tmp_path, link)
+    k.start_ticket("service", "idcard_reissue")
+    hw.present_card(fresh(ELDER))
+    ui.pump_until(lambda: isinstance(k.flow, TicketFlow) and k.flow.step == "priority")
+    k.ticket_priority(PriorityClass.NORMAL)
+    ui.pump_until(lambda: link.sent != [])
+    body = str(link.sent[-1][1])
+    assert "masked_name" not in body and "欧" not in body and ELDER.id_number not in body
+
+
+def test_mailing_sends_this_halls_case_number_as_case_no(tmp_path: Path) -> None:
+    link = FakeLink()
+    k, ui, _ = make_kiosk(tmp_path, link)
+    sent = []
+    for ref in ("testhall2025091500003", "tok123"):
+        k.start_mailing()
+        for name, value in (
+            ("ref", ref),
+            ("recipient", "王秀"),
+            ("phone", "13800138000"),
+            ("address", "福州市鼓楼区五四路100号"),
+        ):
+            k.mail_set(name, value)
+        k.mail_submit()
+        ui.pump_until(lambda: k.flow is not None and k.flow.step == "done")
+        op, body = link.sent[-1]
+        assert op == "mailing.request"
+        sent.append({x: body.get(x) for x in ("case_no", "ticket")})
+        k.go_home()
+    assert sent == [
+        {"case_no": "TESTHALL2025091500003", "ticket": None},
+        {"case_no": None, "ticket": "tok123"},
+    ]
+
+
+def test_ticket_choice_through_the_core(tmp_path: Path) -> None:
+    k, _, _ = make_kiosk(tmp_path, FakeLink())
+    k.start_ticket()
+    assert k.ticket_choices().where == "categories"
+    k.ticket_search()
+    k.ticket_query("sfz")
+    v = k.ticket_choices()
+    assert [c.id for c in v.items] == ["idcard_reissue"]
+    k.ticket_choose(v.items[0].kind, v.items[0].id)
+    assert isinstance(k.flow, TicketFlow) and k.flow.step == "identify"
+    assert k.flow.target == "idcard_reissue"
+
+
+def test_clock_start_sunday_evening_hides_ticketing(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from kiosk.__main__ import shifted_clock
+
+    start = dt.datetime(2025, 9, 14, 20, 0, tzinfo=SUNDAY_3AM.tzinfo)
+    k, _, _ = make_kiosk(tmp_path, FakeLink())
+    k._now = shifted_clock(start, k.hall.tz)
+    offer = k.offer()
+    assert not offer.open_now and not offer.allows("ticket") and offer.allows("guide")
+    assert offer.next_opening is not None
+    assert offer.next_opening.strftime("%m-%d %H:%M") == "09-15 08:30"

@@ -60,3 +60,78 @@ def test_ticket_and_outbox_exactly_once(
         ui.pump_until(lambda: k.outbox.pending_count() == 0, 30)
     finally:
         link.stop()
+
+
+def test_presence_heartbeats_devices_and_commands_obeyed(
+    tmp_path: Path, hall_ctl: Any, request: pytest.FixtureRequest
+) -> None:
+    """The controller sees the kiosk (presence, heartbeats, device states) and its commands
+    are obeyed with a CommandResult each (reload_config, set_mode, print_test_page,
+    restart), all over the real broker."""
+    import datetime
+    import threading
+
+    from hall_contract.messages import DeviceReport, Heartbeat, Presence
+
+    broker = request.getfixturevalue("broker")
+    client_factory = request.getfixturevalue("client_factory")
+    seen: dict[str, Any] = {}
+    heartbeats = threading.Event()
+
+    def on_state(_t: str, payload: bytes, _m: Any) -> None:
+        if payload:
+            seen["presence"] = Presence.model_validate_json(payload)
+
+    def on_hb(_t: str, payload: bytes, _m: Any) -> None:
+        seen["heartbeat"] = Heartbeat.model_validate_json(payload)
+        heartbeats.set()
+
+    def on_dev(topic: str, payload: bytes, _m: Any) -> None:
+        if payload:
+            rep = DeviceReport.model_validate_json(payload)
+            seen[f"device {rep.device}"] = rep.state
+
+    watcher = client_factory("a01")
+    topics = hall_ctl.topics
+    assert watcher.subscribe(topics.state("k01"), on_state)
+    assert watcher.subscribe(topics.heartbeat("k01"), on_hb)
+    assert watcher.subscribe(topics.devices_filter, on_dev)
+    k, ui, link = _kiosk(tmp_path, hall_ctl, broker)
+    link.on_command = lambda c: ui.post(lambda: k.on_command(c))
+    for dev, st in k.hw.statuses().items():
+        k.on_device_status(st)
+        assert dev
+    try:
+        assert heartbeats.wait(10)
+        ui.pump_until(lambda: "device printer" in seen and "presence" in seen, 10)
+        assert seen["presence"].state == "online" and seen["presence"].role == "kiosk"
+        assert seen["device printer"] == "ready"
+        clock = hall_ctl.clock_control
+        # the kiosk judges a command's expiry by its own wall clock
+        clock.set(datetime.datetime.now(datetime.UTC))
+        results = {}
+        for cmd, args in (
+            ("print_test_page", {}),
+            ("set_mode", {"mode": "elderly"}),
+            ("set_mode", {"mode": "sideways"}),
+            ("reload_config", {}),
+            ("restart", {}),
+        ):
+            clock.advance(1)  # command ids come from the controller's clock
+            box: list[Any] = []
+            t = threading.Thread(
+                target=lambda c=cmd, a=args, b=box: b.append(
+                    hall_ctl.send_command("k01", c, a, wait=10)
+                )
+            )
+            t.start()
+            ui.pump_until(lambda t=t: not t.is_alive(), 15)
+            t.join()
+            results[f"{cmd} {args.get('mode', '')}".strip()] = box[0]
+        assert results["print_test_page"].ok and "test page" in k.hw.printed
+        assert results["set_mode elderly"].ok and k.elderly
+        assert not results["set_mode sideways"].ok
+        assert results["reload_config"].ok and "version" in results["reload_config"].message
+        assert results["restart"].ok and k.restart_requested
+    finally:
+        link.stop()

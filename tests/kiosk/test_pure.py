@@ -3,21 +3,38 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hall_contract.hallconfig import PriorityPolicy
+from hall_contract.hallconfig import HallConfig, PriorityPolicy
 from hall_contract.messages import ErrorCode, ErrorInfo, PriorityClass, Reply
+from hall_contract.yamlconf import load_model
 from kiosk import elderly
-from kiosk.catalogue import Catalogue
+from kiosk.__main__ import parser, shifted_clock
+from kiosk.catalogue import BUNDLES, Catalogue
 from kiosk.contrast import contrast
-from kiosk.flows import FlowError, MailingFlow, RatingFlow, TicketFlow, code_from_scan
+from kiosk.flows import (
+    FlowError,
+    MailingFlow,
+    RatingFlow,
+    TicketFlow,
+    code_from_scan,
+    is_case_no,
+)
 from kiosk.offers import decide
 from kiosk.privacy import citizen_key, mask_address, mask_id, mask_name
 from kiosk.session import Session
-from tests.kiosk.helpers import ELDER, MONDAY_10, SUNDAY_3AM, YOUNG, hall
+from tests.kiosk.helpers import ELDER, MONDAY_10, SUNDAY_3AM, TZ, YOUNG, hall
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def real_hall() -> HallConfig:
+    """The hall's own config (40 services, 7 categories, 5 bundles)."""
+    return load_model(HallConfig, ROOT / "config" / "hall.yaml")
 
 
 def test_search_by_pinyin_initials_text_and_english() -> None:
@@ -78,7 +95,7 @@ def test_ticket_priority_offered_by_policy_never_assumed() -> None:
     f.choose_priority(PriorityClass.ELDERLY, pol)
     body = f.payload(s, "secret", "zh")
     assert body["priority"] == "elderly" and body["priority_reason"] == "id_card_age"
-    assert body["masked_name"] == "欧**英"
+    assert "masked_name" not in body  # the controller has no use for a name
     assert ELDER.id_number not in str(body) and ELDER.name not in str(body)
 
 
@@ -128,6 +145,103 @@ def test_mailing_validation() -> None:
         {"ref": "tok1", "recipient": "王", "phone": "13800000000", "address": "福州市鼓楼区五四路"}
     )
     assert body["ticket"] == "tok1"
+
+
+def mail_ref(ref: str, hall_id: str = "yunxi") -> dict[str, str]:
+    body = MailingFlow(hall_id=hall_id).submit(
+        {"ref": ref, "recipient": "王", "phone": "13800000000", "address": "福州市鼓楼区五四路"}
+    )
+    return {k: v for k, v in body.items() if k in ("case_no", "ticket")}
+
+
+def test_mailing_reference_is_a_case_number_only_in_this_halls_shape() -> None:
+    # the controller's case numbers: hall id upper-case + YYYYMMDD + 5 digits
+    assert mail_ref("YUNXI2026111800001") == {"case_no": "YUNXI2026111800001"}
+    # typed on the touch keyboard in lower case: sent as the controller wrote it
+    assert mail_ref("yunxi2026111800001") == {"case_no": "YUNXI2026111800001"}
+    # scanned from the receipt's QR (a URL)
+    url = "https://hall.example/case?case=YUNXI2026111800002"
+    assert mail_ref(url) == {"case_no": "YUNXI2026111800002"}
+    # ticket ids and lookup tokens, also ones the old rule took for case numbers
+    for ref in ("20251118-A001", "2f9c1e7ab3", "CASE-tok", "d-A001", "A001"):
+        assert mail_ref(ref) == {"ticket": ref}, ref
+    # another hall's case, a wrong length, an impossible date: not this hall's case number
+    assert mail_ref("OTHER2026111800001") == {"ticket": "OTHER2026111800001"}
+    assert mail_ref("YUNXI202611180001") == {"ticket": "YUNXI202611180001"}
+    assert mail_ref("YUNXI2026133200001") == {"ticket": "YUNXI2026133200001"}
+    assert is_case_no("TESTHALL2025091500007", "testhall")
+    assert not is_case_no("YUNXI2026111800001", "")
+
+
+def test_ticket_choice_by_category_and_search_with_bundles_first() -> None:
+    cat = Catalogue(real_hall())
+    f = TicketFlow()
+    top = f.choices(cat, elderly=False, lang="zh")
+    assert top.where == "categories"
+    names = [c.label for c in top.items]
+    assert top.items[0] == top.items[0].__class__("category", BUNDLES, "一件事一次办")
+    assert len(names) == len(set(names)) == 8  # 7 queues with services + bundles, no dupes
+    assert "公安户政" in names and top.pages == 1
+    # elderly: fewer choices a screen; the bundles stay on the first one
+    old = f.choices(cat, elderly=True, lang="zh")
+    assert len(old.items) == 4 and old.pages == 2 and old.items[0].id == BUNDLES
+    # a category lists its services, to be taken
+    f.open_category("police")
+    v = f.choices(cat, elderly=False, lang="zh")
+    assert v.where == "category" and v.title == "公安户政"
+    assert [c.label for c in v.items][:2] == ["居民身份证换领", "居民身份证补领"]
+    assert {c.kind for c in v.items} == {"service"}
+    # the bundles' category offers the 一件事 bundles themselves
+    f.open_category(BUNDLES)
+    b = f.choices(cat, elderly=False, lang="en")
+    assert {c.kind for c in b.items} == {"bundle"} and len(b.items) == 5
+    assert all(c.label.isascii() for c in b.items)  # English names in English
+    # pages: 9 social services are 2 pages normally, 3 in elderly mode
+    f.open_category("social")
+    assert f.choices(cat, elderly=False, lang="zh").pages == 2
+    f.turn(2)
+    last = f.choices(cat, elderly=True, lang="zh")
+    assert last.pages == 3 and last.page == 2 and len(last.items) == 1
+    f.turn(99)  # clamped to the last page
+    assert f.choices(cat, elderly=True, lang="zh").page == 2
+    # search by pinyin initials, in the catalogue's order
+    f.open_search()
+    assert f.page == 0 and f.cat is None
+    assert f.choices(cat, elderly=False, lang="zh").items == []
+    f.set_query("sfz")
+    found = f.choices(cat, elderly=False, lang="zh")
+    assert found.where == "search" and found.query == "sfz"
+    assert [c.id for c in found.items][:2] == ["id_card_renew", "id_card_reissue"]
+    f.set_query("csyjs")  # 出生一件事: bundles are found too
+    assert [(c.kind, c.id) for c in f.choices(cat, False, "zh").items] == [("bundle", "birth")]
+    f.back()
+    assert f.choices(cat, elderly=False, lang="zh").where == "categories" and f.query == ""
+    # choosing a search result moves on, and leaves no search text behind
+    f.open_search()
+    f.set_query("sfz")
+    f.choose("service", "id_card_reissue")
+    assert (f.step, f.kind, f.target, f.query, f.searching) == (
+        "identify",
+        "service",
+        "id_card_reissue",
+        "",
+        False,
+    )
+
+
+def test_clock_start_runs_at_real_speed_in_the_halls_zone() -> None:
+    wall = [1_000_000.0]
+    start = dt.datetime(2025, 9, 14, 20, 0, tzinfo=TZ)  # a Sunday evening
+    now = shifted_clock(start, TZ, wall=lambda: wall[0])
+    assert now() == start
+    wall[0] += 90
+    assert now() == start + dt.timedelta(seconds=90)
+    assert now().tzinfo is TZ
+    args = parser().parse_args(["run", "--clock-start", "2025-09-14T20:00:00+08:00"])
+    assert args.clock_start == start
+    assert parser().parse_args(["run"]).clock_start is None
+    with pytest.raises(SystemExit):
+        parser().parse_args(["run", "--clock-start", "Sunday evening"])
 
 
 def test_offers_day_and_night() -> None:
@@ -186,3 +300,19 @@ def test_session_wipe_forgets_everything() -> None:
     s.wipe()
     assert s.empty
     assert card.name == "" and card.id_number == "" and card.address == ""
+
+
+def test_missing_glyphs_are_found() -> None:
+    from kiosk.glyphs import missing
+    from kiosk.ui.boot import find_font
+
+    font = find_font()
+    assert missing("☐☑ 等待时间长", font) == ["☐", "☑"]  # tofu in WenQuanYi
+    assert missing("✔ □ ★ ● ○ ◇ ▶ 【必交】", font) == []  # what the screens use
+
+
+def test_case_state_in_words() -> None:
+    from kiosk.flows import CaseFlow
+
+    assert CaseFlow.state_key({"state": "in_review"}) == "case_in_review"
+    assert CaseFlow.state_key({"state": "???"}) == "case_state_other"

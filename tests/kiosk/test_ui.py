@@ -72,7 +72,88 @@ def test_offline_keeps_self_service(ui_run: dict[str, Any]) -> None:
 
 
 def test_kiosk_behaviour(ui_run: dict[str, Any]) -> None:
-    assert ui_run["escape_ignored"]
+    assert ui_run["escape_ignored"] and ui_run["close_ignored"]
+    cfg = ui_run["kivy_config"]
+    assert cfg["exit_on_escape"] == "0" and "disable_multitouch" in cfg["mouse"]
+    assert cfg["rotation"] == "0"
+
+
+def test_fullscreen_no_cursor_rotation_from_config() -> None:
+    """boot() as `run` calls it on a kiosk (fullscreen, rotated panel)."""
+    code = (
+        "from kiosk.ui.boot import boot; boot(fullscreen=True, rotation=90, headless=True);"
+        "from kivy.config import Config as C;"
+        "print('CFG', C.get('graphics','fullscreen'), C.get('graphics','show_cursor'),"
+        " C.get('graphics','borderless'), C.get('graphics','rotation'), C.get('kivy','exit_on_escape'),"
+        " C.get('input','mouse'))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=headless_env(), cwd=ROOT
+    )
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("CFG"))
+    assert line.split() == ["CFG", "auto", "0", "1", "90", "0", "mouse,disable_multitouch"]
+
+
+def test_day_and_night_on_screen(ui_run: dict[str, Any]) -> None:
+    assert "窗口下次开放：09-15 08:30" in ui_run["night_home"]
+    assert "取号（非办公时间）" in ui_run["night_home"]
+    assert not ui_run["night_ticket_enabled"] and ui_run["day_ticket_enabled"]
+
+
+def test_elderly_mode_on_screen(ui_run: dict[str, Any]) -> None:
+    assert ui_run["elderly_from_button"] and ui_run["elderly_help_button"]
+    assert ui_run["more_time_prompt"] and ui_run["more_time_spoken"]
+    assert ui_run["after_more_time"] and ui_run["attract_spoken"]
+
+
+def test_diagnostics_long_press_and_pin(ui_run: dict[str, Any]) -> None:
+    assert not ui_run["short_press_pin"] and ui_run["long_press_pin"]
+    assert ui_run["diag"] == ["device printer", "network", "software", "hall config"]
+
+
+def test_clock_start_on_the_command_line(tmp_path: Path) -> None:
+    """``python -m kiosk run --clock-start``: a Sunday 20:00 → closed, next opening shown,
+    ticketing hidden (the kiosk's own clock; the broker is unreachable here)."""
+    cfg = tmp_path / "kiosk.yaml"
+    cfg.write_text(
+        json.dumps(
+            {
+                "terminal_id": "k01",
+                "hall_config": str(ROOT / "tests" / "kiosk" / "data" / "hall-test.yaml"),
+                "broker_url": "mqtt://127.0.0.1:9",
+                "data_dir": str(tmp_path / "data"),
+                "devices": {d: {"driver": "none"} for d in ("idcard", "scanner", "printer")}
+                | {"voice": {"driver": "log"}},
+                "voice": {"pack": None, "dialect": None},
+            }
+        )
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kiosk",
+            "run",
+            "--config",
+            str(cfg),
+            "--headless",
+            "--exit-when-ready",
+            "--clock-start",
+            "2025-09-14T20:00:00+08:00",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=headless_env(),
+        cwd=ROOT,
+    )
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("HOME ")]
+    assert lines, proc.stdout[-2000:] + _errors(proc.stderr)
+    home = json.loads(lines[-1][5:])
+    assert home["clock"].startswith("2025-09-14T20:00")
+    texts = "\n".join(home["texts"])
+    assert "窗口下次开放：09-15 08:30" in texts and "取号（非办公时间）" in texts
+    assert "正在办公" not in texts
 
 
 def test_audit_passes() -> None:
@@ -196,3 +277,160 @@ def test_real_devices_printer_fault_and_controller_alert(
     assert alert.level.value == "red" and "paper out" in alert.message
     assert any(r.state == "fault" and r.device == "printer" for r in reports)
     assert ELDER_NAME not in alert.message
+
+
+# --------------------------------------------------------------------------------------
+# Every citizen flow, by pressing the buttons on screen, against a real controller.
+def _prepare_controller(ctl: Any, client_factory: Any) -> dict[str, Any]:
+    """Cases (one yellow, one red), finished tickets to rate and appointments, made the way
+    the hall makes them: a ticket with the person's citizen key, served and finished at
+    window win01 with a case opened; appointments booked from the admin terminal."""
+    from kiosk.privacy import citizen_key
+    from tests.kiosk.ui_devices_driver import ID_NUMBER
+    from tests.kiosk.ui_flows_driver import SECRET
+
+    key = citizen_key(SECRET, ID_NUMBER)
+    admin = client_factory("a01", hall=ctl.config.hall.id)
+    window = client_factory("w01", hall=ctl.config.hall.id)
+
+    def ok(client: Any, op: str, body: dict[str, Any]) -> dict[str, Any]:
+        reply = client.request(op, {"id": client.new_id(), **body}, timeout=10)
+        assert reply.ok, (op, reply.error)
+        return dict(reply.result or {})
+
+    def served_case() -> tuple[str, str]:
+        t = ok(admin, "ticket.issue", {"service": "ss_proof_print", "citizen_key": key})
+        ok(window, "window.call_next", {})
+        ok(window, "window.start", {"ticket": t["ticket_id"]})
+        fin = ok(window, "window.finish", {"ticket": t["ticket_id"], "accept_case": True})
+        return str(fin["case"]["case_no"]), str(t["token"])
+
+    red_case, token_bad = served_case()  # promised today: red once the day has passed
+    ctl.clock_control.advance(minutes=24 * 60)  # Thursday 10:00
+    yellow_case, token_good = served_case()  # promised today: yellow
+    now = ctl.clock_control()
+    ok(
+        admin,
+        "admin.book_appointment",
+        {"code": "APPT0001", "service": "id_card_renew", "start": now - 300, "end": now + 1500},
+    )
+    ok(
+        admin,
+        "admin.book_appointment",
+        {
+            "code": "APPT0002",
+            "service": "id_card_renew",
+            "start": now - 300,
+            "end": now + 1500,
+            "citizen_key": key,
+        },
+    )
+    return {
+        "now": now,
+        "case_red": red_case,
+        "case_yellow": yellow_case,
+        "token_bad": token_bad,
+        "token_good": token_good,
+        "appt_code": "APPT0001",
+    }
+
+
+def test_every_flow_pressed_on_screen_against_the_controller(
+    tmp_path: Path, controller_factory: Any, broker: Any, client_factory: Any
+) -> None:
+    import threading
+
+    from hall_contract.messages import Alert
+    from tests.conftest import load_hall
+
+    ctl = controller_factory(load_hall("hall.yaml"))
+    prep = _prepare_controller(ctl, client_factory)
+    alerts: list[Alert] = []
+    got = threading.Event()
+
+    def on_alert(_topic: str, payload: bytes, _msg: Any) -> None:
+        alerts.append(Alert.model_validate_json(payload))
+        if sum(a.kind in ("helper", "unresolved") for a in alerts) >= 3:
+            got.set()
+
+    watcher = client_factory("a01", hall=ctl.config.hall.id)
+    assert watcher.subscribe(ctl.topics.alerts, on_alert)
+    s = broker.settings
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("ui_flows_driver.py")),
+            f"mqtt://{s.host}:{s.port}",
+            str(tmp_path / "kiosk"),
+            json.dumps(prep),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=170,
+        env=headless_env(),
+        cwd=ROOT,
+    )
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    assert lines, proc.stdout[-2000:] + _errors(proc.stderr)
+    out: dict[str, Any] = json.loads(lines[-1][7:])
+    assert not out["script_error"], f"{out['script_error']}\n{_errors(proc.stderr)}"
+    # home: the hall's name, hours, big entries
+    assert "云溪县政务服务中心" in out["home"] and "正在办公" in out["home"]
+    for entry in ("办事指南", "取号", "预约签到", "办件查询", "好差评", "免费邮寄", "帮办代办"):
+        assert entry in out["home"]
+    # catalogue: "sfz" typed on the keyboard finds the ID card services; the 一次性告知
+    assert any("居民身份证换领" in x for x in out["search_results"])
+    guide = out["guide_text"]
+    for part in ("所需材料", "【必交】", "收费", "办理时限", "办理窗口"):
+        assert part in guide, part
+    assert "居民身份证换领" in out["notice_receipt"]
+    # bundle: one merged, de-duplicated list, printed
+    bundle = out["bundle_text"]
+    assert "包含事项" in bundle and bundle.count("父母双方居民身份证（") == 1
+    assert "出生一件事" in out["bundle_receipt"]
+    # ticket by e-licence scan for the bundle; by ID card with senior priority offered
+    assert out["bundle_ticket"]["number"] and "前面还有" in out["bundle_ticket_screen"]
+    assert not any("老年人" in x for x in out["prio_after_scan"])  # no age known
+    assert "长辈模式" in out["offer_text"] and "欧**英" in out["ticket_prio_screen"]
+    assert ELDER_NAME not in out["ticket_prio_screen"]
+    assert out["id_ticket"]["priority"] == "elderly" and out["id_ticket_qr"]
+    assert out["id_ticket"]["number"] in out["id_ticket_screen"]
+    assert "预计等候" in out["id_ticket_screen"] and out["id_ticket"]["number"] in out["id_receipt"]
+    assert out["leaks_after_ticket"] == []
+    # the ticket's service picked by category (一件事 bundles first) and by search, no paging
+    cats = out["ticket_categories"]
+    assert "一件事一次办" in cats and "公安户政" in cats and "搜索" in cats
+    assert cats.index("一件事一次办") < cats.index("公安户政") and "下一页" not in cats
+    assert "居民身份证补领" in out["ticket_category_screen"]
+    assert "社会保障卡申领" not in out["ticket_category_screen"]  # another category's
+    assert out["ticket_by_category"] == ["identify", "service", "id_card_renew"]
+    assert out["ticket_search_results"][:2] == ["居民身份证换领", "居民身份证补领"]
+    assert out["ticket_by_search"] == ["identify", "service", "id_card_reissue"]
+    # appointment check-in by QR and by ID card
+    assert "签到成功" in out["checkin_qr"] and "签到成功" in out["checkin_card"]
+    # case lookup: barcode → yellow; ID card → both, yellow and red, in words
+    assert prep["case_yellow"] in out["case_barcode"] and "黄牌" in out["case_barcode"]
+    assert "社保缴费证明打印" in out["case_barcode"] and "已受理" in out["case_barcode"]
+    assert prep["case_red"] in out["case_card"] and prep["case_yellow"] in out["case_card"]
+    assert "红牌" in out["case_card"] and "黄牌" in out["case_card"]
+    # rating: five levels; reasons only after a bad one; one per ticket
+    assert len(out["rating_levels"]) == 5
+    assert "✔ 等待时间长" in out["reason_marks"] and "□ 服务态度差" in out["reason_marks"]
+    assert out["comment"] and "感谢您的评价" in out["rating_bad"]
+    assert "感谢您的评价" in out["rating_good"] and "原因" not in out["rating_good"]
+    assert "已经评价过" in out["rating_again"]
+    # help: staff reached with this terminal's location, confirmed on screen
+    assert "一楼大厅入口24小时自助服务区" in out["help_helper"]
+    assert "一楼大厅入口24小时自助服务区" in out["help_unresolved"]
+    assert got.wait(10), [a.message for a in alerts]
+    kinds = {a.kind for a in alerts if "一楼大厅入口" in a.message}
+    assert {"helper", "unresolved"} <= kinds
+    # mailing form typed on the touch keyboard (ABC, pinyin, digits); masked when done
+    assert out["mail_values"] == {"ref": prep["case_yellow"].lower(), "phone": "13800138000"}
+    # the hall's case number, typed in lower case, goes to the controller as its case_no
+    assert out["mail_ref_sent"] == [{"case_no": prep["case_yellow"], "ticket": None}]
+    assert "已登记" in out["mail_done"] and "*" in out["mail_done"]
+    assert out["leaks_after_mailing"] == []
+    # the half-typed form: countdown, then nothing of the person anywhere
+    assert out["countdown"] and out["home_after_timeout"] and out["session_empty"]
+    assert out["leaks_after_timeout"] == []

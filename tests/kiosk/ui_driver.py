@@ -15,7 +15,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from hall_contract.messages import PriorityClass
 from kiosk.__main__ import build, start_io, stop_io
-from tests.kiosk.helpers import ELDER, HALL_YAML, MONDAY_10, FakeLink, fake_devices
+from tests.kiosk.helpers import (
+    ELDER,
+    HALL_YAML,
+    MONDAY_10,
+    SUNDAY_3AM,
+    FakeLink,
+    fake_devices,
+)
 from tests.kiosk.test_core import fresh, state_text
 
 SECRETS = (ELDER.name, ELDER.id_number, ELDER.address)
@@ -23,11 +30,12 @@ SECRETS = (ELDER.name, ELDER.id_number, ELDER.address)
 
 def main() -> None:
     tmp = tempfile.mkdtemp(prefix="kiosk-ui-")
+    when = [MONDAY_10]
     app = build(
         None,
         headless=True,
         connect=False,
-        now=lambda: MONDAY_10,
+        now=lambda: when[0],
         overrides={
             "hall_config": str(HALL_YAML),
             "data_dir": tmp,
@@ -51,6 +59,18 @@ def main() -> None:
     def leaks() -> list[str]:
         blob = screen_text() + "\n" + state_text(k) + "\n" + state_text(app.__dict__)
         return [s for s in SECRETS if s in blob]
+
+    from kivy.uix.button import Button
+
+    def buttons() -> list[Any]:
+        return [w for w in app.root.walk(restrict=True) if isinstance(w, Button)]
+
+    def press(text: str) -> None:
+        for b in buttons():
+            if b.text == text and b.action is not None:
+                b.dispatch("on_release")
+                return
+        raise AssertionError(f"no button {text!r}")
 
     def until(cond: Any, limit: float = 10.0) -> Any:
         waited = 0.0
@@ -130,6 +150,81 @@ def main() -> None:
         p95 = sorted(app.render_ms)[int(len(app.render_ms) * 0.95)]
         out["render_ms_p95"] = round(p95, 1)
         out["escape_ignored"] = app._on_key(None, 27) is True
+        out["close_ignored"] = app._ignore_close() is True
+        from kivy.config import Config
+
+        out["kivy_config"] = {
+            "exit_on_escape": Config.get("kivy", "exit_on_escape"),
+            "mouse": Config.get("input", "mouse"),
+            "rotation": Config.get("graphics", "rotation"),
+        }
+        # --- night (Sunday 3 a.m.): ticketing hidden, when the hall opens shown, guides work
+        link.online = True
+        k.wipe()
+        when[0] = SUNDAY_3AM
+        yield 1.2  # the once-a-second tick notices the change on its own
+        night = screen_text()
+        out["night_home"] = night
+        out["night_ticket_enabled"] = any(
+            b.action is not None and b.text == "取号" for b in buttons()
+        )
+        k.open_guide("service", k.hall.services[0].id)
+        yield 0.1
+        k.print_notice()
+        yield from until(lambda: k.params.get("printed") == "ok")
+        k.go_home()
+        when[0] = MONDAY_10  # the hall opens: the home screen follows without a touch
+        yield 1.2
+        out["day_ticket_enabled"] = any(
+            b.action is not None and b.text == "取号" for b in buttons()
+        )
+        # --- elderly mode from the big top-bar button; doubled timeout, "need more time?"
+        app.elderly_btn.dispatch("on_release")
+        yield 0.1
+        out["elderly_from_button"] = k.elderly
+        out["elderly_help_button"] = app.help_btn.text == "帮办代办" and bool(app.help_btn.action)
+        k.open_catalogue()
+        yield 0.1
+        clock[0] += 2 * k.cfg.timeouts.inactivity_s - 10  # 60 s would have expired already
+        yield 1.2
+        out["more_time_prompt"] = "还需要更多时间吗" in screen_text() and k.screen == "catalogue"
+        out["more_time_spoken"] = any("还需要更多时间" in x for x in app.hw.spoken)
+        press("需要，再等等我")
+        yield 0.1
+        out["after_more_time"] = k.screen == "catalogue" and k.countdown is None
+        k.go_home()
+        yield 0.1
+        # --- first touch of a visitor: the voice prompt about elderly mode
+        n = len(app.hw.spoken)
+        k.touch()
+        yield from until(lambda: len(app.hw.spoken) > n)
+        out["attract_spoken"] = any("长辈模式" in x for x in list(app.hw.spoken)[n:])
+        # --- technicians: long-press the hall name, then the PIN on the keypad
+        from kivy.input.motionevent import MotionEvent
+
+        class Touch(MotionEvent):
+            def depack(self, args: Any) -> None:
+                self.sx, self.sy = args
+                super().depack(args)
+
+        name = app.hall_name
+        x, y = name.center
+        touch = Touch("test", 1, (x / app.root.width, y / app.root.height))
+        touch.pos = (x, y)
+        name.on_touch_down(touch)
+        yield 1.0
+        out["short_press_pin"] = k.screen == "pin"
+        yield 1.3
+        name.on_touch_up(touch)
+        out["long_press_pin"] = k.screen == "pin"
+        for d in k.cfg.diagnostics_pin:
+            press(d)
+        press("确定")
+        yield 0.1
+        diag = screen_text()
+        out["diag"] = [
+            x for x in ("device printer", "network", "software", "hall config") if x in diag
+        ]
 
     app.script = script()
     start_io(app)
