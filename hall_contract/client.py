@@ -85,9 +85,12 @@ def set_nodelay(client: mqtt.Client) -> None:
 
 
 def new_paho(
-    client_id: str, settings: BrokerSettings, *, clean_start: bool = True, session_expiry: int = 0
+    client_id: str,
+    settings: BrokerSettings,
+    *,
+    cls: type[mqtt.Client] = mqtt.Client,
 ) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client = cls(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     if settings.username:
         client.username_pw_set(settings.username, settings.password)
     if settings.tls_ca:
@@ -100,8 +103,6 @@ def new_paho(
     client.reconnect_delay_set(min_delay=1, max_delay=8)
     client.max_queued_messages_set(0)
     client.max_inflight_messages_set(1000)
-    client._hallkit_clean_start = clean_start  # type: ignore[attr-defined]
-    client._hallkit_session_expiry = session_expiry  # type: ignore[attr-defined]
     return client
 
 
@@ -147,8 +148,6 @@ class HallClient:
             if not session
             else f"{topics.hall}-{terminal_id}",
             settings,
-            clean_start=not session,
-            session_expiry=session_expiry,
         )
         self._session_expiry = session_expiry
         self._client.on_connect = self._on_connect

@@ -166,12 +166,7 @@ class Controller:
         self._dirty: set[str] = set()
         self._snap_due: float | None = None
         self._last_snap = 0.0
-        self.client = new_paho(
-            client_id or f"{config.hall.id}-controller",
-            broker,
-            clean_start=False,
-            session_expiry=3600,
-        )
+        self.client = new_paho(client_id or f"{config.hall.id}-controller", broker)
         self.client.will_set(
             self.topics.controller_state, json.dumps({"state": "lost", "at": 0}), qos=1, retain=True
         )
