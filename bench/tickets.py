@@ -16,6 +16,9 @@ import argparse
 import json
 import multiprocessing as mp
 import sqlite3
+import threading
+import time
+from typing import Any
 
 import psutil
 from _harness import (
@@ -45,6 +48,59 @@ def both(port: int, kiosks: int, seconds: float, load: float) -> dict[str, dict[
     cap = drive(port, "yunxi", kiosks, "ticket.issue", PAYLOADS, seconds)
     lat = drive(port, "yunxi", kiosks, "ticket.issue", PAYLOADS, seconds, load_per_s=load)
     return {"capacity": cap, "at_load": lat}
+
+
+def drain(broker_port: int, start: Any, n: int) -> float:
+    """The controller's own capacity, without load generators competing for the 2 cores:
+    ``n`` requests are queued in the broker for the stopped controller's persistent
+    session, then the controller is started and the time from its first to its last
+    reply is measured by one subscriber."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id="drain-pub")
+    pub.max_inflight_messages_set(1000)
+    pub.max_queued_messages_set(0)
+    pub.connect("127.0.0.1", broker_port)
+    pub.loop_start()
+    infos = []
+    for i in range(n):
+        tid = f"drain{i % 50:03d}"
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic = f"hall/yunxi/t/{tid}/reply"
+        props.CorrelationData = str(i).encode()
+        body = json.dumps({"id": f"d{i}", **PAYLOADS[i % len(PAYLOADS)]})
+        infos.append(
+            pub.publish(f"hall/yunxi/t/{tid}/req/ticket.issue", body, qos=1, properties=props)
+        )
+    for info in infos:
+        info.wait_for_publish(60)
+    pub.loop_stop()
+    pub.disconnect()
+    got: list[float] = []
+    done = threading.Event()
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id="drain-sub")
+    subscribed = threading.Event()
+
+    def on_message(cl: Any, u: Any, msg: Any) -> None:
+        got.append(time.perf_counter())
+        if len(got) >= n:
+            done.set()
+
+    sub.on_message = on_message
+    sub.on_subscribe = lambda *a: subscribed.set()
+    sub.connect("127.0.0.1", broker_port)
+    sub.loop_start()
+    sub.subscribe("hall/yunxi/t/+/reply", 0)
+    subscribed.wait(10)
+    proc = start()
+    done.wait(120)
+    sub.loop_stop()
+    sub.disconnect()
+    stop_process(proc)
+    return (len(got) - 1) / (got[-1] - got[0]) if len(got) > 1 else 0.0
 
 
 def main() -> None:
@@ -84,6 +140,12 @@ def main() -> None:
             cpu = {k: sum(p.cpu_times()[:2]) - cpu0[k] for k, p in procs.items()}
         finally:
             stop_process(ctl)
+        # --- the controller alone (its persistent session holds the queued requests)
+        drained = drain(
+            broker.port,
+            lambda: start_controller(broker, work / "ctl"),
+            5000 if args.quick else 20000,
+        )
         n_ours = ours["capacity"]["count"] + ours["at_load"]["count"]
         db = sqlite3.connect(str(work / "ctl" / "hall.db"))
         stored = db.execute("SELECT COUNT(*) FROM events WHERE type = 'ticket.issued'").fetchone()[
@@ -112,6 +174,9 @@ def main() -> None:
         "echo_p99_ms": round(base["at_load"]["p99_ms"], 3),
         "ratio_p50": round(ours["at_load"]["p50_ms"] / base["at_load"]["p50_ms"], 2),
         "errors": ours["capacity"]["errors"] + ours["at_load"]["errors"],
+        # the controller alone: requests queued in the broker, drained with no load
+        # generator on the same 2 cores
+        "controller_only_per_s": round(drained, 1),
         # CPU spent per ticket over both phases (where the time goes on 2 cores)
         "controller_cpu_us_per_ticket": round(cpu["controller"] / max(1, n_ours) * 1e6),
         "mosquitto_cpu_us_per_ticket": round(cpu["mosquitto"] / max(1, n_ours) * 1e6),

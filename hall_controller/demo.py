@@ -213,7 +213,12 @@ def run_demo(args: argparse.Namespace) -> int:
     stop.set()
     if kiosk_proc is not None:
         kiosk_proc.terminate()
-        kiosk_proc.wait(10)
+        try:
+            kiosk_proc.wait(10)
+        except subprocess.TimeoutExpired:
+            say("kiosk", "the kiosk did not stop within 10 s; killing it")
+            kiosk_proc.kill()
+            kiosk_proc.wait(5)
     for th in threads:
         th.join(10)
     for c in clients:

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -186,20 +187,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         start=args.clock_start,
         window_size=size,
     )
-    if args.exit_when_ready:
 
-        def ready() -> None:
-            from kiosk.ui.app import widget_texts
+    def ready() -> None:
+        print(f"READY {time.monotonic() - T0:.3f}", flush=True)
+        if not args.exit_when_ready:
+            return
+        from kiosk.ui.app import widget_texts
 
-            print(f"READY {time.monotonic() - T0:.3f}", flush=True)
-            # what the home screen shows, by the kiosk's clock (checks of --clock-start)
-            home = {"clock": app.k.now().isoformat(), "texts": widget_texts(app.root)}
-            print("HOME " + json.dumps(home, ensure_ascii=False), flush=True)
-            from kivy.clock import Clock
+        # what the home screen shows, by the kiosk's clock (checks of --clock-start)
+        home = {"clock": app.k.now().isoformat(), "texts": widget_texts(app.root)}
+        print("HOME " + json.dumps(home, ensure_ascii=False), flush=True)
+        from kivy.clock import Clock
 
-            Clock.schedule_once(lambda _dt: app.stop(), 0)
+        Clock.schedule_once(lambda _dt: app.stop(), 0)
 
-        app.on_ready = ready
+    app.on_ready = ready
+
+    def stop_on_signal(signum: int, _frame: object) -> None:
+        # SIGTERM (systemd, the demo) and Ctrl-C stop the kiosk cleanly: devices closed,
+        # presence "offline" published, the session wiped with the app.
+        from kivy.clock import Clock
+
+        Clock.schedule_once(lambda _dt: app.stop(), 0)
+
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    signal.signal(signal.SIGINT, stop_on_signal)
     start_io(app)
     try:
         app.run()
@@ -211,6 +223,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- walking screens
+class SampleLink:
+    """A connected controller link with a hall status (the audit's and screenshots'
+    home screen with the queue picture); it sends nothing."""
+
+    online = True
+    controller_state = "online"
+
+    def __init__(self, status: dict[str, Any]) -> None:
+        self.hall_status = status
+
+
 def sample_states() -> list[tuple[str, Any]]:
     """(name, setup) for every screen; setup(k) puts the core into that screen."""
     from hall_contract.messages import PriorityClass, Reply
@@ -263,8 +286,14 @@ def sample_states() -> list[tuple[str, Any]]:
         k.diag_unlocked = True
         k.go("diag")
 
+    def home_queue(k: Any) -> None:
+        waiting = {q.id: 3 + 4 * i for i, q in enumerate(k.hall.queues)}
+        k.link = SampleLink({"waiting": waiting})
+        k.go("home")
+
     return [
         ("home", lambda k: k.go("home")),
+        ("home_queue", home_queue),
         ("offer_elderly", lambda k: (k.on_identity(card()), k.go("home"))),
         ("catalogue", lambda k: k.open_catalogue()),
         ("category", lambda k: k.open_catalogue(k.hall.services[0].queue)),
@@ -318,9 +347,11 @@ def sample_states() -> list[tuple[str, Any]]:
 def walk(app: Any, visit: Any) -> Iterator[float]:
     """Script: every screen × both modes × both languages; ``visit(name, mode, lang)``."""
     k = app.k
+    link = k.link
     for elderly in (False, True):
         for lang in ("zh", "en"):
             for name, setup in sample_states():
+                k.link = link
                 k.wipe()
                 k.elderly, k.lang = elderly, lang
                 setup(k)

@@ -37,6 +37,7 @@ from kiosk.flows import (
     TicketFlow,
 )
 from kiosk.hardware import Hardware, TicketPrint
+from kiosk.home import HomeInfo, home_info
 from kiosk.i18n import t
 from kiosk.offers import Offer, decide
 from kiosk.outbox import Outbox
@@ -89,7 +90,7 @@ class Kiosk:
         self.config_version: int | None = hall.version
         self.self_test_result: dict[str, str] = {}
         self.device_status: dict[str, DeviceStatus] = dict(hw.statuses())
-        self._offer_seen: tuple[bool, frozenset[str]] | None = None
+        self._offer_seen: tuple[bool, frozenset[str], dt.date] | None = None
         self._reset_view()
 
     # ================================================================ state
@@ -118,6 +119,14 @@ class Kiosk:
     def offer(self) -> Offer:
         status = self.link.hall_status if self.link is not None else None
         return decide(self.hall, self.now(), self.online, status)
+
+    def home_info(self) -> HomeInfo:
+        """The home screen's sentences now (hours, holidays, next opening, waiting)."""
+        link = self.link
+        status = link.hall_status if link is not None else None
+        state = getattr(link, "controller_state", None)
+        up = None if state is None else state == "online"
+        return home_info(self.hall, self.now(), self.offer(), status, self.lang, controller_up=up)
 
     @property
     def flow(self) -> Flow | None:
@@ -198,9 +207,10 @@ class Kiosk:
 
     def offer_changed(self) -> bool:
         """True when what is offered changed since the last call (the hall opened or
-        closed, the link went up or down): the home screen must be re-rendered."""
+        closed, the link went up or down, the day changed: today's hours and holiday
+        notes): the home screen must be re-rendered."""
         o = self.offer()
-        sig = (o.open_now, o.enabled)
+        sig = (o.open_now, o.enabled, self.now().astimezone(self.hall.tz).date())
         changed = self._offer_seen is not None and sig != self._offer_seen
         self._offer_seen = sig
         return changed

@@ -21,6 +21,7 @@ class ModeLimits:
     min_contrast: float  #: WCAG contrast ratio
     line_height: float
     max_choices: int  #: entries per screen page
+    entry_dp: float  #: height of the home screen's big entry buttons
     timeout_factor: float
     speak: bool  #: every screen and result read aloud
 
@@ -33,6 +34,7 @@ NORMAL = ModeLimits(
     min_contrast=4.5,
     line_height=1.2,
     max_choices=8,
+    entry_dp=250,
     timeout_factor=1.0,
     speak=False,
 )
@@ -44,6 +46,7 @@ ELDERLY = ModeLimits(
     min_contrast=7.0,
     line_height=1.35,
     max_choices=4,
+    entry_dp=160,
     timeout_factor=2.0,
     speak=True,
 )

@@ -21,10 +21,35 @@ T: dict[str, tuple[str, str]] = {
     "open_now": ("正在办公", "Open now"),
     "closed_now": (
         "现在非办公时间，窗口下次开放：{when}",
-        "Windows closed now; next opening: {when}",
+        "Windows closed now; they open {when}",
     ),
     "closed_no_next": ("现在非办公时间", "Windows are closed now"),
-    "self_service_note": ("自助服务24小时可用", "Self-service is available 24 hours"),
+    "self_service_note": (
+        "自助服务照常可用：{what}",
+        "Self-service still works: {what}",
+    ),
+    "hours_today": ("今日办公时间 {hours}", "Open today {hours}"),
+    "closed_today": ("今日（{day}）窗口不办公", "Windows closed today ({day})"),
+    "holiday_today": ("今日{name}放假，窗口不办公", "Closed today: {name} holiday"),
+    "makeup_today": (
+        "今日为调休上班日，窗口照常办公",
+        "Today is a make-up working day (调休): windows open",
+    ),
+    "holiday_tomorrow": (
+        "温馨提示：{day}{name}放假，窗口不办公",
+        "Note: {day} is a holiday ({name}); windows closed",
+    ),
+    "makeup_tomorrow": (
+        "温馨提示：{day}调休上班，办公时间 {hours}",
+        "Note: {day} is a make-up working day (调休), open {hours}",
+    ),
+    "waiting_total": ("当前等候 {n} 人", "{n} people waiting now"),
+    "queue_waiting": ("{name}：等候 {n} 人", "{name}: {n} waiting"),
+    "controller_down": (
+        "暂时看不到排队人数（大厅系统未响应）。取号如遇问题，请找工作人员。",
+        "Queue figures are not available (the hall system is not responding). "
+        "If taking a ticket fails, please ask staff.",
+    ),
     "offline": (
         "暂时连不上大厅系统。办事指南和打印仍可使用；评价和求助会先保存，恢复后自动送达。",
         "The hall system cannot be reached right now. Guides and printing still work; "
@@ -52,6 +77,8 @@ T: dict[str, tuple[str, str]] = {
     "printed": ("已打印，请取走告知单。", "Printed. Please take your notice."),
     "prev_page": ("上一页", "Previous"),
     "next_page": ("下一页", "Next"),
+    "first_page": ("已是第一页", "First page"),
+    "last_page": ("已是最后一页", "Last page"),
     "page": ("第{i}/{n}页", "Page {i}/{n}"),
     "bundle": ("一件事一次办", "One-go bundles"),
     # ticket

@@ -57,6 +57,8 @@ class ControllerLink:
         self.heartbeat_s = heartbeat_s
         self.mode = mode
         self.hall_status: dict[str, Any] | None = None
+        #: the controller's retained presence: "online", "offline", "lost" (None: unknown)
+        self.controller_state: str | None = None
         self.started_at = time.monotonic()
         self._stop = threading.Event()
         self._hb: threading.Thread | None = None
@@ -64,6 +66,7 @@ class ControllerLink:
         self.client.subscribe(topics.command(terminal_id), self._cmd)
         self.client.subscribe(topics.desired_config(terminal_id), self._config)
         self.client.subscribe(topics.hall_status, self._status)
+        self.client.subscribe(topics.controller_state, self._controller)
 
     @property
     def online(self) -> bool:
@@ -149,3 +152,13 @@ class ControllerLink:
             self.hall_status = data
             if self.on_status is not None:
                 self.on_status(data)
+
+    def _controller(self, topic: str, payload: bytes, msg: Any) -> None:
+        try:
+            data = json.loads(payload) if payload else None
+        except ValueError:
+            return
+        state = data.get("state") if isinstance(data, dict) else None
+        self.controller_state = state if isinstance(state, str) else None
+        if self.on_status is not None:  # re-render: the queue picture depends on it
+            self.on_status(self.hall_status or {})

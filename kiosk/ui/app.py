@@ -100,8 +100,8 @@ class KioskApp(App):
         self.top = Panel(
             bg=BAR, orientation="horizontal", size_hint_y=None, padding=dp(8), spacing=dp(8)
         )
-        self.hall_name = HallName("", lim, k.open_pin, size_hint_x=0.5)
-        self.elderly_btn = KButton("", lim, size_hint_x=0.3)
+        self.hall_name = HallName("", lim, k.open_pin, size_hint_x=0.45)
+        self.elderly_btn = KButton("", lim, size_hint_x=0.35)
         self.lang_btn = KButton("", lim, size_hint_x=0.2)
         for w in (self.hall_name, self.elderly_btn, self.lang_btn):
             self.top.add_widget(w)
@@ -188,6 +188,7 @@ class KioskApp(App):
             lim,
             kind="primary",
             on_press=k.toggle_elderly,
+            size="title",  # large on every screen: the way to large text and speech
             fill_height=True,
         )
         self.lang_btn.refill(

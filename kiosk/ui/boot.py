@@ -37,6 +37,9 @@ def boot(
 ) -> None:
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+    # SDL turns SIGTERM/SIGINT into a window-close request, which a kiosk ignores; leave
+    # the signals to Python so a service manager (or the demo) can stop the kiosk.
+    os.environ.setdefault("SDL_NO_SIGNAL_HANDLERS", "1")
     if "KIVY_HOME" not in os.environ:
         os.environ["KIVY_HOME"] = tempfile.mkdtemp(prefix="kiosk-kivy-")
     if headless:

@@ -16,6 +16,7 @@ from hall_contract.messages import PriorityClass
 from kiosk import elderly as policy
 from kiosk.core import Kiosk
 from kiosk.flows import RATING_LEVELS, RATING_REASONS, CaseFlow, ChoicePage, TicketFlow
+from kiosk.home import queue_text
 from kiosk.ime import candidates
 from kiosk.privacy import mask_name
 from kiosk.ui.widgets import KButton, KLabel, Panel, QrImage, Row, WarnBox
@@ -128,6 +129,7 @@ class Ctx:
         kind: str = "primary",
         box: Any = None,
         size: str = "body",
+        min_dp: float = 0,
     ) -> KButton:
         b: KButton = self._slots(box).take(KButton)
         b.refill(
@@ -136,6 +138,7 @@ class Ctx:
             kind=kind if action is not None else "disabled",
             on_press=action,
             size=size,
+            min_dp=min_dp,
         )
         return b
 
@@ -164,18 +167,27 @@ class Ctx:
 
 # ------------------------------------------------------------------------------ screens
 def home(c: Ctx) -> None:
+    """Attract screen: the hall, open or closed (and when it opens), today's hours and
+    holiday notes, the queue now, then the big entries. Words from ``k.home_info()``."""
     k = c.k
     offer = k.offer()
-    h = k.hall.hall
-    c.label(h.name if k.lang == "zh" or not h.name_en else h.name_en, "title", speak=True)
-    if offer.open_now:
-        c.label(c.t("open_now"), speak=True)
-    else:
-        when = offer.next_opening.strftime("%m-%d %H:%M") if offer.next_opening else ""
-        c.label(c.t("closed_now", when=when) if when else c.t("closed_no_next"), speak=True)
-        c.label(c.t("self_service_note"), "small")
+    info = k.home_info()
+    c.label(info.title, "title", speak=True)
+    c.label(info.state, "title", bold=True, speak=True)
+    c.label(info.hours, speak=True)
+    for note in info.notes:
+        c.label(note, speak=True)
+    if info.self_service:
+        c.label(info.self_service, speak=True)
     if not offer.online:
         c.warn(c.t("offline"))
+    if info.waiting_total:
+        c.label(info.waiting_total, "title", bold=True, speak=True)
+        grid = c.row(2)  # short lines: two columns in both modes
+        for q in info.queues:
+            c.label(queue_text(q, k.lang), box=grid)
+    if info.queue_note:
+        c.warn(info.queue_note)
     actions: dict[str, Callable[[], Any]] = {
         "guide": lambda: k.open_catalogue(),
         "ticket": lambda: k.start_ticket(),
@@ -191,7 +203,13 @@ def home(c: Ctx) -> None:
     for e in items:
         enabled = offer.allows(e)
         label = c.t(e) if enabled else f"{c.t(e)}（{c.t('why_' + offer.why_not.get(e, 'closed'))}）"
-        c.button(label, actions[e] if enabled else None, box=grid, size="title")
+        c.button(
+            label,
+            actions[e] if enabled else None,
+            box=grid,
+            size="title",
+            min_dp=c.lim.entry_dp,
+        )
     _pager(c, pages, lambda i: k.go("home", page=i))
 
 
@@ -200,9 +218,21 @@ def _pager(c: Ctx, pages: int, go: Callable[[int], None], current: int | None = 
         return
     i = int(c.k.params.get("page", 0)) if current is None else current
     r = c.row(3)
-    c.button(c.t("prev_page"), (lambda: go(i - 1)) if i > 0 else None, "secondary", box=r)
+    # an unavailable direction says so in words, not only by its grey colour
+    first, last = i <= 0, i >= pages - 1
+    c.button(
+        c.t("first_page" if first else "prev_page"),
+        None if first else (lambda: go(i - 1)),
+        "secondary",
+        box=r,
+    )
     c.label(c.t("page", i=i + 1, n=pages), halign="center", box=r)
-    c.button(c.t("next_page"), (lambda: go(i + 1)) if i < pages - 1 else None, "secondary", box=r)
+    c.button(
+        c.t("last_page" if last else "next_page"),
+        None if last else (lambda: go(i + 1)),
+        "secondary",
+        box=r,
+    )
 
 
 def catalogue(c: Ctx) -> None:

@@ -59,7 +59,12 @@ def font_sp(lim: ModeLimits, size: str) -> float:
 
 
 def bar_height(lim: ModeLimits) -> float:
-    return float(dp(max(lim.min_target_dp, lim.body_sp * 2.6)) + dp(16))
+    """The top and bottom bars: tall enough for the big 长辈模式 button (title size) and
+    for a hall name that wraps onto two lines."""
+    two_lines = lim.body_sp * lim.line_height * 2 + 12
+    return float(
+        dp(max(lim.min_target_dp, lim.title_sp * 2.0, lim.body_sp * 2.6, two_lines)) + dp(16)
+    )
 
 
 class Panel(BoxLayout):
@@ -157,10 +162,11 @@ class KButton(Button):
         on_press: Callable[[], Any] | None = None,
         size: str = "body",
         fill_height: bool = False,
+        min_dp: float = 0,
     ) -> KButton:
         bg, fg = KINDS[kind]
         fs = font_sp(lim, size)
-        self.min_target = dp(max(lim.min_target_dp, fs * 2.2))
+        self.min_target = dp(max(lim.min_target_dp, fs * 2.2, min_dp))
         self.text = text
         self.font_size = sp(fs)
         self.color = fg

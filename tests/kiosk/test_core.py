@@ -9,7 +9,7 @@ from hall_contract.messages import Command, PriorityClass
 from kiosk.flows import CaseFlow, RatingFlow, TicketFlow
 from kiosk.outbox import Outbox
 from kiosk.session import CardIdentity
-from tests.kiosk.helpers import ELDER, SUNDAY_3AM, FakeLink, make_kiosk
+from tests.kiosk.helpers import ELDER, MONDAY_10, SUNDAY_3AM, FakeLink, make_kiosk
 
 
 def fresh(card: CardIdentity) -> CardIdentity:
@@ -151,6 +151,26 @@ def test_night_hides_ticketing_keeps_guides(tmp_path: Path) -> None:
     k, _, _ = make_kiosk(tmp_path, FakeLink(), now=SUNDAY_3AM)
     offer = k.offer()
     assert not offer.allows("ticket") and offer.allows("guide")
+
+
+def test_home_follows_the_day_and_the_controller(tmp_path: Path) -> None:
+    """At midnight the hall stays closed, but today's hours change: home re-renders. The
+    queue picture comes from the link's status and disappears when the controller is down."""
+    link = FakeLink()
+    k, _, _ = make_kiosk(tmp_path, link, now=MONDAY_10.replace(hour=23, minute=59))
+    renders: list[int] = []
+    k.listeners.append(lambda: renders.append(1))
+    k.tick()
+    k.tick()
+    assert renders == [] and "08:30–12:00 14:00–17:30" in k.home_info().hours
+    k._now = lambda: MONDAY_10.replace(day=16, hour=0, minute=1)  # Tuesday 00:01
+    k.tick()
+    assert renders == [1] and k.home_info().hours == "今日办公时间 08:30–17:30"
+    link.hall_status = {"waiting": {"id": 3}}
+    assert k.home_info().waiting_total == "当前等候 3 人"  # closed, but people still wait
+    link.controller_state = "lost"  # type: ignore[attr-defined]
+    info = k.home_info()
+    assert info.waiting_total is None and info.queue_note and "排队人数" in info.queue_note
 
 
 def test_printer_fault_reported_and_ticket_still_shown(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from kiosk.flows import (
     code_from_scan,
     is_case_no,
 )
+from kiosk.home import home_info, queue_text
 from kiosk.offers import decide
 from kiosk.privacy import citizen_key, mask_address, mask_id, mask_name
 from kiosk.session import Session
@@ -261,6 +262,79 @@ def test_offers_day_and_night() -> None:
     assert makeup.open_now  # 调休 Sunday uses Monday hours
     status = decide(h, MONDAY_10, online=True, status={"open": False})
     assert not status.allows("ticket")
+
+
+def _home(when: dt.datetime, online: bool = True, status: dict | None = None, **kw: object):  # type: ignore[no-untyped-def,type-arg]
+    h = hall()
+    return home_info(h, when, decide(h, when, online, status), status, **kw)  # type: ignore[arg-type]
+
+
+def test_home_open_today_with_hours_and_waiting_per_queue() -> None:
+    status = {"waiting": {"id": 4, "ss": 0, "biz": 2}}
+    info = _home(MONDAY_10, status=status)
+    assert info.title == "测试区政务服务中心" and info.state == "正在办公"
+    assert info.hours == "今日办公时间 08:30–12:00 14:00–17:30"
+    assert info.self_service is None and info.notes == []
+    assert info.waiting_total == "当前等候 6 人"
+    assert [queue_text(q, "zh") for q in info.queues] == [
+        "户籍证照：等候 4 人",
+        "社保医保：等候 0 人",
+        "企业开办：等候 2 人",
+    ]
+    en = _home(MONDAY_10, status=status, lang="en")
+    assert en.hours == "Open today 08:30–12:00, 14:00–17:30" and en.state == "Open now"
+    assert en.waiting_total == "6 people waiting now"
+    assert queue_text(en.queues[0], "en") == "ID and licences: 4 waiting"
+    # the hall.status reply's shape (a list of queue snapshots) reads the same
+    reply = {"queues": [{"queue": "biz", "waiting": 1}, {"queue": "id", "waiting": 5}]}
+    assert _home(MONDAY_10, status=reply).waiting_total == "当前等候 6 人"
+
+
+def test_home_at_3am_says_when_it_opens_and_what_still_works() -> None:
+    status = {"waiting": {"id": 0, "ss": 0, "biz": 0}}
+    info = _home(SUNDAY_3AM, status=status)
+    assert info.state == "现在非办公时间，窗口下次开放：明天 9月15日（周一）08:30"
+    assert info.hours == "今日（周日）窗口不办公"
+    assert info.self_service is not None and "办事指南" in info.self_service
+    assert "取号" not in info.self_service  # not offered at night
+    assert info.waiting_total is None  # nobody waits at 3 a.m.: no "0 people" line
+    en = _home(SUNDAY_3AM, lang="en")
+    assert en.state == "Windows closed now; they open tomorrow, Mon 15 Sep 08:30"
+    assert en.hours == "Windows closed today (Sun)"
+    # Saturday 3 a.m.: the windows open later the same day
+    sat = _home(dt.datetime(2025, 9, 13, 3, tzinfo=TZ))
+    assert sat.state.endswith("窗口下次开放：今天 09:00")
+
+
+def test_home_holiday_and_makeup_notes_today_and_tomorrow() -> None:
+    eve = _home(dt.datetime(2025, 9, 30, 10, tzinfo=TZ))
+    assert eve.notes == ["温馨提示：明天 10月1日（周三）国庆节放假，窗口不办公"]
+    eve_en = _home(dt.datetime(2025, 9, 30, 10, tzinfo=TZ), lang="en")
+    assert eve_en.notes == ["Note: tomorrow, Wed 1 Oct is a holiday (National Day); windows closed"]
+    day = _home(dt.datetime(2025, 10, 1, 10, tzinfo=TZ))
+    assert day.hours == "今日国庆节放假，窗口不办公" and day.notes == []
+    assert day.state == "现在非办公时间，窗口下次开放：明天 10月2日（周四）08:30"
+    sat = _home(dt.datetime(2025, 9, 27, 20, tzinfo=TZ))  # Saturday before the 调休 Sunday
+    assert sat.notes == ["温馨提示：明天 9月28日（周日）调休上班，办公时间 08:30–12:00 14:00–17:30"]
+    sun = _home(dt.datetime(2025, 9, 28, 10, tzinfo=TZ))
+    assert sun.hours == "今日办公时间 08:30–12:00 14:00–17:30"
+    assert sun.notes == ["今日为调休上班日，窗口照常办公"] and sun.state == "正在办公"
+    # an ordinary Monday has no notes
+    assert _home(MONDAY_10).notes == []
+
+
+def test_home_queue_only_when_the_controller_is_there() -> None:
+    status = {"waiting": {"id": 4}}
+    offline = _home(MONDAY_10, online=False, status=status)  # stale status: not shown
+    assert offline.waiting_total is None and offline.queues == []
+    assert offline.self_service is None  # the offline banner speaks for the link
+    down = _home(MONDAY_10, status=status, controller_up=False)
+    assert down.waiting_total is None and down.queue_note and "排队人数" in down.queue_note
+    assert _home(MONDAY_10, status=None).waiting_total is None  # not received yet
+    assert _home(MONDAY_10, status={"waiting": {"id": -1, "x": 3}}).waiting_total is None
+    lines = _home(MONDAY_10, status=status).lines()
+    assert lines[:3] == ["测试区政务服务中心", "正在办公", "今日办公时间 08:30–12:00 14:00–17:30"]
+    assert "当前等候 4 人" in lines and "户籍证照：等候 4 人" in lines
 
 
 def test_elderly_policy() -> None:

@@ -94,8 +94,21 @@ def test_fullscreen_no_cursor_rotation_from_config() -> None:
     assert line.split() == ["CFG", "auto", "0", "1", "90", "0", "mouse,disable_multitouch"]
 
 
+def test_home_shows_hours_and_the_live_queue(ui_run: dict[str, Any]) -> None:
+    home = ui_run["home_info"]
+    assert "今日办公时间 08:30–12:00 14:00–17:30" in home  # Monday in the test hall
+    assert "当前等候 7 人" in home and "社保医保：等候 5 人" in home
+    assert "当前等候 9 人" in ui_run["home_info_updated"]  # a new status re-renders home
+    assert "当前等候" not in ui_run["home_info_offline"]  # no stale figures offline
+    assert "暂时连不上大厅系统" in ui_run["home_info_offline"]
+    assert ui_run["home_entry_min_dp"] >= 60  # big entries (normal mode)
+    assert ui_run["home_entries_elderly"] == 4  # fewer per screen in elderly mode
+    assert ui_run["elderly_btn_sp"] >= 30  # the 长辈模式 button is large
+
+
 def test_day_and_night_on_screen(ui_run: dict[str, Any]) -> None:
-    assert "窗口下次开放：09-15 08:30" in ui_run["night_home"]
+    assert "窗口下次开放：明天 9月15日（周一）08:30" in ui_run["night_home"]
+    assert "今日（周日）窗口不办公" in ui_run["night_home"]
     assert "取号（非办公时间）" in ui_run["night_home"]
     assert not ui_run["night_ticket_enabled"] and ui_run["day_ticket_enabled"]
 
@@ -152,7 +165,8 @@ def test_clock_start_on_the_command_line(tmp_path: Path) -> None:
     home = json.loads(lines[-1][5:])
     assert home["clock"].startswith("2025-09-14T20:00")
     texts = "\n".join(home["texts"])
-    assert "窗口下次开放：09-15 08:30" in texts and "取号（非办公时间）" in texts
+    assert "窗口下次开放：明天 9月15日（周一）08:30" in texts and "取号（非办公时间）" in texts
+    assert "今日（周日）窗口不办公" in texts and "自助服务照常可用：办事指南" in texts
     assert "正在办公" not in texts
 
 
@@ -376,6 +390,11 @@ def test_every_flow_pressed_on_screen_against_the_controller(
     assert not out["script_error"], f"{out['script_error']}\n{_errors(proc.stderr)}"
     # home: the hall's name, hours, big entries
     assert "云溪县政务服务中心" in out["home"] and "正在办公" in out["home"]
+    # today's hours in words and the controller's live waiting figure (retained status)
+    assert "今日办公时间 09:00–12:00 13:30–" in out["home"]
+    waiting = out["status_waiting"]
+    assert isinstance(waiting, dict) and waiting
+    assert f"当前等候 {sum(waiting.values())} 人" in out["home"]
     for entry in ("办事指南", "取号", "预约签到", "办件查询", "好差评", "免费邮寄", "帮办代办"):
         assert entry in out["home"]
     # catalogue: "sfz" typed on the keyboard finds the ID card services; the 一次性告知
@@ -434,3 +453,49 @@ def test_every_flow_pressed_on_screen_against_the_controller(
     # the half-typed form: countdown, then nothing of the person anywhere
     assert out["countdown"] and out["home_after_timeout"] and out["session_empty"]
     assert out["leaks_after_timeout"] == []
+
+
+def test_sigterm_stops_the_kiosk_cleanly(tmp_path: Path) -> None:
+    """A service manager's SIGTERM stops the kiosk (window-close requests are ignored, and
+    SDL would otherwise turn the signal into one)."""
+    import signal as _signal
+
+    env = dict(
+        os.environ,
+        SDL_VIDEODRIVER="offscreen",
+        SDL_AUDIODRIVER="dummy",
+        KIVY_HOME=str(tmp_path / "kivy"),
+        KIVY_NO_ARGS="1",
+        PYTHONPATH=str(ROOT),
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kiosk",
+            "run",
+            "--headless",
+            "--broker-url",
+            "mqtt://127.0.0.1:9",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:  # until the home screen is up and interactive
+            lines.append(line)
+            if line.startswith("READY"):
+                break
+        assert any(x.startswith("READY") for x in lines), lines[-5:]
+        proc.send_signal(_signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

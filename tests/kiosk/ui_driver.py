@@ -60,6 +60,7 @@ def main() -> None:
         blob = screen_text() + "\n" + state_text(k) + "\n" + state_text(app.__dict__)
         return [s for s in SECRETS if s in blob]
 
+    from kivy.metrics import dp, sp
     from kivy.uix.button import Button
 
     def buttons() -> list[Any]:
@@ -83,6 +84,30 @@ def main() -> None:
     def script() -> Any:
         yield 0.2
         out["home_has_entries"] = all(x in screen_text() for x in ("取号", "办事指南", "帮办代办"))
+        # --- the home screen: today's hours, the controller's waiting figures (live)
+        link.hall_status = {"open": True, "waiting": {"id": 2, "ss": 5, "biz": 0}}
+        k.on_hall_status(link.hall_status)
+        yield 0.1
+        out["home_info"] = screen_text()
+        link.hall_status = {"open": True, "waiting": {"id": 4, "ss": 5, "biz": 0}}
+        k.on_hall_status(link.hall_status)
+        yield 0.1
+        out["home_info_updated"] = screen_text()
+        entries = [b for b in buttons() if b.text in ("取号", "办事指南", "好差评")]
+        out["home_entry_min_dp"] = min(min(b.size) for b in entries) / dp(1)
+        link.online = False
+        k.on_connection(False)
+        yield 0.1
+        out["home_info_offline"] = screen_text()
+        link.online = True
+        out["elderly_btn_sp"] = app.elderly_btn.font_size / sp(1)  # normal mode
+        k.set_elderly(True)
+        yield 0.1
+        names = ("办事指南", "取号", "预约签到", "办件查询", "好差评", "免费邮寄")
+        out["home_entries_elderly"] = sum(1 for b in buttons() if b.text.startswith(names))
+        link.hall_status = None  # the rest runs on the schedule alone
+        k.wipe()
+        yield 0.1
         # --- ticket with an elderly ID card, priority offered, elderly mode accepted
         k.start_ticket()
         yield 0.1

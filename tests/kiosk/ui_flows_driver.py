@@ -111,7 +111,11 @@ def main() -> None:
         yield from until(
             lambda: k.online and all(s.usable for s in hw.statuses().values()), "devices + link"
         )
+        # the controller's retained hall status: the home screen shows its waiting figure
+        yield from until(lambda: isinstance(k.link.hall_status, dict), "hall status")
+        yield 0.1
         out["home"] = screen_text()
+        out["status_waiting"] = k.link.hall_status.get("waiting")
         # --- catalogue: search by pinyin initials on the touch keyboard, guide, print
         press("办事指南")
         yield 0.05
