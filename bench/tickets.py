@@ -100,7 +100,9 @@ def drain(broker_port: int, start: Any, n: int) -> float:
     sub.loop_stop()
     sub.disconnect()
     stop_process(proc)
-    return (len(got) - 1) / (got[-1] - got[0]) if len(got) > 1 else 0.0
+    if len(got) < n:
+        raise SystemExit(f"drain: only {len(got)} of {n} replies arrived")
+    return (len(got) - 1) / (got[-1] - got[0])
 
 
 def main() -> None:

@@ -248,6 +248,8 @@ class Engine:
         self.tz = config.tz
         self.state = HallState()
         self._pending: list[Emitted] = []
+        #: Time of the latest event applied: hall time never runs backwards past it.
+        self.last_at = 0.0
         self._open_cache: tuple[int, bool] = (-1, False)
         self._window_queues = {w.id: w.queues for w in config.windows}
         self._queue_index = {q.id: q for q in config.queues}
@@ -267,6 +269,7 @@ class Engine:
     def apply(self, type_: str, at: float, data: dict[str, Any]) -> None:
         """Apply one event to the state (used live and for replay)."""
         self._apply(type_, at, data)
+        self.last_at = max(self.last_at, at)
         s = self.state
         ref = data.get("ticket")
         if type_ == "day.rolled":

@@ -446,7 +446,10 @@ class Controller:
         alerts: list[m.Alert] = []
         publish_all = any(b.op == "$publish-all" for b in batch)
         with self.store.transaction():
-            now = self.clock()
+            # Hall time never runs backwards (a clock stepped back by NTP, a restart on
+            # a clock behind the last event): events stay in time order, and each
+            # queue's tickets stay in waiting order, which the engine relies on.
+            now = max(self.clock(), self.engine.last_at)
             if tick:
                 self.engine.tick(now)
                 warned = self._persist(self.engine.take_events())

@@ -456,3 +456,13 @@ def test_snapshot_when_quiet_and_restart_from_snapshot_plus_tail(
     assert again.engine.state.to_dict() == state
     r = kiosk.request("ticket.issue", {"service": "id_card_renew"})
     assert r.ok and r.result is not None and r.result["number"] == "A008"
+
+
+def test_hall_time_never_runs_backwards(controller: Controller, client_factory) -> None:
+    kiosk = client_factory("k01", role="kiosk")
+    first = kiosk.request("ticket.issue", {"service": "id_card_renew"}).result
+    controller.clock_control.advance(minutes=-30)  # type: ignore[attr-defined]  # NTP step
+    second = kiosk.request("ticket.issue", {"service": "id_card_renew"}).result
+    assert first is not None and second is not None
+    assert second["issued_at"] >= first["issued_at"]
+    assert second["people_ahead"] == 1  # still behind the earlier ticket
