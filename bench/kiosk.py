@@ -42,7 +42,14 @@ def env() -> dict[str, str]:
     )
 
 
-def cold_start() -> float:
+def cold_start(runs: int = 5) -> dict[str, float]:
+    """Process start → home screen interactive, over several starts: the median is the
+    figure, the slowest is reported too (one start can pay for a cold page cache)."""
+    times = sorted(cold_start_once() for _ in range(runs))
+    return {"cold_start_s": times[len(times) // 2], "cold_start_max_s": times[-1]}
+
+
+def cold_start_once() -> float:
     t0 = time.monotonic()
     proc = subprocess.Popen(
         [
@@ -216,7 +223,7 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=2000)
     ap.add_argument("--quick", action="store_true", help="300 sessions instead of 2,000")
     args = ap.parse_args()
-    out = {"cold_start_s": cold_start()}
+    out: dict[str, object] = dict(cold_start(3 if args.quick else 5))
     out.update(sessions(300 if args.quick else args.sessions))
     out["goals"] = {"cold_start_s": 2.5, "transition_ms_p95": 50, "rss_growth_mb": 15}
     print(json.dumps(out))
