@@ -157,6 +157,7 @@ class Controller:
         self._stop = threading.Event()
         #: Set when the controller cannot go on (the store failed); the process exits.
         self.fatal = threading.Event()
+        self._presence_cond = threading.Condition()
         self.snapshot_taken = threading.Event()
         self._ready = threading.Event()
         self._worker: threading.Thread | None = None
@@ -201,6 +202,16 @@ class Controller:
     def call_soon(self, fn: Callable[[], object]) -> None:
         """Run ``fn`` on the controller's thread (the only one that touches paho)."""
         self._calls.put(fn)
+
+    def wait_terminal(
+        self, tid: str, pred: Callable[[TerminalInfo], bool], timeout: float
+    ) -> TerminalInfo | None:
+        """Wait until the controller's view of a terminal satisfies ``pred``."""
+        with self._presence_cond:
+            ok = self._presence_cond.wait_for(
+                lambda: tid in self.terminals and pred(self.terminals[tid]), timeout
+            )
+            return self.terminals[tid] if ok else None
 
     def wait_ready(self, timeout: float) -> bool:
         return self._ready.wait(timeout) and self.connected.wait(timeout)
@@ -281,9 +292,11 @@ class Controller:
         if p.seq < info.seq:
             return  # a late death of an older session: the newer birth stands
         was = info.state
-        info.state, info.seq, info.role = p.state, p.seq, p.role
-        info.version, info.config_version = p.version, p.config_version
-        info.last_seen = self.clock()
+        with self._presence_cond:
+            info.state, info.seq, info.role = p.state, p.seq, p.role
+            info.version, info.config_version = p.version, p.config_version
+            info.last_seen = self.clock()
+            self._presence_cond.notify_all()
         if p.state == "lost" and was == "online":
             self._batch.append(
                 Inbound(

@@ -307,7 +307,8 @@ def test_presence_birth_will_and_late_death(
     assert kiosk.wait_connected(5)
     states = collect("hall/mini/t/k01/state")
     states.wait_for(lambda t, p: json.loads(p)["state"] == "online")
-    info = controller.terminals["k01"]
+    info = controller.wait_terminal("k01", lambda i: i.state == "online", 10)
+    assert info is not None
     seq = info.seq
     # a death from an older session must not overwrite the newer birth
     c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id="old")
