@@ -21,6 +21,10 @@ system_packages() {
   command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
   ldconfig -p 2>/dev/null | grep -q 'libmtdev.so.1' || missing+=(libmtdev1)
   ldconfig -p 2>/dev/null | grep -q 'libGL.so.1' || missing+=(libgl1 libegl1)
+  # Kivy draws with OpenGL; on a machine without a GPU (CI, the headless tests) that is
+  # Mesa's software renderer through EGL.
+  ls /usr/lib/*/dri/swrast_dri.so >/dev/null 2>&1 || missing+=(libgl1-mesa-dri)
+  ls /usr/lib/*/libEGL_mesa.so.0 >/dev/null 2>&1 || missing+=(libegl-mesa0)
   python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
   if [ ${#missing[@]} -gt 0 ]; then
     if ! command -v apt-get >/dev/null 2>&1; then
