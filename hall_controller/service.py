@@ -45,6 +45,19 @@ SNAPSHOT_EVERY = 20_000  # events between state snapshots (bounds the replay at 
 CALL_BOARD_SIZE = 10
 SNAPSHOT_INTERVAL_S = 0.2
 CALL_EVENTS = frozenset({"ticket.called", "ticket.recalled"})
+#: Events that change what a window is calling or serving (the call board).
+BOARD_EVENTS = frozenset(
+    {
+        "ticket.called",
+        "ticket.recalled",
+        "ticket.started",
+        "ticket.no_show",
+        "ticket.transferred",
+        "ticket.finished",
+        "ticket.expired",
+        "day.rolled",
+    }
+)
 #: Events published on MQTT. Others (mailing) stay in the store only.
 PUBLIC_EVENTS = frozenset(
     {
@@ -948,10 +961,13 @@ class Controller:
                 force = True
         if force:
             self._dirty |= queues
-        board = self.call_board().dumps()
-        if board != self._published_board:
-            self.client.publish(self.topics.calls, board, qos=1, retain=True)
-            self._published_board = board
+        # The board changes only when a window's ticket does; a burst of issued tickets
+        # leaves it alone, so it is not rebuilt for them.
+        if force or any(ev.type in BOARD_EVENTS for _s, ev in events):
+            board = self.call_board().dumps()
+            if board != self._published_board:
+                self.client.publish(self.topics.calls, board, qos=1, retain=True)
+                self._published_board = board
         mono = time.monotonic()
         if not self._dirty and not force:
             return
