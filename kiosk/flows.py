@@ -249,26 +249,39 @@ class TicketFlow(Flow):
 
 # ---------------------------------------------------------------------------- check-in
 @dataclass
-class CheckinFlow(Flow):
-    """identify (scan the appointment QR or read the ID card) → sending → done | error."""
+class ScanOrCardFlow(Flow):
+    """identify (scan a code or read the ID card) → sending → done | error.
 
-    name: str = "checkin"
+    The scanned code goes out as ``code_field``; without one, the ID card's citizen key."""
+
     step: str = "identify"
-    code: str | None = None
+    ref: str | None = None
+    code_field = "code"
 
     def scanned(self, raw: str) -> None:
-        self.code = code_from_scan(raw)
+        self.ref = code_from_scan(raw)
         self.step = "sending"
 
     def identified(self) -> None:
         self.step = "sending"
 
     def payload(self, session: Session, secret: str) -> dict[str, Any]:
-        if self.code:
-            return {"code": self.code}
+        if self.ref:
+            return {self.code_field: self.ref}
         if session.identity is None:
             raise FlowError("need_identity")
         return {"citizen_key": citizen_key(secret, session.identity.id_number)}
+
+    def wipe(self) -> None:
+        super().wipe()
+        self.ref = None
+
+
+@dataclass
+class CheckinFlow(ScanOrCardFlow):
+    """Appointment check-in by the appointment QR code or the ID card."""
+
+    name: str = "checkin"
 
     def on_reply(self, reply: Reply) -> None:
         if reply.ok and reply.result:
@@ -276,10 +289,6 @@ class CheckinFlow(Flow):
             self.step = "done"
         else:
             self.fail(reply)
-
-    def wipe(self) -> None:
-        super().wipe()
-        self.code = None
 
 
 # ------------------------------------------------------------------------- case lookup
@@ -290,26 +299,11 @@ CASE_STATE_KEYS = {
 
 
 @dataclass
-class CaseFlow(Flow):
-    """identify (scan the receipt barcode or read the ID card) → sending → done | error."""
+class CaseFlow(ScanOrCardFlow):
+    """Case lookup (办件查询) by the receipt barcode or the ID card."""
 
     name: str = "case"
-    step: str = "identify"
-    case_no: str | None = None
-
-    def scanned(self, raw: str) -> None:
-        self.case_no = code_from_scan(raw)
-        self.step = "sending"
-
-    def identified(self) -> None:
-        self.step = "sending"
-
-    def payload(self, session: Session, secret: str) -> dict[str, Any]:
-        if self.case_no:
-            return {"case_no": self.case_no}
-        if session.identity is None:
-            raise FlowError("need_identity")
-        return {"citizen_key": citizen_key(secret, session.identity.id_number)}
+    code_field = "case_no"
 
     def on_reply(self, reply: Reply) -> None:
         if reply.ok and reply.result is not None:
@@ -331,10 +325,6 @@ class CaseFlow(Flow):
     def level_key(case: dict[str, Any]) -> str:
         """The words for a case's deadline level (never colour alone)."""
         return LEVEL_KEYS.get(str(case.get("level", "none")), "level_none")
-
-    def wipe(self) -> None:
-        super().wipe()
-        self.case_no = None
 
 
 # ------------------------------------------------------------------------------ rating
