@@ -8,7 +8,6 @@ before its reply), then publishes replies, events and the retained snapshots.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import logging
@@ -20,14 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
 from hall_contract import messages as m
-from hall_contract.client import BrokerSettings, connect_props, new_paho, set_nodelay
+from hall_contract.client import BrokerSettings
 from hall_contract.hallconfig import HallConfig
+from hall_contract.lean import LeanClient
 from hall_contract.messages import ErrorCode, ErrorInfo, Reply
+from hall_contract.mqtt5 import Publish, Will
 from hall_contract.topics import Topics
 from hall_controller.engine import Case, Engine, EngineError, HallState, Ticket, WindowState
 from hall_controller.sealing import Sealer
@@ -180,9 +177,15 @@ class Controller:
         self._dirty: set[str] = set()
         self._snap_due: float | None = None
         self._last_snap = 0.0
-        self.client = new_paho(client_id or f"{config.hall.id}-controller", broker)
-        self.client.will_set(
-            self.topics.controller_state, json.dumps({"state": "lost", "at": 0}), qos=1, retain=True
+        # Not paho: the controller's own lean client (why: hall_contract/lean.py).
+        self.client = LeanClient(
+            client_id or f"{config.hall.id}-controller",
+            broker,
+            clean_start=False,
+            session_expiry=3600,  # requests queue in the broker while we restart
+            will=Will(
+                self.topics.controller_state, json.dumps({"state": "lost", "at": 0}).encode()
+            ),
         )
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
@@ -191,13 +194,6 @@ class Controller:
 
     # ---------------------------------------------------------------- lifecycle
     def start(self, wait: float | None = 10.0) -> Controller:
-        self.client.connect_async(
-            self.broker.host,
-            self.broker.port,
-            keepalive=self.broker.keepalive,
-            clean_start=False,
-            properties=connect_props(3600),
-        )
         self._worker = threading.Thread(target=self._run, name="controller", daemon=True)
         self._worker.start()
         if wait is not None and not self.connected.wait(wait):
@@ -230,13 +226,8 @@ class Controller:
         return self._ready.wait(timeout) and self.connected.wait(timeout)
 
     # ------------------------------------------------------------ paho callbacks
-    def _on_connect(
-        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None
-    ) -> None:
-        if rc.is_failure:
-            log.error("broker refused the controller: %s", rc)
-            return
-        set_nodelay(client)
+    def _on_connect(self, session_present: bool) -> None:
+        client = self.client
         t = self.topics
         client.subscribe(
             [
@@ -260,15 +251,13 @@ class Controller:
         self._batch.append(Inbound("", "$publish-all", b"", None, None))
         log.info("controller connected to %s:%s", self.broker.host, self.broker.port)
 
-    def _on_disconnect(
-        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None
-    ) -> None:
+    def _on_disconnect(self, reason: str) -> None:
         if self.connected.is_set():
-            log.warning("controller lost the broker (%s); reconnecting", rc)
+            log.warning("controller lost the broker (%s); reconnecting", reason)
         self.connected.clear()
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        payload = bytes(msg.payload)
+    def _on_message(self, msg: Publish) -> None:
+        payload = msg.payload
         parts = msg.topic.split("/")
         # hall/{h}/t/{tid}/...
         if len(parts) < 5 or parts[2] != "t":
@@ -277,10 +266,9 @@ class Controller:
         kind = parts[4]
         try:
             if kind == "req" and len(parts) == 6:
-                props = msg.properties
-                rt = getattr(props, "ResponseTopic", None) if props else None
-                cd = getattr(props, "CorrelationData", None) if props else None
-                self._batch.append(Inbound(tid, parts[5], payload, rt, cd))
+                self._batch.append(
+                    Inbound(tid, parts[5], payload, msg.response_topic, msg.correlation)
+                )
             elif kind == "state":
                 self._on_presence(tid, payload)
             elif kind == "device" and len(parts) == 6:
@@ -366,21 +354,22 @@ class Controller:
         try:
             while not self._stop.is_set():
                 mono = time.monotonic()
-                if self.client.socket() is None and mono >= next_connect:
+                if not self.client.connected and mono >= next_connect:
                     try:
-                        self.client.reconnect()
+                        self.client.connect()
                         backoff = 0.5
-                    except OSError:
+                    except (OSError, ValueError) as err:
+                        if backoff == 0.5:
+                            log.warning("cannot reach the broker: %s", err)
                         next_connect = mono + backoff
                         backoff = min(8.0, backoff * 2)
                 wake = next_tick if self._snap_due is None else min(next_tick, self._snap_due)
                 timeout = min(IDLE_WAKE_S, max(0.0, wake - time.monotonic()))
-                if self.client.socket() is None:
+                if not self.client.connected:
                     self._stop.wait(min(timeout, max(0.0, next_connect - mono)) or 0.05)
                 else:
-                    self.client.loop(timeout)
-                    if self.client.socket() is not None:
-                        self.client.loop_read(MAX_BATCH)  # drain whatever else is waiting
+                    self.client.flush()  # whatever the last round queued (acks, pings)
+                    self.client.pump(timeout)  # every packet already received
                 while True:
                     try:
                         self._calls.get_nowait()()
@@ -403,6 +392,9 @@ class Controller:
                     # The disk refused: stop rather than acknowledge what is not durable.
                     log.exception("the event store failed; the controller stops")
                     self.fatal.set()
+                    # Gone without acknowledging the batch: the broker keeps its requests
+                    # for the next controller and publishes our Will.
+                    self.client.abort()
                     return
                 except Exception:
                     # A bug somewhere in the batch: the transaction was rolled back, so the
@@ -413,27 +405,26 @@ class Controller:
                     )
                     self.engine, _n = rebuild(self.config, self.store)
                     self.engine.take_events()
-                if self.client.want_write():
-                    self.client.loop_write()
+                self.client.flush()  # replies, events and acks: one write
         finally:
             self._shutdown()
 
     def _shutdown(self) -> None:
         if self.connected.is_set():
-            info = self.client.publish(
+            pid = self.client.publish(
                 self.topics.controller_state,
                 json.dumps({"state": "offline", "at": self.clock()}),
                 qos=1,
                 retain=True,
             )
             deadline = time.monotonic() + 2
-            while not info.is_published() and time.monotonic() < deadline:
-                if self.client.loop(0.05) != mqtt.MQTT_ERR_SUCCESS:
+            while not self.client.acked(pid) and time.monotonic() < deadline:
+                self.client.flush()
+                self.client.pump(0.05)
+                if not self.client.connected:
                     break
         self.connected.clear()
         self.client.disconnect()
-        with contextlib.suppress(Exception):
-            self.client.loop(0.01)
 
     def _housekeeping(self, *, busy: bool) -> None:
         """Slow upkeep, done when the hall is quiet rather than in the middle of a burst:
@@ -545,12 +536,9 @@ class Controller:
                     qos=1 if ev.type in CALL_EVENTS else 0,
                 )
         for topic, body, corr in out:
-            props = Properties(PacketTypes.PUBLISH)
-            if corr is not None:
-                props.CorrelationData = corr
             # QoS 0 is enough for a reply: a lost one is recovered by the terminal's retry,
             # which the stored reply answers (idempotent ids). It saves a PUBACK per request.
-            self.client.publish(topic, body, qos=0, properties=props)
+            self.client.publish(topic, body, qos=0, correlation=corr)
         for a in alerts:
             self.client.publish(self.topics.alerts, a.dumps(), qos=1)
         self._publish_snapshots(events, force=publish_all or tick)
@@ -1024,11 +1012,12 @@ class Controller:
         )
         ev = threading.Event()
         self._command_waiters[cid] = ev
-        props = Properties(PacketTypes.PUBLISH)
-        props.MessageExpiryInterval = max(1, math.ceil(ttl_s))
         self.call_soon(
             lambda: self.client.publish(
-                self.topics.command(tid), command.dumps(), qos=1, properties=props
+                self.topics.command(tid),
+                command.dumps(),
+                qos=1,
+                expiry=max(1, math.ceil(ttl_s)),
             )
         )
         if wait is None:

@@ -1,0 +1,376 @@
+"""A lean MQTT 5 client for the processes that carry the hall's message rate.
+
+The controller answers every kiosk and window in the hall from one thread, so the cost
+of each message is the hall's capacity. paho-mqtt (used everywhere else) spends most of
+that: it reads each packet with three or more ``recv()`` calls and writes each with its
+own ``send()``, and builds and parses properties in slow pure Python. Measured on the
+2-core CI machine under ``bench/tickets.py``: 1,170 µs of controller CPU per ticket with
+paho, most of it in paho and in system calls (on loopback each ``send()`` also runs the
+receiver's TCP path). paho has no option for batching, so this client does only what
+the controller needs (``hall_contract.mqtt5``), driven from its one thread:
+
+* ``pump()`` waits for traffic, then reads everything already received with large
+  ``recv()`` calls and hands each packet to the callbacks.
+* ``publish()`` only appends to a buffer; ``flush()`` writes the lot (PUBACKs,
+  replies, events) with one ``send()``. The controller flushes after each batch
+  commits, so a request's PUBACK reaches the broker only once the request is durable:
+  if the controller dies first, the broker delivers the request again.
+
+Sessions: ``clean_start=False`` with a session expiry, so requests queue in the broker
+while the controller restarts. QoS 1 messages not yet acknowledged are sent again after
+a reconnect (marked DUP when the broker kept the session). The broker's Receive Maximum
+is respected. Keepalive pings, Will, username/password and TLS are supported.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import select
+import socket
+import ssl
+import time
+from collections.abc import Callable
+
+from hall_contract import mqtt5
+from hall_contract.client import BrokerSettings
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 256 * 1024
+#: Bytes read per pump at most, so a flood cannot starve the rest of the loop.
+MAX_READ_PER_PUMP = 2 * 1024 * 1024
+_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+CONNACK_REASONS = {
+    0x80: "unspecified error",
+    0x84: "unsupported protocol version",
+    0x85: "client identifier not valid",
+    0x86: "bad user name or password",
+    0x87: "not authorized",
+    0x88: "server unavailable",
+    0x89: "server busy",
+    0x8A: "banned",
+    0x95: "packet too large",
+    0x97: "quota exceeded",
+    0x9F: "connection rate exceeded",
+}
+
+
+class ConnectRefused(ConnectionError):
+    """The broker answered CONNECT with a failure reason code."""
+
+
+class LeanClient:
+    def __init__(
+        self,
+        client_id: str,
+        settings: BrokerSettings,
+        *,
+        clean_start: bool = False,
+        session_expiry: int = 3600,
+        will: mqtt5.Will | None = None,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        self.client_id = client_id
+        self.settings = settings
+        self.clean_start = clean_start
+        self.session_expiry = session_expiry
+        self.will = will
+        self.connect_timeout = connect_timeout
+        self.on_connect: Callable[[bool], object] = lambda session_present: None
+        self.on_message: Callable[[mqtt5.Publish], object] = lambda msg: None
+        self.on_disconnect: Callable[[str], object] = lambda reason: None
+        self._sock: socket.socket | None = None
+        self._parser = mqtt5.Parser()
+        self._out = bytearray()
+        self._backlog: collections.deque[mqtt5.Packet] = collections.deque()
+        self._next_id = 0
+        #: QoS 1 PUBLISHes sent and not yet acknowledged, by packet id.
+        self._inflight: dict[int, bytes] = {}
+        #: QoS 1 PUBLISHes waiting for room under the broker's Receive Maximum.
+        self._waiting: collections.deque[tuple[int, bytes]] = collections.deque()
+        self._subscribing: set[int] = set()
+        self._receive_max = 65535
+        self._keepalive = settings.keepalive
+        self._last_out = self._last_in = 0.0
+        self._ping_sent: float | None = None
+
+    # -------------------------------------------------------------- connection
+    @property
+    def connected(self) -> bool:
+        return self._sock is not None
+
+    def fileno(self) -> int | None:
+        return self._sock.fileno() if self._sock is not None else None
+
+    def connect(self) -> None:
+        """Connect and wait for CONNACK (blocking, up to ``connect_timeout``); raises
+        ``OSError`` when the broker cannot be reached, ``ConnectRefused`` when it says
+        no. Then calls ``on_connect(session_present)``."""
+        s = self.settings
+        raw = socket.create_connection((s.host, s.port), timeout=self.connect_timeout)
+        sock: socket.socket = raw
+        try:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if s.tls_ca:
+                ctx = ssl.create_default_context(cafile=s.tls_ca)
+                if s.tls_cert:
+                    ctx.load_cert_chain(s.tls_cert, s.tls_key)
+                sock = ctx.wrap_socket(raw, server_hostname=s.host)
+            sock.sendall(
+                mqtt5.connect(
+                    self.client_id,
+                    keepalive=s.keepalive,
+                    clean_start=self.clean_start,
+                    session_expiry=self.session_expiry,
+                    will=self.will,
+                    username=s.username,
+                    password=s.password,
+                )
+            )
+            parser = mqtt5.Parser()
+            deadline = time.monotonic() + self.connect_timeout
+            packets: list[mqtt5.Packet] = []
+            while not packets:
+                sock.settimeout(max(0.01, deadline - time.monotonic()))
+                data = sock.recv(READ_SIZE)
+                if not data:
+                    raise ConnectionError("the broker closed the connection during CONNECT")
+                packets = parser.feed(data)
+            ack = packets[0]
+            if not isinstance(ack, mqtt5.Connack):
+                raise mqtt5.ProtocolError("the broker's first packet was not CONNACK")
+            if ack.reason >= 0x80:
+                why = CONNACK_REASONS.get(ack.reason, f"reason 0x{ack.reason:02x}")
+                raise ConnectRefused(f"broker refused {self.client_id}: {why}")
+            sock.setblocking(False)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                sock.close()
+            raise
+        self._sock = sock
+        self._parser = parser
+        self._backlog.extend(packets[1:])
+        rm = ack.props.get(mqtt5.RECEIVE_MAXIMUM)
+        self._receive_max = rm if isinstance(rm, int) and rm > 0 else 65535
+        ka = ack.props.get(mqtt5.SERVER_KEEP_ALIVE)
+        self._keepalive = ka if isinstance(ka, int) else s.keepalive
+        self._last_out = self._last_in = time.monotonic()
+        self._ping_sent = None
+        self._out.clear()
+        self._subscribing.clear()
+        # Unacknowledged QoS 1 messages go again: as redeliveries of the same session,
+        # or as new messages when the broker lost the session.
+        again = list(self._inflight.items()) + list(self._waiting)
+        self._inflight.clear()
+        self._waiting.clear()
+        for pid, pkt in again:
+            self._send_qos1(pid, mqtt5.set_dup(pkt) if ack.session_present else pkt)
+        self.on_connect(ack.session_present)
+
+    def disconnect(self) -> None:
+        """Send DISCONNECT (the broker drops the Will) after what is queued, and close."""
+        if self._sock is None:
+            return
+        self._out += mqtt5.DISCONNECT_PACKET
+        with contextlib.suppress(OSError):
+            self._sock.settimeout(1.0)
+            self._sock.sendall(self._out)
+        self._out.clear()
+        self._close("disconnected", notify=False)
+
+    def abort(self) -> None:
+        """Drop the connection without DISCONNECT, as a crash would: the broker publishes
+        the Will and keeps the session (and what it had not acknowledged)."""
+        self._close("aborted")
+
+    def _close(self, reason: str, *, notify: bool = True) -> None:
+        if self._sock is None:
+            return
+        with contextlib.suppress(OSError):
+            self._sock.close()
+        self._sock = None
+        self._out.clear()
+        self._parser = mqtt5.Parser()
+        self._backlog.clear()
+        if notify:
+            self.on_disconnect(reason)
+
+    # ----------------------------------------------------------------- sending
+    def _new_id(self) -> int:
+        for _ in range(65535):
+            self._next_id = self._next_id % 65535 + 1
+            pid = self._next_id
+            if (
+                pid not in self._inflight
+                and pid not in self._subscribing
+                and all(p != pid for p, _ in self._waiting)
+            ):
+                return pid
+        raise RuntimeError("all 65535 packet ids are in flight")
+
+    def _send_qos1(self, pid: int, pkt: bytes) -> None:
+        if len(self._inflight) < self._receive_max:
+            self._inflight[pid] = pkt
+            self._out += pkt
+        else:
+            self._waiting.append((pid, pkt))
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes | str,
+        *,
+        qos: int = 0,
+        retain: bool = False,
+        correlation: bytes | None = None,
+        response_topic: str | None = None,
+        expiry: int | None = None,
+    ) -> int:
+        """Queue a message (written by ``flush()``). Returns its packet id for QoS 1
+        (see ``acked``), 0 for QoS 0. QoS 0 messages are dropped while disconnected;
+        QoS 1 messages are kept and sent after the reconnect."""
+        body = payload.encode() if isinstance(payload, str) else payload
+        pid = self._new_id() if qos else 0
+        pkt = mqtt5.publish(
+            topic,
+            body,
+            qos=qos,
+            retain=retain,
+            packet_id=pid,
+            correlation=correlation,
+            response_topic=response_topic,
+            expiry=expiry,
+        )
+        if qos:
+            if self._sock is None:
+                self._waiting.append((pid, pkt))
+            else:
+                self._send_qos1(pid, pkt)
+        elif self._sock is not None:
+            self._out += pkt
+        return pid
+
+    def acked(self, packet_id: int) -> bool:
+        return packet_id not in self._inflight and all(p != packet_id for p, _ in self._waiting)
+
+    def subscribe(self, filters: list[tuple[str, int]]) -> None:
+        if self._sock is None:
+            return
+        pid = self._new_id()
+        self._subscribing.add(pid)
+        self._out += mqtt5.subscribe(pid, filters)
+
+    @property
+    def has_output(self) -> bool:
+        return bool(self._out)
+
+    def flush(self) -> None:
+        """Write what is queued; one ``send()`` when the kernel takes it all."""
+        sock, out = self._sock, self._out
+        while out and sock is not None:
+            try:
+                n = sock.send(out)
+            except _WOULD_BLOCK:
+                return  # the socket is full: the rest goes when it is writable
+            except OSError as err:
+                self._close(f"send failed: {err}")
+                return
+            del out[:n]
+            self._last_out = time.monotonic()
+
+    # ----------------------------------------------------------------- receiving
+    def pump(self, timeout: float) -> int:
+        """Wait up to ``timeout`` for traffic, then read everything already received
+        and run the callbacks. Returns the number of packets handled."""
+        sock = self._sock
+        if sock is None:
+            return 0
+        if self._backlog:
+            timeout = 0.0
+        wl = [sock] if self._out else []
+        try:
+            r, w, _ = select.select([sock], wl, [], timeout)
+        except (OSError, ValueError) as err:
+            self._close(f"select failed: {err}")
+            return 0
+        if w:
+            self.flush()
+        n = 0
+        if r:
+            n += self._read(sock)
+        while self._backlog and self._sock is sock:
+            self._handle(self._backlog.popleft())
+            n += 1
+        if self._sock is sock:
+            self._keep_alive()
+        return n
+
+    def _read(self, sock: socket.socket) -> int:
+        got = 0
+        while got < MAX_READ_PER_PUMP:
+            try:
+                data = sock.recv(READ_SIZE)
+            except _WOULD_BLOCK:
+                break
+            except OSError as err:
+                self._close(f"receive failed: {err}")
+                return 0
+            if not data:
+                self._close("the broker closed the connection")
+                return 0
+            got += len(data)
+            try:
+                self._backlog.extend(self._parser.feed(data))
+            except mqtt5.ProtocolError as err:
+                log.error("broker sent a malformed packet (%s); reconnecting", err)
+                self._close(f"protocol error: {err}")
+                return 0
+            if len(data) < READ_SIZE and not isinstance(sock, ssl.SSLSocket):
+                break  # the kernel had no more (saves a recv that would block)
+        self._last_in = time.monotonic()
+        return 0
+
+    def _handle(self, p: mqtt5.Packet) -> None:
+        if isinstance(p, mqtt5.Publish):
+            if p.qos == 1:
+                # Queued now, written by the next flush(): after the batch commits.
+                self._out += mqtt5.puback(p.packet_id)
+            try:
+                self.on_message(p)
+            except Exception:  # one bad message must not stop the others
+                log.exception("message handler failed on topic %s", p.topic[:80])
+        elif isinstance(p, mqtt5.Ack):
+            if p.kind == mqtt5.PUBACK:
+                if self._inflight.pop(p.packet_id, None) is not None and self._waiting:
+                    pid, pkt = self._waiting.popleft()
+                    self._send_qos1(pid, pkt)
+                if p.reasons[0] >= 0x80:
+                    log.warning(
+                        "broker rejected message %d: reason 0x%02x", p.packet_id, p.reasons[0]
+                    )
+            else:
+                self._subscribing.discard(p.packet_id)
+                bad = [r for r in p.reasons if r >= 0x80]
+                if bad:
+                    log.error("broker refused a subscription: reason 0x%02x", bad[0])
+        elif isinstance(p, mqtt5.Simple):
+            if p.kind == mqtt5.PINGRESP:
+                self._ping_sent = None
+            else:
+                self._close(f"broker disconnected us: reason 0x{p.reason:02x} {p.text or ''}")
+
+    def _keep_alive(self) -> None:
+        if not self._keepalive:
+            return
+        now = time.monotonic()
+        if self._ping_sent is not None and now - self._ping_sent > self._keepalive:
+            self._close("no PINGRESP from the broker")
+            return
+        # The broker needs to hear from us (not only talk to us) within the keepalive.
+        if self._ping_sent is None and now - self._last_out >= 0.75 * self._keepalive:
+            self._out += mqtt5.PINGREQ_PACKET
+            self._ping_sent = now
+            self.flush()
