@@ -50,42 +50,33 @@ def stop_process(proc: subprocess.Popen[Any]) -> None:
 
 
 def echo_server(port: int, hall: str, ready: Any, stop: Any) -> None:
-    """The baseline: a bare MQTT 5 request/response responder on the same broker."""
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
+    """The baseline: a bare MQTT 5 request/response responder on the same broker, with
+    the controller's own MQTT client (``LeanClient``) and its reply QoS (0): the same
+    transport work as the controller, without validating, deciding or storing."""
+    from hall_contract.client import BrokerSettings
+    from hall_contract.lean import LeanClient
 
-    from hall_contract.client import set_nodelay
+    c = LeanClient("echo", BrokerSettings(port=port), clean_start=True, session_expiry=0)
 
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id="echo")
-    c.max_queued_messages_set(0)
-    c.max_inflight_messages_set(1000)
-    topic = Topics(hall).requests_filter
-
-    def on_connect(cl: Any, u: Any, f: Any, rc: Any, p: Any = None) -> None:
-        set_nodelay(cl)
-        cl.subscribe(topic, 1)
-
-    def on_subscribe(*a: Any) -> None:
-        ready.set()
-
-    def on_message(cl: Any, u: Any, msg: Any) -> None:
+    def on_message(msg: Any) -> None:
         rid = json.loads(msg.payload)["id"]
-        props = Properties(PacketTypes.PUBLISH)
-        props.CorrelationData = msg.properties.CorrelationData
-        cl.publish(
-            msg.properties.ResponseTopic,
+        c.publish(
+            msg.response_topic,
             json.dumps({"id": rid, "ok": True, "result": {}}),
-            qos=1,
-            properties=props,
+            qos=0,
+            correlation=msg.correlation,
         )
 
-    c.on_connect, c.on_subscribe, c.on_message = on_connect, on_subscribe, on_message
-    c.connect("127.0.0.1", port)
-    c.loop_start()
-    stop.wait()
-    c.loop_stop()
+    c.on_message = on_message
+    c.connect()
+    c.subscribe([(Topics(hall).requests_filter, 1)])
+    c.flush()
+    while c.pump(1.0) == 0 and c.connected:
+        pass  # the SUBACK
+    ready.set()
+    while not stop.is_set():
+        c.flush()
+        c.pump(0.05)
     c.disconnect()
 
 
@@ -102,17 +93,15 @@ def lean_worker(
     rate: float | None,
     out: Any,
 ) -> None:
-    """``count`` simulated kiosks in ONE thread: real paho MQTT 5 clients, one connection
-    each, driven by a select() loop (paho's external-loop API). A reply's callback sends
-    that kiosk's next request at once (or at its next paced slot), so the load generator
-    costs one publish and one receive per request and no thread switches: on a 2-core
-    machine the clients must not eat the CPU the system under test needs."""
+    """``count`` simulated kiosks in ONE thread: one real MQTT 5 connection each (the
+    controller's ``LeanClient``), all served by one select() loop. A reply's callback
+    sends that kiosk's next request at once (or at its next paced slot), and everything
+    sent in a round leaves with one write per connection: on a 2-core machine the load
+    generator must not eat the CPU the system under test needs."""
     import selectors
 
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
+    from hall_contract.client import BrokerSettings
+    from hall_contract.lean import LeanClient
 
     topics = Topics(hall)
     sel = selectors.DefaultSelector()
@@ -121,26 +110,28 @@ def lean_worker(
     t_warm = start_at + warmup
     t_end = t_warm + duration
     state: dict[int, dict[str, Any]] = {}
-    subscribed = [0]
+    settings = BrokerSettings(port=port)
 
     def send(k: int) -> None:
         st = state[k]
         st["n"] += 1
         rid = f"{st['tid']}.{st['n']}"
         body = dict(payloads[(k + st["n"]) % len(payloads)], id=rid)
-        props = Properties(PacketTypes.PUBLISH)
-        props.ResponseTopic = st["reply"]
-        props.CorrelationData = rid.encode()
-        props.MessageExpiryInterval = 30
         st["t0"] = time.perf_counter()
         st["sent_at"] = time.time()
         st["busy"] = True
-        st["c"].publish(st["topic"], json.dumps(body), qos=1, properties=props)
+        st["c"].publish(
+            st["topic"],
+            json.dumps(body),
+            qos=1,
+            response_topic=st["reply"],
+            correlation=rid.encode(),
+            expiry=30,
+        )
 
-    def make(k: int) -> mqtt.Client:
+    def make(k: int) -> LeanClient:
         tid = f"bench{first + k:03d}"
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id=tid)
-        c.max_inflight_messages_set(1000)
+        c = LeanClient(tid, settings, clean_start=True, session_expiry=0)
         state[k] = {
             "tid": tid,
             "c": c,
@@ -151,7 +142,7 @@ def lean_worker(
             "topic": topics.request(tid, op),
         }
 
-        def on_message(cl: Any, u: Any, msg: Any) -> None:
+        def on_message(msg: Any) -> None:
             st = state[k]
             dt_ms = (time.perf_counter() - st["t0"]) * 1000
             st["busy"] = False
@@ -163,20 +154,16 @@ def lean_worker(
                 send(k)
 
         c.on_message = on_message
-        c.on_subscribe = lambda *a: subscribed.__setitem__(0, subscribed[0] + 1)
-        c.connect("127.0.0.1", port)
-        from hall_contract.client import set_nodelay
-
-        set_nodelay(c)
-        c.subscribe(state[k]["reply"], 1)
+        c.connect()
+        c.subscribe([(state[k]["reply"], 1)])
+        c.flush()
+        while c.pump(5.0) == 0 and c.connected:
+            pass  # the SUBACK
         return c
 
     clients = [make(k) for k in range(count)]
-    socks = {}
     for k, c in enumerate(clients):
-        sock = c.socket()
-        socks[sock] = k
-        sel.register(sock, selectors.EVENT_READ, k)
+        sel.register(c.fileno(), selectors.EVENT_READ, k)  # type: ignore[arg-type]
     period = 1 / rate if rate else 0.0
     for k in range(count):
         state[k]["next"] = start_at + ((first + k) % 50) / 50 * period
@@ -195,14 +182,13 @@ def lean_worker(
                 if not st["busy"] and now >= st["next"]:
                     st["next"] += period
                     send(k)
+        for c in clients:
+            if c.has_output:
+                c.flush()
         timeout = 0.0005 if rate else 0.05
-        for key, _ev in sel.select(timeout):
-            clients[key.data].loop_read()
-        for c in clients:
-            if c.want_write():
-                c.loop_write()
-        for c in clients:
-            c.loop_misc()
+        ready = {key.data for key, _ev in sel.select(timeout)}
+        for k, c in enumerate(clients):
+            c.service(k in ready)
     for c in clients:
         c.disconnect()
     out.put((lat, errors[0]))

@@ -298,9 +298,18 @@ class LeanClient:
             return 0
         if w:
             self.flush()
+        return self.service(bool(r))
+
+    def service(self, readable: bool) -> int:
+        """Read (when the socket is readable), run the callbacks for what arrived, and
+        keep the connection alive: ``pump()`` without the wait, for a caller that runs
+        one ``select()`` over many clients."""
+        sock = self._sock
+        if sock is None:
+            return 0
+        if readable:
+            self._read(sock)
         n = 0
-        if r:
-            n += self._read(sock)
         while self._backlog and self._sock is sock:
             self._handle(self._backlog.popleft())
             n += 1
@@ -308,7 +317,7 @@ class LeanClient:
             self._keep_alive()
         return n
 
-    def _read(self, sock: socket.socket) -> int:
+    def _read(self, sock: socket.socket) -> None:
         got = 0
         while got < MAX_READ_PER_PUMP:
             try:
@@ -317,21 +326,20 @@ class LeanClient:
                 break
             except OSError as err:
                 self._close(f"receive failed: {err}")
-                return 0
+                return
             if not data:
                 self._close("the broker closed the connection")
-                return 0
+                return
             got += len(data)
             try:
                 self._backlog.extend(self._parser.feed(data))
             except mqtt5.ProtocolError as err:
                 log.error("broker sent a malformed packet (%s); reconnecting", err)
                 self._close(f"protocol error: {err}")
-                return 0
+                return
             if len(data) < READ_SIZE and not isinstance(sock, ssl.SSLSocket):
                 break  # the kernel had no more (saves a recv that would block)
         self._last_in = time.monotonic()
-        return 0
 
     def _handle(self, p: mqtt5.Packet) -> None:
         if isinstance(p, mqtt5.Publish):

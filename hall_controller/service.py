@@ -462,7 +462,7 @@ class Controller:
         events: list[tuple[int, Any]] = []
         alerts: list[m.Alert] = []
         publish_all = any(b.op == "$publish-all" for b in batch)
-        with self.store.transaction():
+        with self.store.transaction(sync=False):
             # Hall time never runs backwards (a clock stepped back by NTP, a restart on
             # a clock behind the last event): events stay in time order, and each
             # queue's tickets stay in waiting order, which the engine relies on.
@@ -518,8 +518,9 @@ class Controller:
                 out.append((topic, body, item.correlation))
         if len(self._replies) > 20_000:
             self._replies.clear()  # the store still has them
-        # Committed: now the world may know. Calls first: a display (and the citizen in
-        # front of it) waits for them; the window's own reply can come a moment later.
+        # Committed (in the WAL, safe from any process's death): the events may go out.
+        # Calls first, and at once: a display (and the citizen in front of it) waits for
+        # them, while the disk flushes. Replies wait for the fsync below.
         calls = [e for e in events if e[1].type in CALL_EVENTS]
         for seq, ev in calls + [e for e in events if e[1].type not in CALL_EVENTS]:
             if ev.type in PUBLIC_EVENTS:
@@ -535,6 +536,9 @@ class Controller:
                     # notifications whose state is also in the retained snapshots.
                     qos=1 if ev.type in CALL_EVENTS else 0,
                 )
+        if calls:
+            self.client.flush()
+        self.store.sync()  # durable: now every request of the batch may be answered
         for topic, body, corr in out:
             # QoS 0 is enough for a reply: a lost one is recovered by the terminal's retry,
             # which the stored reply answers (idempotent ids). It saves a PUBACK per request.

@@ -1,9 +1,14 @@
 """The durable event store: every change of the hall is an event, appended in order.
 
-A small interface (:class:`EventStore`) so PostgreSQL can follow; SQLite in WAL mode with
-``synchronous=FULL`` is the default. A batch of requests is one transaction (group
-commit): every ticket is on disk before its reply leaves, at one fsync per batch instead
-of one per ticket.
+A small interface (:class:`EventStore`) so PostgreSQL can follow; SQLite in WAL mode is
+the default. A batch of requests is one transaction (group commit): every ticket is on
+disk before its reply leaves, at one fsync per batch instead of one per ticket.
+
+Commit and fsync are two steps (``transaction(sync=False)`` then ``sync()``), which is
+what SQLite's ``synchronous=FULL`` does inside COMMIT: once committed, the batch is in
+the WAL file and survives the death of any process; once synced, it survives a power
+loss too. The controller publishes the batch's events between the two, so a display
+shows a call while the disk is still flushing, and answers requests only after.
 
 Tables: ``events`` (the log), ``replies`` (request id → reply, for idempotent retries),
 ``snapshots`` (engine state at an event seq, so start-up replays only the tail).
@@ -14,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -38,7 +44,8 @@ class StoredEvent:
 
 
 class EventStore(Protocol):
-    def transaction(self) -> Any: ...
+    def transaction(self, *, sync: bool = True) -> Any: ...
+    def sync(self) -> None: ...
     def append(self, at: float, type: str, data: dict[str, Any]) -> int: ...
     def events(self, after_seq: int = 0) -> Iterator[StoredEvent]: ...
     def last_seq(self) -> int: ...
@@ -79,14 +86,16 @@ SCHEMA_VERSION = "1"
 class SqliteStore:
     """SQLite in WAL mode. Used from one writer thread; reads may come from others."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._wal = None if str(path) == ":memory:" else f"{self.path}-wal"
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            # NORMAL: COMMIT writes the WAL without fsync; sync() is the fsync (see above).
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
             row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if row is None:
@@ -99,16 +108,20 @@ class SqliteStore:
             raise StoreError(f"cannot open the event store {path}: {err}") from err
         self._lock = threading.RLock()
         self._in_tx = False
+        self._unsynced = False
         self._closing = threading.Event()
         self._checkpointer: threading.Thread | None = None
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, *, sync: bool = True) -> Iterator[None]:
+        """One atomic batch. With ``sync`` (the default) it is on disk when this returns;
+        without, call ``sync()`` before telling anyone it is durable."""
         with self._lock:
             if self._in_tx:  # nested: part of the outer batch
                 yield
                 return
             self._db.execute("BEGIN IMMEDIATE")
+            changes = self._db.total_changes
             self._in_tx = True
             try:
                 yield
@@ -118,10 +131,34 @@ class SqliteStore:
             else:
                 try:
                     self._db.execute("COMMIT")
+                    self._unsynced = self._unsynced or self._db.total_changes != changes
                 except sqlite3.Error as err:
                     raise StoreError(f"commit to {self.path} failed: {err}") from err
             finally:
                 self._in_tx = False
+        if sync:
+            self.sync()
+
+    def sync(self) -> None:
+        """fsync the WAL: every transaction committed so far survives a power loss.
+
+        The same system call SQLite makes at COMMIT with synchronous=FULL (fdatasync of
+        the WAL). The file is opened each time: SQLite may recreate it, and an fsync
+        through a descriptor of an older file would sync nothing that matters."""
+        if self._wal is None or not self._unsynced:
+            return
+        try:
+            try:
+                fd = os.open(self._wal, os.O_RDONLY)
+            except FileNotFoundError:
+                return  # no WAL (yet): nothing committed is waiting in one
+            try:
+                os.fdatasync(fd)
+            finally:
+                os.close(fd)
+            self._unsynced = False
+        except OSError as err:
+            raise StoreError(f"fsync of {self._wal} failed: {err}") from err
 
     def append(self, at: float, type: str, data: dict[str, Any]) -> int:
         cur = self._db.execute(
