@@ -111,11 +111,14 @@ def lean_worker(
     t_end = t_warm + duration
     state: dict[int, dict[str, Any]] = {}
     settings = BrokerSettings(port=port)
+    run = f"{int(start_at * 1000) % 100_000_000:x}"
 
     def send(k: int) -> None:
         st = state[k]
         st["n"] += 1
-        rid = f"{st['tid']}.{st['n']}"
+        # Unique across runs on the same controller: a repeated id would be answered
+        # from the reply store (an idempotent retry) instead of issuing a ticket.
+        rid = f"{st['tid']}.{run}.{st['n']}"
         body = dict(payloads[(k + st["n"]) % len(payloads)], id=rid)
         st["t0"] = time.perf_counter()
         st["sent_at"] = time.time()

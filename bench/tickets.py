@@ -81,25 +81,32 @@ def drain(broker_port: int, start: Any, n: int) -> float:
         info.wait_for_publish(60)
     pub.loop_stop()
     pub.disconnect()
+    # The subscriber that times the replies is a LeanClient: paho's would be slower than
+    # the controller and measure itself.
+    from hall_contract.client import BrokerSettings
+    from hall_contract.lean import LeanClient
+
     got: list[float] = []
-    done = threading.Event()
-    sub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id="drain-sub")
-    subscribed = threading.Event()
+    sub = LeanClient("drain-sub", BrokerSettings(port=broker_port), clean_start=True)
+    sub.on_message = lambda msg: got.append(time.perf_counter())
+    sub.connect()
+    sub.subscribe([("hall/yunxi/t/+/reply", 0)])
+    sub.flush()
+    while sub.pump(5.0) == 0:
+        pass  # the SUBACK
+    stop = threading.Event()
 
-    def on_message(cl: Any, u: Any, msg: Any) -> None:
-        got.append(time.perf_counter())
-        if len(got) >= n:
-            done.set()
+    def run() -> None:
+        while not stop.is_set() and len(got) < n:
+            sub.flush()
+            sub.pump(0.05)
 
-    sub.on_message = on_message
-    sub.on_subscribe = lambda *a: subscribed.set()
-    sub.connect("127.0.0.1", broker_port)
-    sub.loop_start()
-    sub.subscribe("hall/yunxi/t/+/reply", 0)
-    subscribed.wait(10)
     proc = start()
-    done.wait(120)
-    sub.loop_stop()
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(120)
+    stop.set()
+    t.join()
     sub.disconnect()
     stop_process(proc)
     if len(got) < n:

@@ -85,10 +85,14 @@ class LeanClient:
         self._sock: socket.socket | None = None
         self._parser = mqtt5.Parser()
         self._out = bytearray()
+        #: PUBACKs of messages received, released to ``_out`` only by ``flush()``.
+        self._acks = bytearray()
         self._backlog: collections.deque[mqtt5.Packet] = collections.deque()
         self._next_id = 0
         #: QoS 1 PUBLISHes sent and not yet acknowledged, by packet id.
         self._inflight: dict[int, bytes] = {}
+        #: Packet ids of QoS 1 messages handed to the socket (DUP if they go again).
+        self._written: set[int] = set()
         #: QoS 1 PUBLISHes waiting for room under the broker's Receive Maximum.
         self._waiting: collections.deque[tuple[int, bytes]] = collections.deque()
         self._subscribing: set[int] = set()
@@ -96,6 +100,10 @@ class LeanClient:
         self._keepalive = settings.keepalive
         self._last_out = self._last_in = 0.0
         self._ping_sent: float | None = None
+        # Self-pipe: another thread's wake() ends the wait in pump() at once.
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
 
     # -------------------------------------------------------------- connection
     @property
@@ -164,10 +172,11 @@ class LeanClient:
         # Unacknowledged QoS 1 messages go again: as redeliveries of the same session,
         # or as new messages when the broker lost the session.
         again = list(self._inflight.items()) + list(self._waiting)
+        written, self._written = self._written, set()
         self._inflight.clear()
         self._waiting.clear()
         for pid, pkt in again:
-            self._send_qos1(pid, mqtt5.set_dup(pkt) if ack.session_present else pkt)
+            self._send_qos1(pid, pkt, dup=ack.session_present and pid in written)
         self.on_connect(ack.session_present)
 
     def disconnect(self) -> None:
@@ -193,6 +202,7 @@ class LeanClient:
             self._sock.close()
         self._sock = None
         self._out.clear()
+        self._acks.clear()  # unacknowledged: the broker delivers them again
         self._parser = mqtt5.Parser()
         self._backlog.clear()
         if notify:
@@ -211,10 +221,11 @@ class LeanClient:
                 return pid
         raise RuntimeError("all 65535 packet ids are in flight")
 
-    def _send_qos1(self, pid: int, pkt: bytes) -> None:
+    def _send_qos1(self, pid: int, pkt: bytes, *, dup: bool = False) -> None:
         if len(self._inflight) < self._receive_max:
             self._inflight[pid] = pkt
-            self._out += pkt
+            self._written.add(pid)
+            self._out += mqtt5.set_dup(pkt) if dup else pkt
         else:
             self._waiting.append((pid, pkt))
 
@@ -265,10 +276,18 @@ class LeanClient:
 
     @property
     def has_output(self) -> bool:
-        return bool(self._out)
+        return bool(self._out or self._acks)
 
     def flush(self) -> None:
-        """Write what is queued; one ``send()`` when the kernel takes it all."""
+        """Write what is queued, and acknowledge the messages received so far; one
+        ``send()`` when the kernel takes it all."""
+        if self._acks:
+            self._out += self._acks
+            self._acks.clear()
+        self._write()
+
+    def _write(self) -> None:
+        """Write ``_out`` (what is released: never the PUBACKs ``flush()`` holds)."""
         sock, out = self._sock, self._out
         while out and sock is not None:
             try:
@@ -282,9 +301,14 @@ class LeanClient:
             self._last_out = time.monotonic()
 
     # ----------------------------------------------------------------- receiving
+    def wake(self) -> None:
+        """End a ``pump()`` wait now (callable from any thread)."""
+        with contextlib.suppress(BlockingIOError):  # already woken: enough
+            self._wake_w.send(b"\0")
+
     def pump(self, timeout: float) -> int:
-        """Wait up to ``timeout`` for traffic, then read everything already received
-        and run the callbacks. Returns the number of packets handled."""
+        """Wait up to ``timeout`` for traffic (or ``wake()``), then read everything
+        already received and run the callbacks. Returns the number of packets handled."""
         sock = self._sock
         if sock is None:
             return 0
@@ -292,13 +316,16 @@ class LeanClient:
             timeout = 0.0
         wl = [sock] if self._out else []
         try:
-            r, w, _ = select.select([sock], wl, [], timeout)
+            r, w, _ = select.select([sock, self._wake_r], wl, [], timeout)
         except (OSError, ValueError) as err:
             self._close(f"select failed: {err}")
             return 0
+        if self._wake_r in r:
+            with contextlib.suppress(BlockingIOError):
+                self._wake_r.recv(4096)
         if w:
-            self.flush()
-        return self.service(bool(r))
+            self._write()
+        return self.service(sock in r)
 
     def service(self, readable: bool) -> int:
         """Read (when the socket is readable), run the callbacks for what arrived, and
@@ -345,13 +372,14 @@ class LeanClient:
         if isinstance(p, mqtt5.Publish):
             if p.qos == 1:
                 # Queued now, written by the next flush(): after the batch commits.
-                self._out += mqtt5.puback(p.packet_id)
+                self._acks += mqtt5.puback(p.packet_id)
             try:
                 self.on_message(p)
             except Exception:  # one bad message must not stop the others
                 log.exception("message handler failed on topic %s", p.topic[:80])
         elif isinstance(p, mqtt5.Ack):
             if p.kind == mqtt5.PUBACK:
+                self._written.discard(p.packet_id)
                 if self._inflight.pop(p.packet_id, None) is not None and self._waiting:
                     pid, pkt = self._waiting.popleft()
                     self._send_qos1(pid, pkt)
@@ -381,4 +409,4 @@ class LeanClient:
         if self._ping_sent is None and now - self._last_out >= 0.75 * self._keepalive:
             self._out += mqtt5.PINGREQ_PACKET
             self._ping_sent = now
-            self.flush()
+            self._write()

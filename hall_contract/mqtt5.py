@@ -122,8 +122,7 @@ def publish(
     expiry: int | None = None,
 ) -> bytes:
     first = PUBLISH | (qos << 1) | (1 if retain else 0) | (0x08 if dup else 0)
-    t = topic.encode()
-    var = _H.pack(len(t)) + t
+    var = _str(topic)
     if qos:
         var += _H.pack(packet_id)
     props = b""
@@ -230,6 +229,8 @@ def _read_props(b: bytes, pos: int) -> tuple[dict[int, object], int]:
             (value,), pos = _I.unpack_from(b, pos), pos + 4
         elif pid in _VARINT:
             value, pos = _read_varint(b, pos)
+            if value < 0:
+                raise ProtocolError("property value cut off")
         elif pid in _STRING or pid in _BINARY:
             (ln,) = _H.unpack_from(b, pos)
             raw, pos = b[pos + 2 : pos + 2 + ln], pos + 2 + ln

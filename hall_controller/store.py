@@ -45,13 +45,15 @@ class StoredEvent:
 
 class EventStore(Protocol):
     def transaction(self, *, sync: bool = True) -> Any: ...
-    def sync(self) -> None: ...
+    @property
+    def commits(self) -> int: ...
+    def sync(self) -> int: ...
     def append(self, at: float, type: str, data: dict[str, Any]) -> int: ...
     def events(self, after_seq: int = 0) -> Iterator[StoredEvent]: ...
     def last_seq(self) -> int: ...
-    def get_reply(self, key: str) -> bytes | None: ...
-    def put_reply(self, key: str, reply: bytes, at: float) -> None: ...
-    def reply_keys(self, since: float) -> set[str]: ...
+    def get_reply(self, ref: int) -> bytes | None: ...
+    def put_reply(self, key: str, reply: bytes, at: float) -> int: ...
+    def reply_index(self, since: float) -> dict[str, int]: ...
     def prune_replies(self, before: float) -> int: ...
     def put_snapshot(self, seq: int, state: dict[str, Any]) -> None: ...
     def latest_snapshot(self) -> tuple[int, dict[str, Any]] | None: ...
@@ -66,7 +68,8 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS replies (
-    key   TEXT PRIMARY KEY,
+    id    INTEGER PRIMARY KEY,
+    key   TEXT NOT NULL,
     reply BLOB NOT NULL,
     at    REAL NOT NULL
 );
@@ -80,7 +83,22 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 """
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+#: Schema 1 kept replies under a primary key of request ids: every reply wrote a page of
+#: that index at random (terminals interleave), the biggest part of each commit. Schema 2
+#: appends replies in id order; the controller keeps the request id → row map in memory.
+MIGRATE_1_TO_2 = """
+ALTER TABLE replies RENAME TO replies_v1;
+CREATE TABLE replies (
+    id    INTEGER PRIMARY KEY,
+    key   TEXT NOT NULL,
+    reply BLOB NOT NULL,
+    at    REAL NOT NULL
+);
+INSERT INTO replies (key, reply, at) SELECT key, reply, at FROM replies_v1 ORDER BY at;
+DROP TABLE replies_v1;
+UPDATE meta SET value = '2' WHERE key = 'schema';
+"""
 
 
 class SqliteStore:
@@ -100,6 +118,9 @@ class SqliteStore:
             row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if row is None:
                 self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            elif row[0] == "1":
+                self._db.executescript("BEGIN IMMEDIATE;" + MIGRATE_1_TO_2 + "COMMIT;")
+                log.info("%s: event store migrated from schema 1 to 2", path)
             elif row[0] != SCHEMA_VERSION:
                 raise StoreError(
                     f"{path}: store schema {row[0]}, this controller knows {SCHEMA_VERSION}"
@@ -108,7 +129,8 @@ class SqliteStore:
             raise StoreError(f"cannot open the event store {path}: {err}") from err
         self._lock = threading.RLock()
         self._in_tx = False
-        self._unsynced = False
+        #: Transactions committed that wrote something, and how many of them are synced.
+        self._commits = self._synced = 0
         self._closing = threading.Event()
         self._checkpointer: threading.Thread | None = None
 
@@ -131,7 +153,8 @@ class SqliteStore:
             else:
                 try:
                     self._db.execute("COMMIT")
-                    self._unsynced = self._unsynced or self._db.total_changes != changes
+                    if self._db.total_changes != changes:
+                        self._commits += 1
                 except sqlite3.Error as err:
                     raise StoreError(f"commit to {self.path} failed: {err}") from err
             finally:
@@ -139,26 +162,35 @@ class SqliteStore:
         if sync:
             self.sync()
 
-    def sync(self) -> None:
+    @property
+    def commits(self) -> int:
+        """How many transactions that wrote something have been committed."""
+        return self._commits
+
+    def sync(self) -> int:
         """fsync the WAL: every transaction committed so far survives a power loss.
+        Returns how many commits that covers (compare with ``commits``). Safe to call from
+        another thread than the writer's: it touches the WAL file, not the connection.
 
         The same system call SQLite makes at COMMIT with synchronous=FULL (fdatasync of
         the WAL). The file is opened each time: SQLite may recreate it, and an fsync
         through a descriptor of an older file would sync nothing that matters."""
-        if self._wal is None or not self._unsynced:
-            return
+        target = self._commits  # committed before the fsync starts: covered by it
+        if self._wal is None or target <= self._synced:
+            return target
         try:
             try:
                 fd = os.open(self._wal, os.O_RDONLY)
             except FileNotFoundError:
-                return  # no WAL (yet): nothing committed is waiting in one
+                return target  # no WAL (yet): nothing committed is waiting in one
             try:
                 os.fdatasync(fd)
             finally:
                 os.close(fd)
-            self._unsynced = False
         except OSError as err:
             raise StoreError(f"fsync of {self._wal} failed: {err}") from err
+        self._synced = max(self._synced, target)
+        return target
 
     def append(self, at: float, type: str, data: dict[str, Any]) -> int:
         cur = self._db.execute(
@@ -178,15 +210,22 @@ class SqliteStore:
         row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
         return int(row[0])
 
-    def get_reply(self, key: str) -> bytes | None:
-        row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
+    def get_reply(self, ref: int) -> bytes | None:
+        """A stored reply by the reference ``put_reply`` returned."""
+        row = self._db.execute("SELECT reply FROM replies WHERE id = ?", (ref,)).fetchone()
         return bytes(row[0]) if row else None
 
-    def put_reply(self, key: str, reply: bytes, at: float) -> None:
-        self._db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?, ?)", (key, reply, at))
+    def put_reply(self, key: str, reply: bytes, at: float) -> int:
+        cur = self._db.execute(
+            "INSERT INTO replies (key, reply, at) VALUES (?, ?, ?)", (key, reply, at)
+        )
+        return int(cur.lastrowid or 0)
 
-    def reply_keys(self, since: float) -> set[str]:
-        return {k for (k,) in self._db.execute("SELECT key FROM replies WHERE at >= ?", (since,))}
+    def reply_index(self, since: float) -> dict[str, int]:
+        """Request key → reply reference, for every reply stored since ``since``."""
+        return dict(
+            self._db.execute("SELECT key, id FROM replies WHERE at >= ? ORDER BY id", (since,))
+        )
 
     def prune_replies(self, before: float) -> int:
         cur = self._db.execute("DELETE FROM replies WHERE at < ?", (before,))
