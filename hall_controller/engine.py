@@ -251,6 +251,13 @@ class Engine:
         #: Time of the latest event applied: hall time never runs backwards past it.
         self.last_at = 0.0
         self._open_cache: tuple[int, bool] = (-1, False)
+        self._day_checked = -1
+        #: Services by id (several look-ups per ticket).
+        self.services = {s.id: s for s in config.services}
+        #: Windows serving each queue (config order), for the waiting estimates.
+        self._serving: dict[str, list[Any]] = {
+            q.id: [w for w in config.windows if q.id in w.queues] for q in config.queues
+        }
         self._window_queues = {w.id: w.queues for w in config.windows}
         self._queue_index = {q.id: q for q in config.queues}
         for w in config.windows:
@@ -442,7 +449,12 @@ class Engine:
 
     def roll_day(self, now: float) -> None:
         """At the day boundary, tickets of non-persisting queues expire."""
+        # The boundary is on a whole minute: one calendar look-up per minute.
+        minute = int(now // 60)
+        if minute == self._day_checked and self.state.day:
+            return
         day = self._day(now)
+        self._day_checked = minute
         if day == self.state.day:
             return
         prev = self.state.day or day
@@ -510,7 +522,7 @@ class Engine:
             raise self._closed_error(now)
         if service is not None:
             try:
-                svc = cfg.service(service)
+                svc = self.services[service]
             except KeyError:
                 raise EngineError(
                     ErrorCode.NOT_FOUND,
@@ -659,13 +671,8 @@ class Engine:
         avg_s = self.state.avg_service_s.get(
             queue, self.config.queue(queue).default_service_min * 60
         )
-        windows = [
-            w
-            for w in self.config.windows
-            if queue in w.queues and not self.state.windows[w.id].paused
-        ]
-        if not windows:
-            windows = [w for w in self.config.windows if queue in w.queues]
+        serving = self._serving.get(queue, [])
+        windows = [w for w in serving if not self.state.windows[w.id].paused] or serving
         return math.ceil(ahead * avg_s / 60 / max(1, len(windows)))
 
     # ---------------------------------------------------------- window ops

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from hall_contract import messages as m
 from hall_contract.client import BrokerSettings
 from hall_contract.hallconfig import HallConfig
@@ -527,10 +529,8 @@ class Controller:
                 self.client.publish(
                     self.topics.event(ev.type),
                     # The m.Event schema, serialised directly (it is on every ticket's path).
-                    json.dumps(
-                        {"seq": seq, "type": ev.type, "at": ev.at, "data": self._public(ev.data)},
-                        ensure_ascii=False,
-                        separators=(",", ":"),
+                    orjson.dumps(
+                        {"seq": seq, "type": ev.type, "at": ev.at, "data": self._public(ev.data)}
                     ),
                     # Calls at QoS 1: a display must not miss one. The rest are
                     # notifications whose state is also in the retained snapshots.
@@ -840,7 +840,7 @@ class Controller:
         if t.window:
             hint = self.config.window(t.window).name
         elif t.service:
-            hint = self.config.service(t.service).window_hint
+            hint = self.engine.services[t.service].window_hint
         # The fields of m.TicketInfo (the documented schema; a test validates replies
         # against it), built directly: this is on every ticket's path.
         info: dict[str, Any] = {

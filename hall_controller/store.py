@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
+
 log = logging.getLogger(__name__)
 
 
@@ -195,7 +197,9 @@ class SqliteStore:
     def append(self, at: float, type: str, data: dict[str, Any]) -> int:
         cur = self._db.execute(
             "INSERT INTO events (at, type, data) VALUES (?, ?, ?)",
-            (at, type, json.dumps(data, ensure_ascii=False, separators=(",", ":"))),
+            # orjson: the same compact UTF-8 JSON as json.dumps, a fraction of the CPU
+            # (this runs for every event of every ticket).
+            (at, type, orjson.dumps(data).decode()),
         )
         return int(cur.lastrowid or 0)
 
