@@ -189,6 +189,9 @@ class HallState:
         for t in self.tickets.values():
             self.reindex(t)
 
+    def waiting_count(self, queue: str) -> int:
+        return len(self.waiting_pri.get(queue, ())) + len(self.waiting_norm.get(queue, ()))
+
     def waiting_in(self, queue: str) -> list[Ticket]:
         return [
             *self.waiting_pri.get(queue, {}).values(),
@@ -1045,21 +1048,24 @@ class Engine:
         for idx in (s.waiting_pri, s.waiting_norm):
             for qid, d in list(idx.items()):
                 q = self._queue_index[qid]
-                for t in list(d.values()):
+                due = []  # found first, emitted after: emitting re-sorts the dict
+                for t in d.values():  # oldest first: no copy of a long queue
                     waited = (now - t.waiting_since) / 60
                     if waited < q.wait_yellow_min:
                         break
                     lvl = _level(waited, q.wait_yellow_min, q.wait_red_min)
                     if _LEVEL_RANK[lvl.value] > _LEVEL_RANK[t.wait_level]:
-                        self._emit(
-                            "ticket.warning",
-                            now,
-                            ticket=t.id,
-                            number=t.number,
-                            queue=t.queue,
-                            kind="wait",
-                            level=lvl.value,
-                        )
+                        due.append((t, lvl))
+                for t, lvl in due:
+                    self._emit(
+                        "ticket.warning",
+                        now,
+                        ticket=t.id,
+                        number=t.number,
+                        queue=t.queue,
+                        kind="wait",
+                        level=lvl.value,
+                    )
         for w in s.windows.values():
             cur = s.tickets.get(w.current or "")
             if cur is None or cur.state not in (

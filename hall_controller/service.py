@@ -179,6 +179,7 @@ class Controller:
         self._dirty: set[str] = set()
         self._snap_due: float | None = None
         self._last_snap = 0.0
+        self._next_opening: tuple[int, str | None] = (-1, None)
         # Not paho: the controller's own lean client (why: hall_contract/lean.py).
         self.client = LeanClient(
             client_id or f"{config.hall.id}-controller",
@@ -903,7 +904,7 @@ class Controller:
     def _queue_snapshot(self, qid: str, now: float) -> m.QueueSnapshot:
         e = self.engine
         q = self.config.queue(qid)
-        waiting = e.state.waiting_in(qid)
+        waiting = e.state.waiting_count(qid)
         serving = sorted(
             (t for t in self._at_windows() if t.queue == qid), key=lambda t: t.called_at or 0
         )
@@ -911,10 +912,10 @@ class Controller:
             queue=qid,
             name=q.name,
             letter=q.letter,
-            waiting=len(waiting),
+            waiting=waiting,
             serving=[t.number for t in serving],
             last_called=serving[-1].number if serving else None,
-            expected_wait_min=e.expected_wait_min(qid, len(waiting)),
+            expected_wait_min=e.expected_wait_min(qid, waiting),
             open=e.is_open(now),
             at=now,
         )
@@ -986,12 +987,19 @@ class Controller:
         self._dirty.clear()
         self._snap_due = None
         self._last_snap = mono
-        status = self.hall_status(now)
-        body = json.dumps(
-            {k: v for k, v in status.items() if k != "queues"}
-            | {"waiting": {q["queue"]: q["waiting"] for q in status["queues"]}},
-            ensure_ascii=False,
-        ).encode()
+        e = self.engine
+        minute = int(now // 60)  # opening hours change on whole minutes
+        if self._next_opening[0] != minute:
+            nxt = e.next_opening(now)
+            self._next_opening = (minute, nxt.isoformat() if nxt else None)
+        body = orjson.dumps(
+            {
+                "open": e.is_open(now),
+                "next_opening": self._next_opening[1],
+                "config_version": self.config.version,
+                "waiting": {q.id: e.state.waiting_count(q.id) for q in self.config.queues},
+            }
+        )
         if body != self._last_status:
             self.client.publish(self.topics.hall_status, body, qos=1, retain=True)
             self._last_status = body
