@@ -507,8 +507,8 @@ class Controller:
                 alerts += new_alerts
                 evs = self._persist(self.engine.take_events())
                 events += evs
-                body = reply.dumps()
-                if key is not None and reply.ok and evs:
+                body = reply if isinstance(reply, bytes) else reply.dumps()
+                if key is not None and isinstance(reply, bytes) and evs:
                     ref = self.store.put_reply(key, body, now)
                     self._replies[key] = body
                     self._reply_keys[key] = ref
@@ -599,7 +599,9 @@ class Controller:
         )
 
     # ----------------------------------------------------------------- requests
-    def _handle(self, item: Inbound, now: float) -> tuple[Reply, str | None, list[m.Alert]]:
+    def _handle(self, item: Inbound, now: float) -> tuple[Reply | bytes, str | None, list[m.Alert]]:
+        """The reply (a model, or for a success the serialised bytes), the request's
+        idempotency key, and any alerts raised."""
         rid: str | None = None
         key: str | None = None
         alerts: list[m.Alert] = []
@@ -613,7 +615,7 @@ class Controller:
                     self.store.get_reply(ref) if ref is not None else None
                 )
                 if cached is not None:
-                    return Reply.model_validate_json(cached), None, []
+                    return cached, None, []  # a retry: the very reply it had
             req = m.validate_request(item.op, data)
         except m.BadPayload as err:
             log.warning("rejected %s from %s: %s", item.op[:40], item.terminal, err.message)
@@ -650,7 +652,8 @@ class Controller:
                 key,
                 alerts,
             )
-        return Reply(id=req.id, ok=True, result=result), key, alerts
+        # The m.Reply schema, serialised directly: a model here cost 11 µs a ticket.
+        return orjson.dumps({"id": req.id, "ok": True, "result": result}), key, alerts
 
     def window_of(self, tid: str) -> str:
         """A window terminal's window: from the config, or the id ``window-{wid}``."""
