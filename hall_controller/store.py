@@ -131,6 +131,14 @@ class SqliteStore:
             raise StoreError(f"cannot open the event store {path}: {err}") from err
         self._lock = threading.RLock()
         self._in_tx = False
+        self._tx_thread = 0
+        # Rows of the open transaction, written with one executemany() per table at
+        # COMMIT (a statement per row cost more than the rest of storing a ticket). Ids
+        # are handed out here, so callers get them at once.
+        self._new_events: list[tuple[int, float, str, str]] = []
+        self._new_replies: list[tuple[int, str, bytes, float]] = []
+        self._next_seq = self._max("events", "seq") + 1
+        self._next_reply = self._max("replies", "id") + 1
         #: Transactions committed that wrote something, and how many of them are synced.
         self._commits = self._synced = 0
         self._closing = threading.Event()
@@ -146,11 +154,16 @@ class SqliteStore:
                 return
             self._db.execute("BEGIN IMMEDIATE")
             changes = self._db.total_changes
-            self._in_tx = True
+            ids = self._next_seq, self._next_reply
+            self._in_tx, self._tx_thread = True, threading.get_ident()
             try:
                 yield
+                self._write_new()
+            except sqlite3.Error as err:
+                self._abandon(ids)
+                raise StoreError(f"writing to {self.path} failed: {err}") from err
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._abandon(ids)
                 raise
             else:
                 try:
@@ -158,11 +171,40 @@ class SqliteStore:
                     if self._db.total_changes != changes:
                         self._commits += 1
                 except sqlite3.Error as err:
+                    self._abandon(ids)
                     raise StoreError(f"commit to {self.path} failed: {err}") from err
             finally:
                 self._in_tx = False
         if sync:
             self.sync()
+
+    def _max(self, table: str, column: str) -> int:
+        row = self._db.execute(f"SELECT COALESCE(MAX({column}), 0) FROM {table}").fetchone()
+        return int(row[0])
+
+    def _write_new(self) -> None:
+        if self._new_events:
+            self._db.executemany(
+                "INSERT INTO events (seq, at, type, data) VALUES (?, ?, ?, ?)", self._new_events
+            )
+            self._new_events.clear()
+        if self._new_replies:
+            self._db.executemany(
+                "INSERT INTO replies (id, key, reply, at) VALUES (?, ?, ?, ?)", self._new_replies
+            )
+            self._new_replies.clear()
+
+    def _before_read(self) -> None:
+        """Inside its own transaction, the writer reads what it has added so far."""
+        if self._in_tx and self._tx_thread == threading.get_ident():
+            self._write_new()
+
+    def _abandon(self, ids: tuple[int, int]) -> None:
+        self._new_events.clear()
+        self._new_replies.clear()
+        self._next_seq, self._next_reply = ids
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("ROLLBACK")
 
     @property
     def commits(self) -> int:
@@ -195,15 +237,17 @@ class SqliteStore:
         return target
 
     def append(self, at: float, type: str, data: dict[str, Any]) -> int:
-        cur = self._db.execute(
-            "INSERT INTO events (at, type, data) VALUES (?, ?, ?)",
-            # orjson: the same compact UTF-8 JSON as json.dumps, a fraction of the CPU
-            # (this runs for every event of every ticket).
-            (at, type, orjson.dumps(data).decode()),
-        )
-        return int(cur.lastrowid or 0)
+        seq = self._next_seq
+        self._next_seq += 1
+        # orjson: the same compact UTF-8 JSON as json.dumps, a fraction of the CPU (this
+        # runs for every event of every ticket).
+        self._new_events.append((seq, at, type, orjson.dumps(data).decode()))
+        if not self._in_tx:
+            self._write_new()  # autocommit
+        return seq
 
     def events(self, after_seq: int = 0) -> Iterator[StoredEvent]:
+        self._before_read()
         cur = self._db.execute(
             "SELECT seq, at, type, data FROM events WHERE seq > ? ORDER BY seq", (after_seq,)
         )
@@ -211,27 +255,32 @@ class SqliteStore:
             yield StoredEvent(seq, at, type_, json.loads(data))
 
     def last_seq(self) -> int:
-        row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
-        return int(row[0])
+        self._before_read()
+        return self._max("events", "seq")
 
     def get_reply(self, ref: int) -> bytes | None:
         """A stored reply by the reference ``put_reply`` returned."""
+        self._before_read()
         row = self._db.execute("SELECT reply FROM replies WHERE id = ?", (ref,)).fetchone()
         return bytes(row[0]) if row else None
 
     def put_reply(self, key: str, reply: bytes, at: float) -> int:
-        cur = self._db.execute(
-            "INSERT INTO replies (key, reply, at) VALUES (?, ?, ?)", (key, reply, at)
-        )
-        return int(cur.lastrowid or 0)
+        ref = self._next_reply
+        self._next_reply += 1
+        self._new_replies.append((ref, key, reply, at))
+        if not self._in_tx:
+            self._write_new()  # autocommit
+        return ref
 
     def reply_index(self, since: float) -> dict[str, int]:
         """Request key → reply reference, for every reply stored since ``since``."""
+        self._before_read()
         return dict(
             self._db.execute("SELECT key, id FROM replies WHERE at >= ? ORDER BY id", (since,))
         )
 
     def prune_replies(self, before: float) -> int:
+        self._before_read()
         cur = self._db.execute("DELETE FROM replies WHERE at < ?", (before,))
         return cur.rowcount
 

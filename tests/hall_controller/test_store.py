@@ -100,3 +100,35 @@ def test_committed_unsynced_events_survive_the_process_being_killed(tmp_path: Pa
     store = SqliteStore(path)
     assert [e.data["i"] for e in store.events()] == list(range(50))
     store.close()
+
+
+def test_a_failed_batch_leaves_nothing_and_numbering_goes_on(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "hall.db")
+    with store.transaction():
+        assert store.append(1.0, "ticket.issued", {"n": 1}) == 1
+    with pytest.raises(RuntimeError), store.transaction():
+        assert store.append(2.0, "ticket.issued", {"n": 2}) == 2
+        ref = store.put_reply("k01:r2", b"{}", 2.0)
+        raise RuntimeError("a bug in the batch")
+    assert store.get_reply(ref) is None
+    with store.transaction():
+        assert store.append(3.0, "ticket.issued", {"n": 3}) == 2
+        # inside its own transaction the writer reads what it added
+        assert store.last_seq() == 2
+    assert [(e.seq, e.data["n"]) for e in store.events()] == [(1, 1), (2, 3)]
+    store.close()
+
+
+def test_ids_go_on_after_a_reopen(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "hall.db")
+    with store.transaction():
+        store.append(1.0, "ticket.issued", {})
+        first = store.put_reply("k01:a", b"a", 1.0)
+    store.close()
+    store = SqliteStore(tmp_path / "hall.db")
+    with store.transaction():
+        assert store.append(2.0, "ticket.issued", {}) == 2
+        second = store.put_reply("k01:b", b"b", 2.0)
+    assert second == first + 1
+    assert store.reply_index(0) == {"k01:a": first, "k01:b": second}
+    store.close()
