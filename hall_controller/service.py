@@ -413,6 +413,7 @@ class Controller:
                     self.engine, _n = rebuild(self.config, self.store)
                     self.engine.take_events()
                 self.client.flush()  # replies, events and acks: one write
+                self.store.finish_checkpoint()  # between batches: see SqliteStore
         finally:
             self._shutdown()
 

@@ -58,6 +58,7 @@ class EventStore(Protocol):
     def reply_index(self, since: float) -> dict[str, int]: ...
     def prune_replies(self, before: float) -> int: ...
     def put_snapshot(self, seq: int, state: dict[str, Any]) -> None: ...
+    def finish_checkpoint(self) -> None: ...
     def latest_snapshot(self) -> tuple[int, dict[str, Any]] | None: ...
     def close(self) -> None: ...
 
@@ -143,6 +144,7 @@ class SqliteStore:
         self._commits = self._synced = 0
         self._closing = threading.Event()
         self._checkpointer: threading.Thread | None = None
+        self._tail_due = False
 
     @contextmanager
     def transaction(self, *, sync: bool = True) -> Iterator[None]:
@@ -297,13 +299,20 @@ class SqliteStore:
         ).fetchone()
         return (int(row[0]), json.loads(row[1])) if row else None
 
-    def start_checkpointer(self, every_s: float = 2.0) -> None:
+    def start_checkpointer(self, every_s: float = 1.0) -> None:
         """Move the WAL into the database from a second connection on its own thread.
 
         SQLite's automatic checkpoint runs inside whichever COMMIT crosses the threshold
         and copies and fsyncs the pages there, a stall of tens of milliseconds for the
         request that happens to commit. A PASSIVE checkpoint from another connection
-        never blocks the writer, and sqlite3 releases the GIL while it works."""
+        never blocks the writer, and sqlite3 releases the GIL while it works.
+
+        Under a steady stream of commits the WAL then never restarts from its beginning
+        (the writer only restarts it when its own read began on a fully copied WAL):
+        measured, it grew 9 MB/s, and every fsync of a growing file also commits the
+        file system's journal. So after each background checkpoint the writer runs one
+        itself between batches (``finish_checkpoint()``), copying only the frames
+        written meanwhile; its next commit restarts the WAL."""
         if str(self.path) == ":memory:" or self._checkpointer is not None:
             return
         self._db.execute("PRAGMA wal_autocheckpoint=0")
@@ -312,7 +321,8 @@ class SqliteStore:
             db = sqlite3.connect(str(self.path), check_same_thread=False)
             try:
                 while not self._closing.wait(every_s):
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self._tail_due = True
             except sqlite3.Error as err:  # the writer will notice a broken disk itself
                 log.warning("WAL checkpoint failed: %s", err)
             finally:
@@ -320,6 +330,18 @@ class SqliteStore:
 
         self._checkpointer = threading.Thread(target=run, name="wal-checkpoint", daemon=True)
         self._checkpointer.start()
+
+    def finish_checkpoint(self) -> None:
+        """Between batches (not inside a transaction), after a background checkpoint:
+        copy the frames written since, so the WAL restarts (see ``start_checkpointer``).
+        Cheap: a few frames and one fsync of the database file, once a second."""
+        if not self._tail_due or self._in_tx:
+            return
+        self._tail_due = False
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as err:
+            log.warning("WAL checkpoint failed: %s", err)
 
     def close(self) -> None:
         self._closing.set()
