@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,14 +50,28 @@ def stop_process(proc: subprocess.Popen[Any]) -> None:
         proc.kill()
 
 
+def lean_subscriber(
+    client_id: str, port: int, topic: str, on_message: Callable[[Any], object]
+) -> Any:
+    """A connected ``LeanClient`` (the controller's MQTT client) whose subscription to
+    ``topic`` is in place: the simulated kiosks, the echo and the drain's timer."""
+    from hall_contract.client import BrokerSettings
+    from hall_contract.lean import LeanClient
+
+    c = LeanClient(client_id, BrokerSettings(port=port), clean_start=True, session_expiry=0)
+    c.on_message = on_message
+    c.connect()
+    c.subscribe([(topic, 1)])
+    c.flush()
+    while c.pump(5.0) == 0 and c.connected:
+        pass  # until the SUBACK
+    return c
+
+
 def echo_server(port: int, hall: str, ready: Any, stop: Any) -> None:
     """The baseline: a bare MQTT 5 request/response responder on the same broker, with
     the controller's own MQTT client (``LeanClient``) and its reply QoS (0): the same
     transport work as the controller, without validating, deciding or storing."""
-    from hall_contract.client import BrokerSettings
-    from hall_contract.lean import LeanClient
-
-    c = LeanClient("echo", BrokerSettings(port=port), clean_start=True, session_expiry=0)
 
     def on_message(msg: Any) -> None:
         rid = json.loads(msg.payload)["id"]
@@ -67,12 +82,7 @@ def echo_server(port: int, hall: str, ready: Any, stop: Any) -> None:
             correlation=msg.correlation,
         )
 
-    c.on_message = on_message
-    c.connect()
-    c.subscribe([(Topics(hall).requests_filter, 1)])
-    c.flush()
-    while c.pump(1.0) == 0 and c.connected:
-        pass  # the SUBACK
+    c = lean_subscriber("echo", port, Topics(hall).requests_filter, on_message)
     ready.set()
     while not stop.is_set():
         c.flush()
@@ -101,9 +111,6 @@ def lean_worker(
     import os
     import selectors
 
-    from hall_contract.client import BrokerSettings
-    from hall_contract.lean import LeanClient
-
     # In the hall the kiosks are 50 other machines; here they share 2 cores with what
     # they measure, so they yield the CPU to it (the echo baseline gets the same).
     os.nice(10)
@@ -114,7 +121,6 @@ def lean_worker(
     t_warm = start_at + warmup
     t_end = t_warm + duration
     state: dict[int, dict[str, Any]] = {}
-    settings = BrokerSettings(port=port)
     run = f"{int(start_at * 1000) % 100_000_000:x}"
 
     def send(k: int) -> None:
@@ -136,12 +142,10 @@ def lean_worker(
             expiry=30,
         )
 
-    def make(k: int) -> LeanClient:
+    def make(k: int) -> Any:
         tid = f"bench{first + k:03d}"
-        c = LeanClient(tid, settings, clean_start=True, session_expiry=0)
         state[k] = {
             "tid": tid,
-            "c": c,
             "n": 0,
             "busy": False,
             "next": 0.0,
@@ -160,12 +164,7 @@ def lean_worker(
             if rate is None and time.time() < t_end:
                 send(k)
 
-        c.on_message = on_message
-        c.connect()
-        c.subscribe([(state[k]["reply"], 1)])
-        c.flush()
-        while c.pump(5.0) == 0 and c.connected:
-            pass  # the SUBACK
+        c = state[k]["c"] = lean_subscriber(tid, port, state[k]["reply"], on_message)
         return c
 
     clients = [make(k) for k in range(count)]

@@ -26,6 +26,7 @@ import psutil
 from _harness import (
     drive,
     echo_server,
+    lean_subscriber,
     start_broker,
     start_controller,
     stop_process,
@@ -83,17 +84,13 @@ def drain(broker_port: int, start: Any, n: int) -> float:
     pub.disconnect()
     # The subscriber that times the replies is a LeanClient: paho's would be slower than
     # the controller and measure itself.
-    from hall_contract.client import BrokerSettings
-    from hall_contract.lean import LeanClient
-
     got: list[float] = []
-    sub = LeanClient("drain-sub", BrokerSettings(port=broker_port), clean_start=True)
-    sub.on_message = lambda msg: got.append(time.perf_counter())
-    sub.connect()
-    sub.subscribe([("hall/yunxi/t/+/reply", 0)])
-    sub.flush()
-    while sub.pump(5.0) == 0:
-        pass  # the SUBACK
+    sub = lean_subscriber(
+        "drain-sub",
+        broker_port,
+        "hall/yunxi/t/+/reply",
+        lambda msg: got.append(time.perf_counter()),
+    )
     stop = threading.Event()
 
     def run() -> None:

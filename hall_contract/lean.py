@@ -89,16 +89,15 @@ class LeanClient:
         self._acks = bytearray()
         self._backlog: collections.deque[mqtt5.Packet] = collections.deque()
         self._next_id = 0
-        #: QoS 1 PUBLISHes sent and not yet acknowledged, by packet id.
+        #: QoS 1 PUBLISHes handed to the socket and not yet acknowledged, by packet id.
         self._inflight: dict[int, bytes] = {}
-        #: Packet ids of QoS 1 messages handed to the socket (DUP if they go again).
-        self._written: set[int] = set()
-        #: QoS 1 PUBLISHes waiting for room under the broker's Receive Maximum.
-        self._waiting: collections.deque[tuple[int, bytes]] = collections.deque()
+        #: QoS 1 PUBLISHes not sent yet (no room under the broker's Receive Maximum, or
+        #: no connection), in order.
+        self._waiting: dict[int, bytes] = {}
         self._subscribing: set[int] = set()
         self._receive_max = 65535
         self._keepalive = settings.keepalive
-        self._last_out = self._last_in = 0.0
+        self._last_out = 0.0
         self._ping_sent: float | None = None
         # Self-pipe: another thread's wake() ends the wait in pump() at once.
         self._wake_r, self._wake_w = socket.socketpair()
@@ -165,18 +164,18 @@ class LeanClient:
         self._receive_max = rm if isinstance(rm, int) and rm > 0 else 65535
         ka = ack.props.get(mqtt5.SERVER_KEEP_ALIVE)
         self._keepalive = ka if isinstance(ka, int) else s.keepalive
-        self._last_out = self._last_in = time.monotonic()
+        self._last_out = time.monotonic()
         self._ping_sent = None
         self._out.clear()
         self._subscribing.clear()
-        # Unacknowledged QoS 1 messages go again: as redeliveries of the same session,
-        # or as new messages when the broker lost the session.
-        again = list(self._inflight.items()) + list(self._waiting)
-        written, self._written = self._written, set()
-        self._inflight.clear()
-        self._waiting.clear()
-        for pid, pkt in again:
-            self._send_qos1(pid, pkt, dup=ack.session_present and pid in written)
+        # Unacknowledged QoS 1 messages go again: those already written as redeliveries
+        # of the same session (DUP), or as new messages when the broker lost the session.
+        sent, waiting = self._inflight, self._waiting
+        self._inflight, self._waiting = {}, {}
+        for pid, pkt in sent.items():
+            self._send_qos1(pid, pkt, dup=ack.session_present)
+        for pid, pkt in waiting.items():
+            self._send_qos1(pid, pkt)
         self.on_connect(ack.session_present)
 
     def disconnect(self) -> None:
@@ -213,21 +212,16 @@ class LeanClient:
         for _ in range(65535):
             self._next_id = self._next_id % 65535 + 1
             pid = self._next_id
-            if (
-                pid not in self._inflight
-                and pid not in self._subscribing
-                and all(p != pid for p, _ in self._waiting)
-            ):
+            if not (pid in self._inflight or pid in self._waiting or pid in self._subscribing):
                 return pid
         raise RuntimeError("all 65535 packet ids are in flight")
 
     def _send_qos1(self, pid: int, pkt: bytes, *, dup: bool = False) -> None:
         if len(self._inflight) < self._receive_max:
             self._inflight[pid] = pkt
-            self._written.add(pid)
             self._out += mqtt5.set_dup(pkt) if dup else pkt
         else:
-            self._waiting.append((pid, pkt))
+            self._waiting[pid] = pkt
 
     def publish(
         self,
@@ -257,7 +251,7 @@ class LeanClient:
         )
         if qos:
             if self._sock is None:
-                self._waiting.append((pid, pkt))
+                self._waiting[pid] = pkt
             else:
                 self._send_qos1(pid, pkt)
         elif self._sock is not None:
@@ -265,7 +259,7 @@ class LeanClient:
         return pid
 
     def acked(self, packet_id: int) -> bool:
-        return packet_id not in self._inflight and all(p != packet_id for p, _ in self._waiting)
+        return packet_id not in self._inflight and packet_id not in self._waiting
 
     def subscribe(self, filters: list[tuple[str, int]]) -> None:
         if self._sock is None:
@@ -278,10 +272,10 @@ class LeanClient:
     def has_output(self) -> bool:
         return bool(self._out or self._acks)
 
-    def flush(self) -> None:
-        """Write what is queued, and acknowledge the messages received so far; one
-        ``send()`` when the kernel takes it all."""
-        if self._acks:
+    def flush(self, *, acks: bool = True) -> None:
+        """Write what is queued and (unless ``acks`` is false) acknowledge the messages
+        received so far; one ``send()`` when the kernel takes it all."""
+        if acks and self._acks:
             self._out += self._acks
             self._acks.clear()
         self._write()
@@ -366,7 +360,6 @@ class LeanClient:
                 return
             if len(data) < READ_SIZE and not isinstance(sock, ssl.SSLSocket):
                 break  # the kernel had no more (saves a recv that would block)
-        self._last_in = time.monotonic()
 
     def _handle(self, p: mqtt5.Packet) -> None:
         if isinstance(p, mqtt5.Publish):
@@ -379,10 +372,9 @@ class LeanClient:
                 log.exception("message handler failed on topic %s", p.topic[:80])
         elif isinstance(p, mqtt5.Ack):
             if p.kind == mqtt5.PUBACK:
-                self._written.discard(p.packet_id)
                 if self._inflight.pop(p.packet_id, None) is not None and self._waiting:
-                    pid, pkt = self._waiting.popleft()
-                    self._send_qos1(pid, pkt)
+                    pid = next(iter(self._waiting))
+                    self._send_qos1(pid, self._waiting.pop(pid))
                 if p.reasons[0] >= 0x80:
                     log.warning(
                         "broker rejected message %d: reason 0x%02x", p.packet_id, p.reasons[0]

@@ -1,9 +1,9 @@
 """The controller process: MQTT in, engine decisions, store, MQTT out.
 
-Threads: paho's network thread only parses and enqueues; one worker thread owns the
-engine and the store. It drains whatever requests have arrived (up to ``MAX_BATCH``),
-handles them, commits them in ONE transaction (group commit: every ticket is durable
-before its reply), then publishes replies, events and the retained snapshots.
+One thread owns the MQTT connection (``hall_contract.lean``), the engine and the store.
+It reads whatever requests have arrived, handles them and commits them in ONE
+transaction (group commit), publishes the batch's events, fsyncs, then sends the replies
+(every ticket is durable before its reply) and the retained snapshots.
 """
 
 from __future__ import annotations
@@ -36,10 +36,9 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
-MAX_BATCH = 256
 TICK_S = 2.0
 REPLY_TTL_S = 24 * 3600  # how long a request id is remembered for retries
-IDLE_WAKE_S = 0.05  # how soon call_soon() and stop() are noticed when nothing arrives
+IDLE_WAKE_S = 0.05  # the longest wait for traffic (call_soon() and stop() wake it)
 SNAPSHOT_EVERY = 20_000  # events between state snapshots (bounds the replay at start-up)
 CALL_BOARD_SIZE = 10
 SNAPSHOT_INTERVAL_S = 0.2
@@ -211,6 +210,7 @@ class Controller:
 
     def stop(self) -> None:
         self._stop.set()
+        self.client.wake()
         if self._worker is not None:
             self._worker.join(10)
         self.store.close()
@@ -218,6 +218,7 @@ class Controller:
     def call_soon(self, fn: Callable[[], object]) -> None:
         """Run ``fn`` on the controller's thread (the only one that touches MQTT)."""
         self._calls.put(fn)
+        self.client.wake()
 
     def wait_terminal(
         self, tid: str, pred: Callable[[TerminalInfo], bool], timeout: float
@@ -543,7 +544,9 @@ class Controller:
                     qos=1 if ev.type in CALL_EVENTS else 0,
                 )
         if calls:
-            self.client.flush()
+            # Now, not with the replies; the PUBACKs of the batch's requests wait for
+            # the fsync, so the broker keeps any request not yet durable.
+            self.client.flush(acks=False)
         # fsync, then the replies. (A separate fsync thread, so the next batch could be
         # decided meanwhile, was tried and measured slower: its wake-up waits for the GIL
         # of this busy thread, up to the 5 ms switch interval.)
