@@ -46,6 +46,7 @@ from kiosk.session import CardIdentity, Session
 from kiosk.settings import KioskConfig
 
 log = logging.getLogger(__name__)
+OUTBOX_RETRY_S = 60.0
 
 Post = Callable[[Callable[[], None]], None]
 
@@ -102,6 +103,7 @@ class Kiosk:
         self.banner: tuple[str, dict[str, Any]] | None = None
         self.prompt: str | None = None
         self.countdown: int | None = None
+        self._next_outbox_retry = 0.0
         self.busy = False
         self.diag_unlocked = False
         self.pin = ""
@@ -216,9 +218,13 @@ class Kiosk:
         return changed
 
     def tick(self) -> None:
-        """Once a second: day/night changes, countdown, wipe on expiry."""
+        """Once a second: day/night changes, countdown, wipe on expiry; once a minute, a
+        retry of what the outbox still holds (a passing error while online)."""
         if self.offer_changed():
             self.changed()
+        if self.mono() >= self._next_outbox_retry:
+            self._next_outbox_retry = self.mono() + OUTBOX_RETRY_S
+            self.deliver_outbox()
         idle = self.mono() - self.last_touch
         if self.at_rest:
             if self.countdown is not None:
@@ -648,14 +654,7 @@ class Kiosk:
         def done(reply: Reply | None, err: BaseException | None) -> None:
             self.busy = False
             if isinstance(reply, Reply):
-                self.outbox.mark(
-                    rid,
-                    "ok"
-                    if reply.ok
-                    else f"error:{reply.error.code.value}"
-                    if reply.error
-                    else "error",
-                )
+                self.outbox.settle(rid, reply)  # a passing error stays queued for a retry
             if self.gen != gen:
                 return
             if reply is None:

@@ -70,7 +70,7 @@ def to_card_identity(identity: Any) -> CardIdentity:
         name=identity.name or getattr(identity, "english_name", ""),
         id_number=identity.id_number,
         birth_date=identity.birth_date or dt.date(1900, 1, 1),
-        address=getattr(identity, "address", "") or "",
+        # Not the address: no flow uses it, so it is not copied into the session.
     )
     wipe = getattr(identity, "wipe", None)
     if callable(wipe):

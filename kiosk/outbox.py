@@ -4,7 +4,10 @@ Ratings, help requests and 办不成事 reports are written here (SQLite, WAL) w
 request id *before* the first send. :meth:`Outbox.deliver` sends each pending entry with
 its original id and marks it delivered when the controller replies; the controller
 deduplicates by id, so a reply lost in a broker restart costs a resend, never a second
-rating. Mailing addresses are never queued here (no personal data on disk).
+rating. Mailing addresses are never queued here. A rating's free-text comment may hold
+what a person typed about themselves: once an entry is delivered its payload is erased
+(only the id and result stay, for deduplication), and closed entries are deleted after
+``KEEP_CLOSED_S`` (``secure_delete``: the freed pages are zeroed).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ FINAL_ERRORS = frozenset(
 )
 
 Sender = Callable[[str, dict[str, Any]], Reply]
+KEEP_CLOSED_S = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -57,11 +61,14 @@ class Outbox:
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, op TEXT NOT NULL,"
             " payload TEXT NOT NULL, created REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
             " delivered REAL, result TEXT)"
         )
+        self._db.execute("DELETE FROM outbox WHERE delivered < ?", (time.time() - KEEP_CLOSED_S,))
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self._lock:
@@ -100,10 +107,23 @@ class Outbox:
         return row[0] if row else None
 
     def mark(self, rid: str, result: str) -> None:
+        """Close an entry; its payload is erased (the id alone deduplicates)."""
         with self._lock:
             self._db.execute(
-                "UPDATE outbox SET delivered=?, result=? WHERE id=?", (time.time(), result, rid)
+                "UPDATE outbox SET delivered=?, result=?, payload='{}' WHERE id=?",
+                (time.time(), result, rid),
             )
+
+    def settle(self, rid: str, reply: Reply) -> bool:
+        """Close the entry when the reply is final (success, or an error a retry cannot
+        mend); keep it for another delivery otherwise. True when closed."""
+        if reply.ok:
+            self.mark(rid, "ok")
+            return True
+        if reply.error is not None and reply.error.code in FINAL_ERRORS:
+            self.mark(rid, f"error:{reply.error.code.value}")
+            return True
+        return False
 
     def deliver(self, send: Sender) -> int:
         """Send every pending entry once; returns how many were closed. Stops at the first
@@ -120,11 +140,7 @@ class Outbox:
                 except Exception as err:  # RequestTimeout, broker gone
                     log.info("outbox: %s not delivered yet (%s)", e.op, type(err).__name__)
                     break
-                if reply.ok:
-                    self.mark(e.id, "ok")
-                elif reply.error is not None and reply.error.code in FINAL_ERRORS:
-                    self.mark(e.id, f"error:{reply.error.code.value}")
-                else:
+                if not self.settle(e.id, reply):
                     log.info("outbox: %s refused for now", e.op)
                     break
                 done += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -390,3 +391,23 @@ def test_case_state_in_words() -> None:
 
     assert CaseFlow.state_key({"state": "in_review"}) == "case_in_review"
     assert CaseFlow.state_key({"state": "???"}) == "case_state_other"
+
+
+def test_outbox_erases_a_delivered_payload_and_keeps_a_passing_error(tmp_path: Path) -> None:
+    from kiosk.outbox import Outbox
+
+    box = Outbox(tmp_path / "outbox.db")
+    comment = "王小明 13800000000 窗口态度不好"
+    box.add("rating.submit", {"id": "r1", "ticket": "tok1", "level": 1, "text": comment})
+    box.add("rating.submit", {"id": "r2", "ticket": "tok2", "level": 2, "text": "慢"})
+    busy = Reply(id="r2", ok=False, error=ErrorInfo(code=ErrorCode.INTERNAL, message="x"))
+    assert box.settle("r2", busy) is False  # a passing error: still queued for a retry
+    assert box.settle("r1", Reply(id="r1", ok=True, result={})) is True
+    assert [e.id for e in box.pending()] == ["r2"]
+    assert box.result("r1") == "ok"
+    box.close()
+    db = sqlite3.connect(tmp_path / "outbox.db")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert db.execute("SELECT payload FROM outbox WHERE id='r1'").fetchone()[0] == "{}"
+    db.close()
+    assert comment.encode() not in (tmp_path / "outbox.db").read_bytes()
