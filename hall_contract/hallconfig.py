@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import ipaddress
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -85,6 +86,12 @@ class WindowPolicy(Strict):
     )
     requeue_after_no_show: bool = Field(
         False, description="Put a no-show back in the queue at once"
+    )
+    requeue_behind: int = Field(
+        3,
+        ge=0,
+        description="A re-queued no-show comes back behind this many of the tickets "
+        "waiting in its queue and class (0 = first in line again)",
     )
 
 
@@ -196,6 +203,11 @@ class Schedule(Strict):
         return self
 
 
+#: The hall controller's MQTT user name on the managed broker. ``gen-auth`` gives it read
+#: and write on the whole hall (``hall/{hall}/#``), so no terminal may use it as its id.
+CONTROLLER_USER = "controller"
+
+
 class Terminal(Strict):
     id: Ident
     role: Literal["kiosk", "window", "display", "rater", "admin"] = Field(
@@ -204,20 +216,122 @@ class Terminal(Strict):
     location: str = ""
     window: Ident | None = Field(None, description="For window and rater terminals")
 
+    @field_validator("id")
+    @classmethod
+    def _not_the_controller(cls, v: str) -> str:
+        if v == CONTROLLER_USER:
+            raise ValueError(
+                f"terminal id {v!r} is reserved: it is the hall controller's broker login, "
+                "which may read and write the whole hall; give the terminal another id"
+            )
+        return v
+
 
 class BrokerConfig(Strict):
+    """The broker. Without ``url`` the controller runs its own mosquitto (the managed
+    broker): a plain listener on ``bind:port`` and, with ``tls_cert``/``tls_key``/
+    ``tls_port``, a TLS listener on ``bind:tls_port``; when that TLS listener is on a
+    network address, the plain one stays on 127.0.0.1 so passwords never cross the
+    network unencrypted. ``tls_ca`` is the CA that clients using this file (the
+    controller on an ``mqtts://`` url, the ``hall_controller`` tools) trust; kiosks name
+    their own in kiosk.yaml. File paths are checked where they are used (``run``,
+    ``check-config``), not here: kiosks validate this model too, on other machines."""
+
     url: str | None = Field(
-        None, description="mqtt://host:port of an existing broker; none = start our own mosquitto"
+        None,
+        description="mqtt://host:port or mqtts://host:port (TLS) of an existing broker; "
+        "none = start our own mosquitto",
     )
     port: int = Field(
         1883, ge=0, le=65535, description="Port of the managed mosquitto (0 = any free)"
     )
     bind: str = "127.0.0.1"
     auth: bool = Field(False, description="Password file + ACL generated from this config")
-    tls_ca: str | None = None
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    tls_port: int | None = None
+    tls_ca: str | None = Field(
+        None,
+        description="CA certificate (PEM): the managed broker's cafile, and the CA that "
+        "clients of this file trust on mqtts:// (none = the system's trusted CAs)",
+    )
+    tls_cert: str | None = Field(None, description="The managed broker's server certificate")
+    tls_key: str | None = Field(None, description="The managed broker's private key")
+    tls_port: int | None = Field(
+        None, ge=0, le=65535, description="The managed broker's TLS listener (usually 8883)"
+    )
+    tls_client_cert: str | None = Field(
+        None, description="Client certificate the controller presents to an mqtts:// url"
+    )
+    tls_client_key: str | None = Field(None, description="Its private key")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(v)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(
+                "must be mqtt://HOST:PORT, or mqtts://HOST:PORT for TLS "
+                "(null: the controller starts its own mosquitto)"
+            )
+        try:
+            _ = parts.port
+        except ValueError:
+            raise ValueError("the port must be a number from 1 to 65535") from None
+        return v
+
+    @model_validator(mode="after")
+    def _tls(self) -> BrokerConfig:
+        if self.tls_cert and not self.tls_key:
+            raise LocatedError(
+                ("tls_cert",), "tls_cert needs tls_key (the broker's private key) with it"
+            )
+        if self.tls_key and not self.tls_cert:
+            raise LocatedError(
+                ("tls_key",), "tls_key needs tls_cert (the broker's certificate) with it"
+            )
+        if self.tls_cert and self.tls_port is None:
+            raise LocatedError(
+                ("tls_cert",), "the TLS listener needs its port: set tls_port (usually 8883)"
+            )
+        if self.tls_port is not None and not self.tls_cert:
+            raise LocatedError(
+                ("tls_port",),
+                "a TLS listener needs tls_cert and tls_key (the broker's certificate and key)",
+            )
+        if self.tls_port and self.tls_port == self.port:
+            raise LocatedError(("tls_port",), f"tls_port must differ from port ({self.port})")
+        if self.tls_client_key and not self.tls_client_cert:
+            raise LocatedError(("tls_client_key",), "tls_client_key needs tls_client_cert with it")
+        return self
+
+    @property
+    def managed_tls(self) -> bool:
+        """The managed broker has a TLS listener."""
+        return self.url is None and self.tls_port is not None and bool(self.tls_cert)
+
+    @staticmethod
+    def is_loopback(host: str) -> bool:
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def plain_bind(self) -> str:
+        """Where the managed broker's plain (unencrypted) listener listens: ``bind``, but
+        127.0.0.1 when a TLS listener is exposed on a network address."""
+        if self.managed_tls and not self.is_loopback(self.bind):
+            return "127.0.0.1"
+        return self.bind
+
+    @property
+    def local_host(self) -> str:
+        """The address a client on the controller's machine uses for the plain listener."""
+        return "127.0.0.1" if self.plain_bind in ("0.0.0.0", "::", "") else self.plain_bind
 
 
 class HallInfo(Strict):

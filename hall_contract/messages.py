@@ -62,11 +62,20 @@ class Request(Msg):
     id: RequestId
 
 
+#: The priority classes a terminal may ask for when issuing a ticket. Appointment priority
+#: is given only by a check-in within the slot, transfer priority only by a window.
+IssuablePriority = Literal["normal", "elderly", "disabled", "green"]
+
+
 class TicketIssue(Request):
     service: Id | None = None
     bundle: Id | None = None
     queue: Id | None = None
-    priority: PriorityClass = PriorityClass.NORMAL
+    priority: IssuablePriority = Field(
+        "normal",
+        description="elderly, disabled or green (绿色通道) only when established at the kiosk; "
+        "appointment priority comes from appointment.checkin, transfer from a window",
+    )
     priority_reason: ShortText | None = Field(
         None, description="How the claim was established, e.g. 'id_card_age', 'declared'"
     )
@@ -221,7 +230,9 @@ class Reply(Msg):
 
 class TicketInfo(Msg):
     ticket_id: str = Field(description="Stable id: {day}-{number}, unique in the hall")
-    number: str = Field(description="Letter + 3 digits, e.g. A001")
+    number: str = Field(
+        description="Letter + at least 3 digits, e.g. A001 (a queue kept overnight may pass 999)"
+    )
     queue: str
     queue_name: str
     service: str | None = None
@@ -230,7 +241,13 @@ class TicketInfo(Msg):
     issued_at: float
     people_ahead: int = 0
     expected_wait_min: int = 0
-    token: str = Field(description="Opaque lookup token for the status QR code")
+    token: str | None = Field(
+        None,
+        description="Opaque lookup token for the status QR code. Only in replies to the "
+        "terminal that was issued the ticket (ticket.issue, appointment.checkin) or that "
+        "presented the token (ticket.lookup): it is what lets a citizen look up and rate "
+        "the ticket, and ticket ids and numbers are public",
+    )
     window: str | None = None
     window_hint: str | None = None
 

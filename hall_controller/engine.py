@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import re
 import secrets
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -22,6 +23,8 @@ NORMAL = PriorityClass.NORMAL
 _NORMAL = NORMAL.value
 ACTIVE_STATES = (TicketState.WAITING, TicketState.CALLED, TicketState.SERVING, TicketState.SKIPPED)
 _ACTIVE_VALUES = frozenset(x.value for x in ACTIVE_STATES)
+#: A ticket number as staff type it: A001, a1, A 12.
+_NUMBER = re.compile(r"^\s*([A-Za-z])\s*0*(\d{1,6})\s*$")
 
 
 def _first_untargeted(d: dict[str, Ticket] | None) -> Ticket | None:
@@ -263,6 +266,7 @@ class Engine:
         }
         self._window_queues = {w.id: w.queues for w in config.windows}
         self._queue_index = {q.id: q for q in config.queues}
+        self._spans: dict[dt.date, list[tuple[float, float]]] = {}
         for w in config.windows:
             self.state.windows[w.id] = WindowState(w.id)
 
@@ -312,6 +316,10 @@ class Engine:
             }
             s.tickets = keep
             s.by_token = {t.token: t.id for t in keep.values()}
+            # Appointments of days gone by can no longer be checked in.
+            s.appointments = {
+                k: a for k, a in s.appointments.items() if self._day(a.end) >= data["prev_day"]
+            }
         elif type_ == "ticket.issued":
             t = Ticket(**data["ticket"])
             s.tickets[t.id] = t
@@ -332,6 +340,7 @@ class Engine:
             t.window = w.id
             t.called_at = at
             t.target_window = None
+            t.recalls = 0  # each call has its own recall limit (after a re-queue, a transfer)
             w.current = t.id
             if data.get("class") == "priority":
                 w.pri_streak += 1
@@ -357,6 +366,9 @@ class Engine:
                 w.current = None
             if data["requeue"]:
                 t.state = TicketState.WAITING.value
+                # Where it re-enters the line (decided by the engine, recorded in the event);
+                # events written before requeue_behind existed keep the old place.
+                t.waiting_since = data.get("waiting_since", t.waiting_since)
             else:
                 t.state = TicketState.SKIPPED.value
                 t.skipped_at = at
@@ -367,6 +379,7 @@ class Engine:
             t = s.tickets[data["ticket"]]
             t.state = TicketState.WAITING.value
             t.skipped_at = None
+            t.waiting_since = data.get("waiting_since", t.waiting_since)
             t.history.append({"at": at, "what": "requeued"})
         elif type_ == "ticket.transferred":
             t = s.tickets[data["ticket"]]
@@ -485,11 +498,71 @@ class Engine:
     def next_opening(self, now: float) -> dt.datetime | None:
         return next_opening(self.config.schedule, self._dt(now), self.tz)
 
-    def ticket(self, ref: str) -> Ticket:
-        t = self.state.tickets.get(ref) or self.state.tickets.get(self.state.by_token.get(ref, ""))
+    def ticket(self, ref: str, window: str | None = None) -> Ticket:
+        """A ticket by id, by lookup token (staff may scan the ticket's QR) or by its
+        number as staff type it (``A001``, ``a1``): today's ticket of that number, the
+        one at ``window`` first, then one still in the hall, then the latest."""
+        s = self.state
+        t = s.tickets.get(ref) or s.tickets.get(s.by_token.get(ref, ""))
+        if t is None:
+            m = _NUMBER.match(ref)
+            if m is not None:
+                number = f"{m[1].upper()}{int(m[2]):03d}"
+                same = [o for o in s.tickets.values() if o.number == number]
+                if same:
+                    t = max(
+                        same,
+                        key=lambda o: (
+                            window is not None and o.window == window,
+                            o.day == s.day,
+                            o.state in _ACTIVE_VALUES,
+                            o.issued_at,
+                        ),
+                    )
         if t is None:
             raise EngineError(ErrorCode.NOT_FOUND, f"没有找到号票 {ref}", f"no ticket {ref}")
         return t
+
+    def ticket_by_token(self, token: str) -> Ticket:
+        """A ticket by the lookup token printed in its QR code: what a citizen holds.
+        Never by id or number, which are public (displays and events show them)."""
+        t = self.state.tickets.get(self.state.by_token.get(token, ""))
+        if t is None:
+            raise EngineError(ErrorCode.NOT_FOUND, "没有找到这张号票", "no such ticket", "ticket")
+        return t
+
+    # ------------------------------------------------------------ open time
+    def _open_spans(self, day: dt.date) -> list[tuple[float, float]]:
+        spans = self._spans.get(day)
+        if spans is None:
+            midnight = dt.datetime.combine(day, dt.time(0, 0), self.tz)
+            spans = []
+            for span in hours_on(self.config.schedule, day):
+                ends = []
+                for hhmm in (span.start, span.end):
+                    h, m = (int(x) for x in hhmm.split(":"))
+                    ends.append((midnight + dt.timedelta(hours=h, minutes=m)).timestamp())
+                spans.append((ends[0], ends[1]))
+            if len(self._spans) > 400:
+                self._spans.clear()
+            self._spans[day] = spans
+        return spans
+
+    def open_seconds(self, since: float, now: float) -> float:
+        """Seconds the hall was open between ``since`` and ``now``. Waits and service
+        times are judged on these (限时): a lunch break or a night does not turn a waiting
+        ticket red, and the starvation bound counts only time the windows could serve."""
+        if now <= since:
+            return 0.0
+        day = self._dt(since).date()
+        last = self._dt(now).date()
+        total = 0.0
+        while day <= last:
+            for a, b in self._open_spans(day):
+                if b > since and a < now:
+                    total += min(b, now) - max(a, since)
+            day += dt.timedelta(days=1)
+        return total
 
     def _closed_error(self, now: float) -> EngineError:
         nxt = self.next_opening(now)
@@ -514,7 +587,7 @@ class Engine:
         service: str | None = None,
         bundle: str | None = None,
         queue: str | None = None,
-        priority: PriorityClass = NORMAL,
+        priority: PriorityClass | str = NORMAL,
         citizen_key: str | None = None,
         appointment: str | None = None,
         check_hours: bool = True,
@@ -537,7 +610,10 @@ class Engine:
             cap = svc.daily_cap
             if (
                 cap is not None
-                and self.state.issued_service.get(f"{self.state.day}|{service}", 0) >= cap
+                and appointment is None  # a booked slot was counted when it was booked
+                and self.state.issued_service.get(f"{self.state.day}|{service}", 0)
+                + self._held_for_appointments(now, service=service)
+                >= cap
             ):
                 raise EngineError(
                     ErrorCode.CAP_REACHED,
@@ -569,7 +645,10 @@ class Engine:
         day = self.state.day
         if (
             qcfg.daily_cap is not None
-            and self.state.issued_queue.get(f"{day}|{queue}", 0) >= qcfg.daily_cap
+            and appointment is None
+            and self.state.issued_queue.get(f"{day}|{queue}", 0)
+            + self._held_for_appointments(now, queue=queue)
+            >= qcfg.daily_cap
         ):
             raise EngineError(
                 ErrorCode.CAP_REACHED,
@@ -598,6 +677,23 @@ class Engine:
         data.pop("history")
         self._emit("ticket.issued", now, ticket=data, counter=counter, n=n)
         return self.state.tickets[ticket.id]
+
+    def _held_for_appointments(
+        self, now: float, *, service: str | None = None, queue: str | None = None
+    ) -> int:
+        """Today's booked slots not checked in yet and still within their check-in window:
+        walk-ins cannot take the tickets these are owed (a daily cap counts them)."""
+        day = self.state.day
+        late = self.config.appointments.late_min * 60
+        return sum(
+            1
+            for a in self.state.appointments.values()
+            if a.ticket is None
+            and now <= a.start + late
+            and (service is None or a.service == service)
+            and (queue is None or a.queue == queue)
+            and self._day(a.start) == day
+        )
 
     # ------------------------------------------------------------- selection
     def _candidates(self, wid: str) -> list[Ticket]:
@@ -642,7 +738,7 @@ class Engine:
         if not pri and not nor:
             return None
         bound = self.config.priority.starvation_min * 60
-        starved = [t for t in (*pri, *nor) if now - t.waiting_since >= bound]
+        starved = [t for t in (*pri, *nor) if self.open_seconds(t.waiting_since, now) >= bound]
         if starved:
             t = min(starved, key=lambda t: (t.waiting_since, t.id))
             return t, "starved"
@@ -692,7 +788,7 @@ class Engine:
                     ErrorCode.CONFLICT, "本窗口当前没有号票", "this window has no current ticket"
                 )
             return self.state.tickets[w.current]
-        t = self.ticket(ref)
+        t = self.ticket(ref, wid)
         if t.window != wid:
             raise EngineError(
                 ErrorCode.FORBIDDEN, f"{t.number} 不在本窗口", f"{t.number} is not at this window"
@@ -762,14 +858,40 @@ class Engine:
                 ErrorCode.CONFLICT, f"{t.number} 已在办理，不能过号", f"{t.number} is being served"
             )
         requeue = requeue or self.config.window_policy.requeue_after_no_show
-        self._emit("ticket.no_show", now, ticket=t.id, number=t.number, window=wid, requeue=requeue)
+        extra = {"waiting_since": self._requeue_place(t, now)} if requeue else {}
+        self._emit(
+            "ticket.no_show",
+            now,
+            ticket=t.id,
+            number=t.number,
+            window=wid,
+            requeue=requeue,
+            **extra,
+        )
         return t
+
+    def _requeue_place(self, t: Ticket, now: float) -> float:
+        """Where a no-show re-enters its line, as a waiting-since time: behind the first
+        ``requeue_behind`` tickets waiting in its queue and class (so the next call is
+        not the same absent person again), or last when fewer are waiting."""
+        behind = self.config.window_policy.requeue_behind
+        s = self.state
+        line = [
+            o.waiting_since
+            for o in (s.waiting_pri if t.is_priority else s.waiting_norm).get(t.queue, {}).values()
+            if o.id != t.id and o.target_window is None
+        ]
+        if behind == 0:
+            return min([t.waiting_since, *line[:1]])
+        if behind >= len(line):
+            return now
+        return (line[behind - 1] + line[behind]) / 2
 
     def requeue(self, wid: str, now: float, ref: str | None) -> Ticket:
         if ref is None:
             raise EngineError(ErrorCode.BAD_REQUEST, "请给出号票", "which ticket?", "ticket")
         self._window(wid)
-        t = self.ticket(ref)
+        t = self.ticket(ref, wid)
         if t.state != TicketState.SKIPPED.value or t.skipped_at is None:
             raise EngineError(
                 ErrorCode.CONFLICT, f"{t.number} 不是过号状态", f"{t.number} was not skipped"
@@ -781,7 +903,14 @@ class Engine:
                 f"{t.number} 已超过过号保留时间，请重新取号",
                 f"{t.number} is past the no-show grace period",
             )
-        self._emit("ticket.requeued", now, ticket=t.id, number=t.number, window=wid)
+        self._emit(
+            "ticket.requeued",
+            now,
+            ticket=t.id,
+            number=t.number,
+            window=wid,
+            waiting_since=self._requeue_place(t, now),
+        )
         return t
 
     def transfer(
@@ -975,6 +1104,22 @@ class Engine:
             )
         if appt.ticket is not None and appt.ticket in self.state.tickets:
             return self.state.tickets[appt.ticket]  # checking in twice gives the same ticket
+        booked_day = self._day(appt.start)
+        if booked_day != self.state.day:
+            when = self._dt(appt.start)
+            if booked_day > self.state.day:
+                raise EngineError(
+                    ErrorCode.TOO_EARLY,
+                    f"您的预约是 {when:%m月%d日 %H:%M}，请当天再来签到",
+                    f"your appointment is on {when:%Y-%m-%d %H:%M}; check in that day",
+                    "code",
+                )
+            raise EngineError(
+                ErrorCode.TOO_LATE,
+                f"您的预约（{when:%m月%d日}）已过期，请重新预约或取号",
+                f"your appointment was on {when:%Y-%m-%d}; book again or take a ticket",
+                "code",
+            )
         pol = self.config.appointments
         if now < appt.start - pol.early_min * 60:
             at = dt.datetime.fromtimestamp(appt.start - pol.early_min * 60, self.tz)
@@ -1050,7 +1195,7 @@ class Engine:
                 q = self._queue_index[qid]
                 due = []  # found first, emitted after: emitting re-sorts the dict
                 for t in d.values():  # oldest first: no copy of a long queue
-                    waited = (now - t.waiting_since) / 60
+                    waited = self.open_seconds(t.waiting_since, now) / 60
                     if waited < q.wait_yellow_min:
                         break
                     lvl = _level(waited, q.wait_yellow_min, q.wait_red_min)
@@ -1076,7 +1221,9 @@ class Engine:
             t = cur
             q = self._queue_index[t.queue]
             since = t.started_at or t.called_at or now
-            lvl = _level((now - since) / 60, q.service_yellow_min, q.service_red_min)
+            lvl = _level(
+                self.open_seconds(since, now) / 60, q.service_yellow_min, q.service_red_min
+            )
             if _LEVEL_RANK[lvl.value] > _LEVEL_RANK[t.service_level]:
                 self._emit(
                     "ticket.warning",

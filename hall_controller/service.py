@@ -13,8 +13,10 @@ import json
 import logging
 import math
 import queue
+import re
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,6 +79,11 @@ PUBLIC_EVENTS = frozenset(
         "day.rolled",
     }
 )
+
+
+#: Ticket fields never published in events (see Controller._public).
+_PRIVATE_TICKET = frozenset({"citizen_key", "token", "history", "appointment"})
+_TERMINAL_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # as hall_contract.topics.check_segment
 
 
 @dataclass
@@ -189,10 +196,10 @@ class Controller:
             broker,
             clean_start=False,
             session_expiry=3600,  # requests queue in the broker while we restart
-            will=Will(
-                self.topics.controller_state, json.dumps({"state": "lost", "at": 0}).encode()
-            ),
         )
+        #: Birth/death sequence number of the controller's presence (as terminals do): a
+        #: late Will of an older connection never hides a newer birth.
+        self._seq = 0
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_disconnect = self._on_disconnect
@@ -246,18 +253,23 @@ class Controller:
                 (t.command_results_filter, 1),
             ]
         )
-        client.publish(
-            t.controller_state,
-            json.dumps(
-                {"state": "online", "at": self.clock(), "config_version": self.config.version}
-            ),
-            qos=1,
-            retain=True,
-        )
+        client.publish(t.controller_state, self._presence("online"), qos=1, retain=True)
         self._publish_desired_config()
         self.connected.set()
         self._batch.append(Inbound("", "$publish-all", b"", None, None))
         log.info("controller connected to %s:%s", self.broker.host, self.broker.port)
+
+    def _presence(self, state: str, at: float | None = None) -> bytes:
+        """The controller's retained presence: online, offline (a clean stop) or lost (its
+        Will), with this connection's sequence number."""
+        return json.dumps(
+            {
+                "state": state,
+                "seq": self._seq,
+                "at": self.clock() if at is None else at,
+                "config_version": self.config.version,
+            }
+        ).encode()
 
     def _on_disconnect(self, reason: str) -> None:
         if self.connected.is_set():
@@ -272,6 +284,11 @@ class Controller:
             return
         tid = parts[3]
         kind = parts[4]
+        if not _TERMINAL_ID.match(tid):
+            # Not a terminal id the contract allows (the ACL could not name it, no reply
+            # topic can be built for it): dropped here, before it can spoil a batch.
+            log.warning("ignored a %s message on a malformed terminal topic", kind[:16])
+            return
         try:
             if kind == "req" and len(parts) == 6:
                 self._batch.append(
@@ -364,6 +381,10 @@ class Controller:
                 mono = time.monotonic()
                 if not self.client.connected and mono >= next_connect:
                     try:
+                        self._seq = max(self._seq + 1, time.time_ns() // 1_000_000)
+                        self.client.will = Will(
+                            self.topics.controller_state, self._presence("lost", 0.0)
+                        )
                         self.client.connect()
                         backoff = 0.5
                     except (OSError, ValueError) as err:
@@ -421,10 +442,7 @@ class Controller:
     def _shutdown(self) -> None:
         if self.connected.is_set():
             pid = self.client.publish(
-                self.topics.controller_state,
-                json.dumps({"state": "offline", "at": self.clock()}),
-                qos=1,
-                retain=True,
+                self.topics.controller_state, self._presence("offline"), qos=1, retain=True
             )
             deadline = time.monotonic() + 2
             while not self.client.acked(pid) and time.monotonic() < deadline:
@@ -573,16 +591,16 @@ class Controller:
 
     @staticmethod
     def _public(data: dict[str, Any]) -> dict[str, Any]:
-        """Event data as published: no citizen key, no lookup token, no free text."""
+        """Event data as published: no citizen key, no lookup token, no appointment code
+        (checking in with it again answers with the ticket and its token), no free text
+        about a citizen (a rating's comment, a transfer's note)."""
         d = dict(data)
         if "ticket" in d and isinstance(d["ticket"], dict):
-            t = {
-                k: v for k, v in d["ticket"].items() if k not in ("citizen_key", "token", "history")
-            }
-            d["ticket"] = t
+            d["ticket"] = {k: v for k, v in d["ticket"].items() if k not in _PRIVATE_TICKET}
         if "case" in d and isinstance(d["case"], dict):
             d["case"] = {k: v for k, v in d["case"].items() if k != "citizen_key"}
         d.pop("text", None)
+        d.pop("note", None)
         return d
 
     def _alert(
@@ -695,7 +713,7 @@ class Controller:
                 priority=req.priority,
                 citizen_key=req.citizen_key,
             )
-            return self.ticket_info(t)
+            return self.ticket_info(t, token=True)
         if op == "appointment.checkin":
             assert isinstance(req, m.AppointmentCheckin)
             if not req.code and not req.citizen_key:
@@ -705,10 +723,12 @@ class Controller:
                     "give code or citizen_key",
                     "code",
                 )
-            return self.ticket_info(e.checkin(now, req.code, req.citizen_key))
+            return self.ticket_info(e.checkin(now, req.code, req.citizen_key), token=True)
         if op == "ticket.lookup":
             assert isinstance(req, m.TicketLookup)
-            return self.ticket_info(e.ticket(req.ticket))
+            # By the token only: ids and numbers are public, the token is what the
+            # citizen holds (and what rating a ticket requires).
+            return self.ticket_info(e.ticket_by_token(req.ticket), token=True)
         if op == "case.lookup":
             assert isinstance(req, m.CaseLookup)
             cases = e.find_cases(req.case_no, req.citizen_key)
@@ -845,7 +865,10 @@ class Controller:
         raise EngineError(ErrorCode.UNKNOWN_OP, f"unknown operation {op}")
 
     # ----------------------------------------------------------------- views
-    def ticket_info(self, t: Ticket) -> dict[str, Any]:
+    def ticket_info(self, t: Ticket, *, token: bool = False) -> dict[str, Any]:
+        """The m.TicketInfo of a ticket. ``token`` only for the terminal that was issued
+        the ticket or presented its token: whoever has it may look the ticket up and rate
+        it, so window replies (and everything else) go without."""
         e = self.engine
         q = self.config.queue(t.queue)
         ahead = e.people_ahead(t) if t.state == m.TicketState.WAITING.value else 0
@@ -866,8 +889,9 @@ class Controller:
             "issued_at": t.issued_at,
             "people_ahead": ahead,
             "expected_wait_min": e.expected_wait_min(t.queue, ahead),
-            "token": t.token,
         }
+        if token:
+            info["token"] = t.token
         for k, v in (("service", t.service), ("window", t.window), ("window_hint", hint)):
             if v:
                 info[k] = v
@@ -1034,7 +1058,7 @@ class Controller:
     ) -> m.CommandResult | None:
         """A command with an expiry and an idempotency id; optionally wait for its result."""
         now = self.clock()
-        cid = f"cmd{int(now * 1000)}"
+        cid = f"cmd-{uuid.uuid4().hex}"  # unique, so a terminal never drops one as a repeat
         command = m.Command(
             id=cid,
             cmd=cmd,

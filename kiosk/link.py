@@ -59,6 +59,7 @@ class ControllerLink:
         self.hall_status: dict[str, Any] | None = None
         #: the controller's retained presence: "online", "offline", "lost" (None: unknown)
         self.controller_state: str | None = None
+        self._controller_seq = -1
         self.started_at = time.monotonic()
         self._stop = threading.Event()
         self._hb: threading.Thread | None = None
@@ -159,6 +160,11 @@ class ControllerLink:
         except ValueError:
             return
         state = data.get("state") if isinstance(data, dict) else None
+        seq = data.get("seq") if isinstance(data, dict) else None
+        if isinstance(seq, int):
+            if seq < self._controller_seq:
+                return  # the late Will of an older controller connection: the birth stands
+            self._controller_seq = seq
         self.controller_state = state if isinstance(state, str) else None
         if self.on_status is not None:  # re-render: the queue picture depends on it
             self.on_status(self.hall_status or {})

@@ -246,7 +246,7 @@ def test_recall_limit_and_no_show_grace() -> None:
     assert err.value.code == ErrorCode.CONFLICT
     e.no_show("win01", T0 + 4)
     assert e.state.tickets[t.id].state == TicketState.SKIPPED.value
-    e.requeue("win01", T0 + 5 * MIN, t.number if False else t.id)
+    e.requeue("win01", T0 + 5 * MIN, t.number)  # staff type the number
     assert e.state.tickets[t.id].state == TicketState.WAITING.value
     e.call_next("win01", T0 + 6 * MIN)
     e.no_show("win01", T0 + 7 * MIN)
@@ -256,6 +256,80 @@ def test_recall_limit_and_no_show_grace() -> None:
     assert err.value.code == ErrorCode.TOO_LATE
     e.tick(late)
     assert e.state.tickets[t.id].state == TicketState.EXPIRED.value
+
+
+def with_policy(**kw: object) -> HallConfig:
+    base = load_hall()
+    return base.model_copy(update={"window_policy": base.window_policy.model_copy(update=kw)})
+
+
+def test_a_requeued_no_show_comes_back_behind_the_next_in_line() -> None:
+    e = engine(with_policy(requeue_behind=2))
+    first = e.issue(T0, service="id_card_renew")
+    others = [e.issue(T0 + i, service="id_card_renew") for i in range(1, 5)]
+    assert e.call_next("win01", T0 + MIN).id == first.id
+    e.no_show("win01", T0 + 2 * MIN, requeue=True)
+    # Not the same absent person again: two others first, then the re-queued ticket.
+    order = []
+    for k in range(4):
+        order.append(e.call_next("win01", T0 + (3 + k) * MIN).number)
+        e.finish("win01", T0 + (3 + k) * MIN + 30)
+    assert order == [others[0].number, others[1].number, first.number, others[2].number]
+
+
+def test_requeue_after_skip_also_goes_behind_and_recalls_start_again() -> None:
+    e = engine(with_policy(requeue_behind=1))
+    first = e.issue(T0, service="id_card_renew")
+    second = e.issue(T0 + 1, service="id_card_renew")
+    third = e.issue(T0 + 2, service="id_card_renew")
+    e.call_next("win01", T0 + MIN)
+    for _ in range(e.config.window_policy.recall_limit):
+        e.recall("win01", T0 + MIN + 10)
+    e.no_show("win01", T0 + 2 * MIN)
+    back = e.requeue("win01", T0 + 3 * MIN, "a1")  # as typed at the window
+    assert back.id == first.id and back.state == TicketState.WAITING.value
+    assert e.call_next("win01", T0 + 4 * MIN).id == second.id
+    e.finish("win01", T0 + 5 * MIN)
+    again = e.call_next("win01", T0 + 6 * MIN)
+    assert again.id == first.id  # behind one, ahead of the third
+    assert again.recalls == 0  # a new call has its own recall limit
+    e.recall("win01", T0 + 6 * MIN + 5)
+    assert e.state.tickets[first.id].recalls == 1
+    assert e.people_ahead(third) == 0
+
+
+def test_requeue_places_survive_a_replay() -> None:
+    e = engine(with_policy(requeue_behind=1))
+    ids = [e.issue(T0 + i, service="id_card_renew").id for i in range(3)]
+    e.call_next("win01", T0 + MIN)
+    e.no_show("win01", T0 + 2 * MIN, requeue=True)
+    events = e.take_events()
+    fresh = replayed(e, events)
+    assert [t.id for t in fresh.state.waiting_in("general")] == [ids[1], ids[0], ids[2]]
+    assert [t.id for t in e.state.waiting_in("general")] == [ids[1], ids[0], ids[2]]
+
+
+def test_ticket_numbers_resolve_for_staff_but_lookups_need_the_token() -> None:
+    e = engine()
+    t = e.issue(T0, service="id_card_renew")
+    for ref in ("A001", "a1", " A 001 ", t.id, t.token):
+        assert e.ticket(ref).id == t.id
+    assert e.ticket_by_token(t.token).id == t.id
+    for ref in ("A001", t.id):
+        with pytest.raises(EngineError) as err:
+            e.ticket_by_token(ref)
+        assert err.value.code == ErrorCode.NOT_FOUND
+    with pytest.raises(EngineError):
+        e.ticket("A002")
+
+
+def test_a_number_means_todays_ticket_and_the_windows_own_first() -> None:
+    e = engine()
+    old = e.issue(T0, service="id_card_renew")
+    tomorrow = dt.datetime(2026, 11, 19, 9, 30, tzinfo=SHANGHAI).timestamp()
+    new = e.issue(tomorrow, service="id_card_renew")
+    assert old.number == new.number == "A001"
+    assert e.ticket("A001").id == new.id
 
 
 def test_call_next_needs_a_free_unpaused_window() -> None:
@@ -364,6 +438,36 @@ def test_wait_and_service_warnings_rise_once_per_level() -> None:
     assert e.state.tickets[t.id].service_level == Level.RED.value
 
 
+def test_lunch_break_and_nights_do_not_count_as_waiting() -> None:
+    base = load_hall()
+    weekly = {
+        d: [{"start": "09:00", "end": "12:00"}, {"start": "13:30", "end": "17:00"}]
+        for d in ("mon", "tue", "wed", "thu", "fri")
+    }
+    cfg = HallConfig.model_validate(
+        {
+            **base.model_dump(mode="json"),
+            "schedule": {**base.schedule.model_dump(mode="json"), "weekly": weekly},
+        }
+    )
+    e = engine(cfg)
+    q = cfg.queue("general")
+    before_lunch = dt.datetime(2026, 11, 18, 11, 55, tzinfo=SHANGHAI).timestamp()
+    t = e.issue(before_lunch, service="id_card_renew")
+    e.take_events()
+    after_lunch = dt.datetime(2026, 11, 18, 13, 30, tzinfo=SHANGHAI).timestamp()
+    assert e.open_seconds(before_lunch, after_lunch) == 5 * MIN
+    e.tick(after_lunch)  # 95 minutes on the clock, 5 of them open: no warning
+    assert not [ev for ev in e.take_events() if ev.type == "ticket.warning"]
+    e.tick(after_lunch + (q.wait_yellow_min - 5) * MIN)
+    assert [ev.data["level"] for ev in e.take_events() if ev.type == "ticket.warning"] == ["yellow"]
+    assert e.state.tickets[t.id].wait_level == Level.YELLOW.value
+    # Friday 16:50 to Monday 09:10 is 20 open minutes (the weekend is closed).
+    fri = dt.datetime(2026, 11, 20, 16, 50, tzinfo=SHANGHAI).timestamp()
+    mon = dt.datetime(2026, 11, 23, 9, 10, tzinfo=SHANGHAI).timestamp()
+    assert e.open_seconds(fri, mon) == 20 * MIN
+
+
 # ------------------------------------------------------------ appointments
 def test_appointment_window_gives_priority_early_refused_late_becomes_normal() -> None:
     e = engine()
@@ -383,6 +487,54 @@ def test_appointment_window_gives_priority_early_refused_late_becomes_normal() -
     with pytest.raises(EngineError) as err:
         e.checkin(T0, "NOPE", None)
     assert err.value.code == ErrorCode.NOT_FOUND
+
+
+def test_appointment_checkin_only_on_its_day() -> None:
+    e = engine()
+    day = 24 * 60 * MIN
+    e.roll_day(T0 - day)  # the hall ran yesterday
+    e.book(T0 - 8 * day, "LASTWEEK", None, "id_card_renew", T0 - 7 * day, T0 - 7 * day + MIN)
+    e.book(T0 - 2 * day, "YESTERDAY", None, "id_card_renew", T0 - day, T0 - day + 30 * MIN)
+    e.book(T0, "NEXTWEEK", None, "id_card_renew", T0 + 7 * day, T0 + 7 * day + 30 * MIN)
+    with pytest.raises(EngineError) as err:
+        e.checkin(T0, "YESTERDAY", None)
+    assert err.value.code == ErrorCode.TOO_LATE and "11月17日" in err.value.message
+    with pytest.raises(EngineError) as err:
+        e.checkin(T0, "NEXTWEEK", None)
+    assert err.value.code == ErrorCode.TOO_EARLY and "11月25日" in err.value.message
+    # Appointments of days gone by are forgotten when the day rolls.
+    with pytest.raises(EngineError) as err:
+        e.checkin(T0, "LASTWEEK", None)
+    assert err.value.code == ErrorCode.NOT_FOUND
+    assert set(e.state.appointments) == {"YESTERDAY", "NEXTWEEK"}
+    tomorrow = dt.datetime(2026, 11, 19, 9, 30, tzinfo=SHANGHAI).timestamp()
+    e.issue(tomorrow, service="id_card_renew")
+    assert set(e.state.appointments) == {"NEXTWEEK"}
+
+
+def test_booked_slots_hold_their_tickets_against_the_daily_cap() -> None:
+    base = load_hall()
+    services = [
+        s.model_copy(update={"daily_cap": 3}) if s.id == "id_card_renew" else s
+        for s in base.services
+    ]
+    e = engine(base.model_copy(update={"services": services}))
+    slot = T0 + 60 * MIN
+    e.book(T0, "AP1", None, "id_card_renew", slot, slot + 30 * MIN)
+    e.book(T0, "AP2", None, "id_card_renew", slot, slot + 30 * MIN)
+    e.issue(T0, service="id_card_renew")  # 1 walk-in + 2 held = the cap
+    with pytest.raises(EngineError) as err:
+        e.issue(T0 + 1, service="id_card_renew")
+    assert err.value.code == ErrorCode.CAP_REACHED
+    # The booked citizens still get theirs, past the cap's count of walk-ins.
+    assert e.checkin(slot - 5 * MIN, "AP1", None).priority == PriorityClass.APPOINTMENT.value
+    with pytest.raises(EngineError):
+        e.issue(slot - 4 * MIN, service="id_card_renew")  # AP2 still held
+    # AP2 never came: once its check-in window has passed, its ticket is free again.
+    after = slot + e.config.appointments.late_min * MIN + 1
+    assert e.issue(after, service="id_card_renew").number == "A003"
+    with pytest.raises(EngineError):
+        e.issue(after + 1, service="id_card_renew")
 
 
 def test_late_appointment_rejected_when_policy_says_so() -> None:

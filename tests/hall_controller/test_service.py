@@ -238,6 +238,26 @@ def test_published_events_carry_no_citizen_key_or_token(
     assert r.ok and r.result is not None
     payload = events.wait_for(lambda t, p: t.endswith("ticket/issued"))
     assert b"ck-secret" not in payload and r.result["token"].encode() not in payload
+    # An appointment code would answer a second check-in with the ticket and its token;
+    # a transfer's note is about the citizen.
+    admin = client_factory("a01", role="admin")
+    now = controller.clock()
+    booked = admin.request(
+        "admin.book_appointment",
+        {"code": "YYSECRET1", "service": "id_card_renew", "start": now, "end": now + 1800},
+    )
+    assert booked.ok
+    checked = kiosk.request("appointment.checkin", {"code": "YYSECRET1"})
+    assert checked.ok and checked.result is not None
+    number = checked.result["number"]
+    issued = events.wait_for(lambda t, p: t.endswith("ticket/issued") and number.encode() in p)
+    assert b"YYSECRET1" not in issued
+    window = client_factory("w01", role="window")
+    assert window.request("window.call_next", {}).ok
+    moved = window.request("window.transfer", {"to_queue": "social", "note": "王小明的材料"})
+    assert moved.ok
+    transferred = events.wait_for(lambda t, p: t.endswith("ticket/transferred"))
+    assert "王小明".encode() not in transferred
 
 
 def test_mailing_address_is_sealed_in_the_store(
@@ -321,6 +341,11 @@ def test_presence_birth_will_and_late_death(
         retain=True,
     ).wait_for_publish(5)
     states.wait_for(lambda t, p: json.loads(p)["seq"] == seq - 1)
+    # A round trip through the controller after it: the stale death was handled first
+    # (one connection, in order) and changed nothing.
+    assert kiosk.request("hall.status", {}).ok
+    assert controller.terminals["k01"].state == "online"
+    assert controller.terminals["k01"].seq == seq
     # ... and then the kiosk dies for real: its Will marks it lost with its own seq
     # Pull the cable: stop its network loop (so it cannot come back) and drop the socket.
     sock = kiosk._client.socket()
@@ -331,6 +356,8 @@ def test_presence_birth_will_and_late_death(
     assert a["terminal"] == "k01"
     assert controller.terminals["k01"].state == "lost"
     assert controller.terminals["k01"].seq >= seq
+    # One alert, for the real death: none was raised for the stale one.
+    assert [json.loads(p)["kind"] for _t, p, _r in alerts.msgs].count("terminal") == 1
     c.loop_stop()
     c.disconnect()
 
