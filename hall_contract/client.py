@@ -41,6 +41,15 @@ MessageHandler = Callable[[str, bytes, mqtt.MQTTMessage], None]
 
 @dataclass
 class BrokerSettings:
+    """Where and how to reach the broker.
+
+    TLS: ``tls`` True/False says it; ``None`` (the default when built directly) means TLS
+    exactly when a CA file or a client certificate is given. ``from_url`` sets it from the
+    scheme: ``mqtts://`` is TLS, ``mqtt://`` is not. With TLS and no ``tls_ca`` the
+    system's trusted CAs are used (a broker with a publicly trusted certificate).
+    ``tls_cert`` / ``tls_key`` are the client's own certificate and key, for brokers that
+    require one (``tls_key`` may be left out when the key is in the certificate file)."""
+
     host: str = "127.0.0.1"
     port: int = 1883
     username: str | None = None
@@ -49,23 +58,121 @@ class BrokerSettings:
     tls_cert: str | None = None
     tls_key: str | None = None
     keepalive: int = 15
+    tls: bool | None = None
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls if self.tls is not None else bool(self.tls_ca or self.tls_cert)
+
+    @property
+    def address(self) -> str:
+        return f"{'mqtts' if self.uses_tls else 'mqtt'}://{self.host}:{self.port}"
 
     @classmethod
     def from_url(cls, url: str, **kw: Any) -> BrokerSettings:
-        """``mqtt://user:pass@host:port`` or ``mqtts://...``."""
+        """``mqtt://user:pass@host:port`` or ``mqtts://...`` (TLS, port 8883 by default).
+        ``tls_ca`` / ``tls_cert`` / ``tls_key`` in ``kw`` are used only for ``mqtts://``."""
         from urllib.parse import urlsplit
 
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts", "tcp"):
             raise ValueError(f"broker URL {url!r} must start with mqtt:// or mqtts://")
-        port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        tls = parts.scheme == "mqtts"
+        if not tls:
+            kw = {k: v for k, v in kw.items() if not k.startswith("tls")}
+        try:
+            port = parts.port or (8883 if tls else 1883)
+        except ValueError:
+            raise ValueError(f"broker URL {url!r} has a bad port number") from None
         return cls(
             host=parts.hostname or "127.0.0.1",
             port=port,
             username=parts.username,
             password=parts.password,
+            tls=tls,
             **kw,
         )
+
+
+class TlsSetupError(ValueError):
+    """A TLS file of the client's settings cannot be used (missing, unreadable, not PEM)."""
+
+
+def tls_context(settings: BrokerSettings) -> ssl.SSLContext:
+    """The client-side TLS context of ``settings``: verifies the broker's certificate
+    (against ``tls_ca``, else the system's CAs) and the host name it was reached by;
+    presents ``tls_cert`` when given. Shared by paho (``HallClient``) and ``LeanClient``."""
+
+    def unusable(field: str, path: str, err: Exception) -> TlsSetupError:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        return TlsSetupError(f"cannot use {field} {path}: {why}")
+
+    try:
+        ctx = ssl.create_default_context(cafile=settings.tls_ca)
+    except ssl.SSLError:
+        why = ValueError("not a PEM CA certificate")
+        raise unusable("tls_ca", settings.tls_ca or "", why) from None
+    except OSError as err:
+        raise unusable("tls_ca", settings.tls_ca or "", err) from None
+    if settings.tls_cert:
+        field, files = "tls_cert", settings.tls_cert
+        if settings.tls_key:
+            field, files = "tls_cert/tls_key", f"{settings.tls_cert} / {settings.tls_key}"
+        try:
+            ctx.load_cert_chain(settings.tls_cert, settings.tls_key)
+        except ssl.SSLError:
+            why = ValueError("not a PEM certificate with its matching private key")
+            raise unusable(field, files, why) from None
+        except OSError as err:
+            raise unusable(field, files, err) from None
+    elif settings.tls_key:
+        raise TlsSetupError("tls_key is set without tls_cert (the client certificate)")
+    return ctx
+
+
+def explain_connect_error(err: BaseException, settings: BrokerSettings) -> str:
+    """What went wrong connecting to the broker, in words a technician can act on."""
+    where = f"{settings.host}:{settings.port}"
+    if isinstance(err, ssl.SSLCertVerificationError):
+        why = getattr(err, "verify_message", None) or str(err)
+        trust = (
+            f"the CA certificate {settings.tls_ca} (tls_ca)"
+            if settings.tls_ca
+            else "the system's trusted CAs (no tls_ca is set)"
+        )
+        if "mismatch" in why.lower():
+            hint = (
+                f"the broker's certificate does not name {settings.host!r}: connect by a "
+                "name or address listed in its subjectAltName, or reissue it with this one"
+            )
+        else:
+            hint = f"check that {trust} signed the broker's certificate"
+        return f"TLS: the broker at {where} is not trusted ({why}); {hint}"
+    if isinstance(err, ssl.SSLError):
+        reason = getattr(err, "reason", None) or str(err)
+        return (
+            f"TLS handshake with {where} failed ({reason}): is {settings.port} the broker's "
+            "TLS port (mqtts://, usually 8883), and its certificate and key valid?"
+        )
+    if isinstance(err, ConnectionResetError):
+        if settings.uses_tls:
+            return (
+                f"the broker at {where} dropped the TLS handshake: is {settings.port} its "
+                "plain port? mqtts:// needs its TLS port (usually 8883)"
+            )
+        return (
+            f"the broker at {where} dropped the connection: if {settings.port} is its TLS "
+            "port, connect with mqtts://"
+        )
+    if isinstance(err, ConnectionRefusedError):
+        return f"nothing listens on {where} (connection refused): is the broker running?"
+    if isinstance(err, socket.gaierror):
+        return f"unknown broker host {settings.host!r} ({err.strerror})"
+    if isinstance(err, TimeoutError):
+        return f"no answer from {where} (timed out): check the address and the network"
+    if isinstance(err, OSError) and err.strerror:
+        return f"cannot reach {where}: {err.strerror}"
+    return f"cannot reach {where}: {err}"
 
 
 class RequestTimeout(Exception):
@@ -84,6 +191,22 @@ def set_nodelay(client: mqtt.Client) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+class ReportingClient(mqtt.Client):
+    """paho's client, telling why a connection attempt failed: paho's background loop
+    swallows the exception and retries (logging it only at debug level), so a broker
+    that does not trust us, or that we do not trust, would look merely "unreachable"."""
+
+    on_connect_error: Callable[[BaseException], None] | None = None
+
+    def reconnect(self) -> mqtt.MQTTErrorCode:
+        try:
+            return super().reconnect()
+        except OSError as err:
+            if self.on_connect_error is not None:
+                self.on_connect_error(err)
+            raise
+
+
 def new_paho(
     client_id: str,
     settings: BrokerSettings,
@@ -93,13 +216,8 @@ def new_paho(
     client = cls(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     if settings.username:
         client.username_pw_set(settings.username, settings.password)
-    if settings.tls_ca:
-        client.tls_set(
-            ca_certs=settings.tls_ca,
-            certfile=settings.tls_cert,
-            keyfile=settings.tls_key,
-            tls_version=ssl.PROTOCOL_TLS_CLIENT,
-        )
+    if settings.uses_tls:
+        client.tls_set_context(tls_context(settings))
     client.reconnect_delay_set(min_delay=1, max_delay=8)
     client.max_queued_messages_set(0)
     client.max_inflight_messages_set(1000)
@@ -139,6 +257,9 @@ class HallClient:
         self._subacks: dict[int, threading.Event] = {}
         self._lock = threading.Lock()
         self._connected = threading.Event()
+        #: Why the last connection attempt failed (None after a success), in plain words.
+        self.last_error: str | None = None
+        self._outcome = threading.Condition()
         self._ids = itertools.count(1)
         self._prefix = uuid.uuid4().hex[:8]
         self.on_connection_change: Callable[[bool], None] | None = None
@@ -148,7 +269,10 @@ class HallClient:
             if not session
             else f"{topics.hall}-{terminal_id}",
             settings,
+            cls=ReportingClient,
         )
+        assert isinstance(self._client, ReportingClient)
+        self._client.on_connect_error = self._on_connect_error
         self._session_expiry = session_expiry
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -175,9 +299,10 @@ class HallClient:
         self._started = True
         if wait is not None and not self._connected.wait(wait):
             log.warning(
-                "broker %s:%s not reachable yet; retrying in the background",
+                "broker %s:%s not reachable yet (%s); retrying in the background",
                 self.settings.host,
                 self.settings.port,
+                self.last_error or "no answer",
             )
         return self
 
@@ -201,8 +326,16 @@ class HallClient:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def wait_connected(self, timeout: float) -> bool:
-        return self._connected.wait(timeout)
+    def wait_connected(self, timeout: float, *, fail_fast: bool = False) -> bool:
+        """Wait for the connection. ``fail_fast``: give up at the first failed attempt
+        (its reason is in ``last_error``) instead of waiting out the retries."""
+        if not fail_fast:
+            return self._connected.wait(timeout)
+        with self._outcome:
+            self._outcome.wait_for(
+                lambda: self._connected.is_set() or self.last_error is not None, timeout
+            )
+        return self._connected.is_set()
 
     # -------------------------------------------------------------- pub / sub
     def subscribe(
@@ -289,11 +422,22 @@ class HallClient:
                 self.topics.state(self.terminal_id), self._presence("lost"), qos=1, retain=True
             )
 
+    def _failed(self, why: str) -> None:
+        if why != self.last_error:  # once, not at every retry
+            log.error("%s", why)
+        with self._outcome:
+            self.last_error = why
+            self._outcome.notify_all()
+
+    def _on_connect_error(self, err: BaseException) -> None:
+        self._failed(explain_connect_error(err, self.settings))
+
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None
     ) -> None:
         if rc.is_failure:
-            log.error("broker refused connection: %s", rc)
+            who = f" as {self.settings.username!r}" if self.settings.username else ""
+            self._failed(f"the broker at {self.settings.address} refused the login{who}: {rc}")
             return
         set_nodelay(client)
         subs = [(self._reply_topic, 1)]
@@ -304,7 +448,10 @@ class HallClient:
             client.publish(
                 self.topics.state(self.terminal_id), self._presence("online"), qos=1, retain=True
             )
-        self._connected.set()
+        with self._outcome:
+            self.last_error = None
+            self._connected.set()
+            self._outcome.notify_all()
         log.info("connected to broker as %s", self.terminal_id)
         if self.on_connection_change:
             self.on_connection_change(True)

@@ -19,7 +19,8 @@ the controller needs (``hall_contract.mqtt5``), driven from its one thread:
 Sessions: ``clean_start=False`` with a session expiry, so requests queue in the broker
 while the controller restarts. QoS 1 messages not yet acknowledged are sent again after
 a reconnect (marked DUP when the broker kept the session). The broker's Receive Maximum
-is respected. Keepalive pings, Will, username/password and TLS are supported.
+is respected. Keepalive pings, Will, username/password and TLS (``tls_context``, as for paho) are
+supported.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import time
 from collections.abc import Callable
 
 from hall_contract import mqtt5
-from hall_contract.client import BrokerSettings
+from hall_contract.client import BrokerSettings, explain_connect_error, tls_context
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,19 @@ CONNACK_REASONS = {
 
 class ConnectRefused(ConnectionError):
     """The broker answered CONNECT with a failure reason code."""
+
+
+class BrokerCertificateError(ssl.SSLCertVerificationError):
+    """The broker's TLS certificate is not trusted (wrong CA, wrong name, expired); the
+    message says which and what to check. Keeps ``verify_code`` and ``verify_message``."""
+
+    def __init__(self, message: str, cause: ssl.SSLCertVerificationError) -> None:
+        super().__init__(message)
+        self.verify_code = cause.verify_code
+        self.verify_message = cause.verify_message
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class LeanClient:
@@ -121,11 +135,13 @@ class LeanClient:
         sock: socket.socket = raw
         try:
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if s.tls_ca:
-                ctx = ssl.create_default_context(cafile=s.tls_ca)
-                if s.tls_cert:
-                    ctx.load_cert_chain(s.tls_cert, s.tls_key)
-                sock = ctx.wrap_socket(raw, server_hostname=s.host)
+            if s.uses_tls:
+                try:
+                    sock = tls_context(s).wrap_socket(raw, server_hostname=s.host)
+                except ssl.SSLCertVerificationError as err:
+                    raise BrokerCertificateError(explain_connect_error(err, s), err) from err
+                except (ssl.SSLError, ConnectionResetError) as err:
+                    raise ConnectionError(explain_connect_error(err, s)) from err
             sock.sendall(
                 mqtt5.connect(
                     self.client_id,

@@ -6,6 +6,8 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
+import re
 import signal
 import sys
 import threading
@@ -13,11 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hall_contract.client import BrokerSettings, HallClient, RequestTimeout
-from hall_contract.hallconfig import HallConfig
+from hall_contract.client import BrokerSettings, HallClient, RequestTimeout, TlsSetupError
+from hall_contract.hallconfig import HallConfig, WindowConfig
 from hall_contract.messages import Reply
 from hall_contract.topics import Topics
-from hall_contract.yamlconf import ConfigFileError, load_model
+from hall_contract.yamlconf import ConfigFileError, load_model, load_yaml
 
 DEFAULT_CONFIG = "config/hall.yaml"
 log = logging.getLogger("hall_controller")
@@ -28,12 +30,19 @@ def load_config(path: str) -> HallConfig:
 
 
 def broker_for(config: HallConfig, url: str | None, user: str | None = None) -> BrokerSettings:
-    """Where a client of this hall connects: the URL given, the config's, or the managed one."""
+    """Where a client of this hall connects: the URL given, the config's, or the managed
+    one (its plain listener on this machine). An ``mqtts://`` URL trusts ``broker.tls_ca``
+    (else the system's CAs) and presents ``broker.tls_client_cert`` when set."""
     b = config.broker
     if url or b.url:
-        s = BrokerSettings.from_url(url or b.url or "")
+        s = BrokerSettings.from_url(
+            url or b.url or "",
+            tls_ca=b.tls_ca,
+            tls_cert=b.tls_client_cert,
+            tls_key=b.tls_client_key,
+        )
     else:
-        s = BrokerSettings(host=b.bind if b.bind != "0.0.0.0" else "127.0.0.1", port=b.port)
+        s = BrokerSettings(host=b.local_host, port=b.port)
     if user and b.auth and not s.username:
         pw = Path(config.data_dir) / "auth" / "passwords" / user
         if pw.exists():
@@ -50,10 +59,52 @@ def make_clock(start: str | None) -> Any:
     return lambda: time.time() + offset
 
 
+def broker_file_problems(
+    config: HallConfig, path: str, url: str | None, *, server: bool, readable: bool
+) -> list[str]:
+    """Problems with the TLS files the hall config names, in the form of other config
+    errors (``FILE:LINE: broker.FIELD: ...``): the client's files when the broker URL is
+    ``mqtts://``; with ``server``, the managed broker's TLS listener files too.
+    ``readable``: the files must be readable by this user (``run``), not only exist."""
+    b = config.broker
+    fields: list[str] = []
+    if (url or b.url or "").startswith("mqtts://"):
+        fields += ["tls_ca", "tls_client_cert", "tls_client_key"]
+    if server and not (url or b.url) and b.managed_tls:
+        fields += [f for f in ("tls_ca", "tls_cert", "tls_key") if f not in fields]
+    problems: list[str] = []
+    lines: dict[tuple[str | int, ...], int] | None = None
+    for field in fields:
+        value = getattr(b, field)
+        if not value:
+            continue
+        f = Path(value)
+        if f.is_file() and (not readable or os.access(f, os.R_OK)):
+            continue
+        if lines is None:
+            lines = load_yaml(Path(path))[1]
+        line = lines.get(("broker", field))
+        where = f"{path}:{line}" if line else path
+        why = "cannot read the file (permissions)" if f.is_file() else "no such file"
+        seen = "" if f.is_absolute() else f", looked at {f.resolve()}"
+        problems.append(f"{where}: broker.{field}: {why} (got {value!r}{seen})")
+    return problems
+
+
+def check_broker_files(
+    config: HallConfig, path: str, url: str | None, *, server: bool, readable: bool = True
+) -> None:
+    problems = broker_file_problems(config, path, url, server=server, readable=readable)
+    if problems:
+        raise ConfigFileError(Path(path), problems)
+
+
 # ------------------------------------------------------------------------- commands
 def cmd_check_config(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.file)
+        # Only that the files exist: the key may be readable only by the controller's user.
+        check_broker_files(cfg, args.file, None, server=True, readable=False)
     except ConfigFileError as err:
         print(f"{args.file}: {len(err.problems)} problem(s):", file=sys.stderr)
         for p in err.problems:
@@ -74,6 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hall_controller.store import SqliteStore
 
     cfg = load_config(args.config)
+    check_broker_files(cfg, args.config, args.broker_url, server=True)
     data = Path(args.data_dir or cfg.data_dir)
     data.mkdir(parents=True, exist_ok=True)
     broker = None
@@ -81,7 +133,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         settings = broker_for(cfg, args.broker_url)
     else:
         broker, settings = managed_broker(cfg, data)
-        print(f"mosquitto listening on {settings.host}:{settings.port}", flush=True)
+        print(f"mosquitto listening on {broker.bind}:{broker.port}", flush=True)
+        if broker.tls_port is not None:
+            print(f"mosquitto TLS listening on {broker.tls_bind}:{broker.tls_port}", flush=True)
     store = SqliteStore(data / "hall.db")
     ctl = Controller(
         cfg,
@@ -151,14 +205,9 @@ def one_request(
 ) -> Reply | None:
     """Connect as terminal ``tid``, send one request, wait for its reply (None: no answer,
     said on stderr)."""
-    client = HallClient(
-        Topics(cfg.hall.id),
-        tid,
-        broker_for(cfg, args.broker_url, tid),
-        role=role,
-        presence=False,
-    )
-    client.start(wait=5)
+    client = connect_tool(cfg, args, tid, role)
+    if client is None:
+        return None
     try:
         return client.request(op, payload, timeout=args.timeout)
     except RequestTimeout:
@@ -171,6 +220,60 @@ def one_request(
         client.stop()
 
 
+def connect_tool(
+    cfg: HallConfig, args: argparse.Namespace, tid: str, role: str, user: str | None = None
+) -> HallClient | None:
+    """A started client as terminal ``tid`` (logging in as ``user``, default ``tid``), or
+    None when the broker cannot be reached or refuses us (the reason said on stderr: TLS
+    trust, refused login, nothing listening)."""
+    check_broker_files(cfg, args.config, args.broker_url, server=False)
+    settings = broker_for(cfg, args.broker_url, user or tid)
+    try:
+        client = HallClient(Topics(cfg.hall.id), tid, settings, role=role, presence=False)
+    except TlsSetupError as err:
+        print(f"{args.config}: broker: {err}", file=sys.stderr)
+        return None
+    client.start(wait=None)
+    if not client.wait_connected(5, fail_fast=True) and client.last_error:
+        print(f"cannot connect to the hall's broker: {client.last_error}", file=sys.stderr)
+        client.stop()
+        return None
+    return client
+
+
+def resolve_window(cfg: HallConfig, given: str) -> str:
+    """The window id meant by ``given``: a window id (``win03``), a window name
+    (``3号综合窗口``), or a window number as staff say it (``3``): the window whose id ends
+    in that number (``win03``, ``win3``) or whose name starts with ``3号``. Raises
+    ``ValueError`` saying which windows there are when none or several match."""
+    ids = {w.id for w in cfg.windows}
+    if given in ids:
+        return given
+    named = [w.id for w in cfg.windows if w.name == given]
+    if len(named) == 1:
+        return named[0]
+    listing = ", ".join(f"{w.id} ({w.name})" for w in cfg.windows)
+    if re.fullmatch(r"\d{1,4}", given):
+        n = int(given)
+
+        def numbered(w: WindowConfig) -> bool:
+            digits = re.search(r"(\d+)$", w.id)
+            by_id = digits is not None and int(digits[1]) == n
+            by_name = re.match(rf"0*{n}号", w.name) is not None
+            return by_id or by_name
+
+        found = [w.id for w in cfg.windows if numbered(w)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise ValueError(
+                f"window number {given} is ambiguous: it could be {', '.join(found)}; "
+                "give the window id"
+            )
+        raise ValueError(f"no window number {given}; windows: {listing}")
+    raise ValueError(f"no window {given!r}; windows: {listing}")
+
+
 def window_terminal(cfg: HallConfig, wid: str) -> str:
     for t in cfg.terminals:
         if t.role == "window" and t.window == wid:
@@ -181,15 +284,11 @@ def window_terminal(cfg: HallConfig, wid: str) -> str:
 def cmd_window(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     try:
-        cfg.window(args.window)
-    except KeyError:
-        print(
-            f"no window {args.window!r} in {args.config}; windows: "
-            f"{', '.join(w.id for w in cfg.windows)}",
-            file=sys.stderr,
-        )
+        wid = resolve_window(cfg, args.window)
+    except ValueError as err:
+        print(f"{args.config}: {err}", file=sys.stderr)
         return 2
-    tid = window_terminal(cfg, args.window)
+    tid = window_terminal(cfg, wid)
     payload: dict[str, Any] = {}
     if getattr(args, "ticket", None):
         payload["ticket"] = args.ticket
@@ -264,9 +363,10 @@ def cmd_command(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     topics = Topics(cfg.hall.id)
-    settings = broker_for(cfg, args.broker_url, CONTROLLER_USER)
-    client = HallClient(topics, f"cli{int(time.time())}", settings, role="tool", presence=False)
-    client.start(wait=5)
+    # With the controller's login: a command may go to any terminal.
+    client = connect_tool(cfg, args, f"cli{int(time.time())}", "tool", user=CONTROLLER_USER)
+    if client is None:
+        return 3
     done = threading.Event()
     result: list[CommandResult] = []
     cid = f"cmd-{client.new_id()}"

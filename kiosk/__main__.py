@@ -81,7 +81,6 @@ def build(
     )
     for name in ("", "devices", "hall_contract", "kiosk", "kivy"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    from hall_contract.client import BrokerSettings
     from hall_contract.hallconfig import HallConfig
     from hall_contract.topics import Topics
     from hall_contract.yamlconf import load_model
@@ -107,7 +106,7 @@ def build(
         link = ControllerLink(
             Topics(hall.hall.id),
             cfg.terminal_id,
-            BrokerSettings.from_url(url),
+            cfg.broker_settings(url),
             heartbeat_s=cfg.timeouts.heartbeat_s,
         )
     k = Kiosk(
@@ -421,7 +420,17 @@ def cmd_screenshots(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = parser().parse_args(argv)
-    return {"run": cmd_run, "audit": cmd_audit, "screenshots": cmd_screenshots}[args.cmd](args)
+    from hall_contract.client import TlsSetupError
+    from hall_contract.yamlconf import ConfigFileError
+
+    try:
+        return {"run": cmd_run, "audit": cmd_audit, "screenshots": cmd_screenshots}[args.cmd](args)
+    except ConfigFileError as err:  # every problem with its file, line and field
+        print(str(err), file=sys.stderr)
+        return 1
+    except TlsSetupError as err:  # a TLS file that exists but cannot be used
+        print(f"kiosk config: {err}", file=sys.stderr)
+        return 1
 
 
 def parser() -> argparse.ArgumentParser:

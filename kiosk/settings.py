@@ -5,12 +5,14 @@ Paths in the file are relative to the file's own folder. Units are in the field 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from hall_contract.yamlconf import load_model
+from hall_contract.client import BrokerSettings
+from hall_contract.yamlconf import ConfigFileError, LocatedError, load_model, load_yaml
 
 
 class Strict(BaseModel):
@@ -62,7 +64,20 @@ class VoiceSettings(Strict):
 class KioskConfig(Strict):
     terminal_id: str = "k01"
     hall_config: str = "hall.yaml"
-    broker_url: str | None = Field(None, description="mqtt://host:port; none = the hall config's")
+    broker_url: str | None = Field(
+        None,
+        description="mqtt://host:port, or mqtts://host:port for TLS (with tls_ca); "
+        "none = the hall config's",
+    )
+    tls_ca: str | None = Field(
+        None,
+        description="CA certificate (PEM) the kiosk trusts on an mqtts:// broker_url; "
+        "none = the system's trusted CAs",
+    )
+    tls_cert: str | None = Field(
+        None, description="The kiosk's client certificate, for a broker that requires one"
+    )
+    tls_key: str | None = Field(None, description="Its private key")
     location: str = Field("", description="Where the terminal stands, sent with help requests")
     diagnostics_pin: str = Field("2580", pattern=r"^\d{4,8}$")
     rotation: Literal[0, 90, 180, 270] = 0
@@ -79,6 +94,26 @@ class KioskConfig(Strict):
 
     # resolved paths (set by load())
     base_dir: str = Field(".", exclude=True)
+
+    @model_validator(mode="after")
+    def _tls(self) -> KioskConfig:
+        if self.tls_key and not self.tls_cert:
+            raise LocatedError(("tls_key",), "tls_key needs tls_cert (the client certificate)")
+        tls_set = self.tls_ca or self.tls_cert
+        if tls_set and self.broker_url and not self.broker_url.startswith("mqtts://"):
+            raise LocatedError(
+                ("broker_url",),
+                "tls_ca/tls_cert are set but the broker URL is not TLS: write "
+                "mqtts://HOST:8883 (the broker's TLS port), or remove tls_*",
+            )
+        return self
+
+    TLS_FILES: ClassVar[tuple[str, ...]] = ("tls_ca", "tls_cert", "tls_key")
+
+    def broker_settings(self, url: str) -> BrokerSettings:
+        """How to reach the broker at ``url``; ``mqtts://`` uses this file's TLS files."""
+        files = {f: str(self.path(v)) for f in self.TLS_FILES if (v := getattr(self, f))}
+        return BrokerSettings.from_url(url, **files)
 
     def path(self, rel: str) -> Path:
         p = Path(rel)
@@ -99,4 +134,20 @@ class KioskConfig(Strict):
 def load(path: str | Path) -> KioskConfig:
     path = Path(path)
     cfg = load_model(KioskConfig, path)
-    return cfg.model_copy(update={"base_dir": str(path.resolve().parent)})
+    cfg = cfg.model_copy(update={"base_dir": str(path.resolve().parent)})
+    problems = []
+    for field in KioskConfig.TLS_FILES:
+        value = getattr(cfg, field)
+        if not value:
+            continue
+        f = cfg.path(value)
+        if f.is_file() and os.access(f, os.R_OK):
+            continue
+        line = load_yaml(path)[1].get((field,))
+        why = "cannot read the file (permissions)" if f.is_file() else "no such file"
+        seen = "" if Path(value).is_absolute() else f", looked at {f.resolve()}"
+        where = f"{path}:{line}" if line else str(path)
+        problems.append(f"{where}: {field}: {why} (got {value!r}{seen})")
+    if problems:
+        raise ConfigFileError(path, problems)
+    return cfg

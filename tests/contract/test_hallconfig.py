@@ -401,3 +401,66 @@ def test_error_bad_time_points_at_its_line(tmp_path: Path) -> None:
     assert len(err.problems) == 1
     assert err.problems[0].startswith(f"{path}:{line}: schedule.weekly.tue.0.end: ")
     assert "(got '25:10')" in err.problems[0]
+
+
+def test_terminal_may_not_take_the_controllers_broker_login(tmp_path: Path) -> None:
+    # gen-auth gives the user "controller" read and write on the whole hall
+    text = MINIMAL.read_text(encoding="utf-8").replace(
+        "  - {id: w01, role: window, window: win01}",
+        "  - {id: w01, role: window, window: win01}\n  - {id: controller, role: display}",
+    )
+    assert text != MINIMAL.read_text(encoding="utf-8")
+    path = tmp_path / "hall.yaml"
+    path.write_text(text, encoding="utf-8")
+    err = load_error(path)
+    line = line_of(path, "id: controller")
+    assert err.problems == [
+        f"{path}:{line}: terminals.2.id: terminal id 'controller' is reserved: it is the hall "
+        "controller's broker login, which may read and write the whole hall; give the "
+        "terminal another id (got 'controller')"
+    ]
+    # only the exact user name is reserved
+    path.write_text(text.replace("id: controller,", "id: controller2,"), encoding="utf-8")
+    assert load_model(HallConfig, path).terminals[2].id == "controller2"
+
+
+@pytest.mark.parametrize(
+    ("broker", "field", "message"),
+    [
+        ("{tls_port: 8883}", "broker.tls_port", "a TLS listener needs tls_cert and tls_key"),
+        (
+            "{tls_cert: s.pem, tls_key: s.key}",
+            "broker.tls_cert",
+            "the TLS listener needs its port: set tls_port (usually 8883)",
+        ),
+        ("{tls_cert: s.pem, tls_port: 8883}", "broker.tls_cert", "tls_cert needs tls_key"),
+        (
+            "{tls_cert: s.pem, tls_key: s.key, tls_port: 1883}",
+            "broker.tls_port",
+            "tls_port must differ from port (1883)",
+        ),
+        ("{tls_client_key: c.key}", "broker.tls_client_key", "needs tls_client_cert"),
+        ("{url: 'https://10.0.0.5'}", "broker.url", "must be mqtt://HOST:PORT, or mqtts://"),
+    ],
+)
+def test_broker_tls_settings_are_checked(
+    tmp_path: Path, broker: str, field: str, message: str
+) -> None:
+    path = tmp_path / "hall.yaml"
+    path.write_text(MINIMAL.read_text(encoding="utf-8") + f"\nbroker: {broker}\n", encoding="utf-8")
+    err = load_error(path)
+    assert len(err.problems) == 1
+    assert err.problems[0].startswith(f"{path}:{line_of(path, 'broker: {')}: {field}: ")
+    assert message in err.problems[0]
+
+
+def test_broker_tls_in_full(tmp_path: Path) -> None:
+    path = tmp_path / "hall.yaml"
+    path.write_text(
+        MINIMAL.read_text(encoding="utf-8")
+        + "\nbroker: {bind: 0.0.0.0, auth: true, tls_ca: ca.pem, tls_cert: s.pem, "
+        "tls_key: s.key, tls_port: 8883}\n",
+        encoding="utf-8",
+    )
+    b = load_model(HallConfig, path).broker
+    assert b.managed_tls and b.plain_bind == "127.0.0.1" and b.bind == "0.0.0.0"

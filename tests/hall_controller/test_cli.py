@@ -7,12 +7,15 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from hall_contract.client import BrokerSettings, HallClient
 from hall_contract.topics import Topics
 from hall_controller.broker import Mosquitto
+from hall_controller.cli import load_config, resolve_window
 from hall_controller.service import Controller
 from tests.conftest import ROOT
 
@@ -242,3 +245,122 @@ def test_command_reaches_the_terminal_once_and_reports(broker: Mosquitto, client
         "1",
     )
     assert away.returncode == 3 and "expires" in away.stderr
+
+
+# ------------------------------------------------------------------ window client
+def window_cli(broker: Mosquitto, window: str, *op: str) -> tuple[int, dict[str, Any], str]:
+    """Run one window operation with ``--json``: (exit code, the reply, stderr)."""
+    r = run_cli(
+        "window",
+        "--config",
+        str(MINIMAL),
+        "--broker-url",
+        broker.url,
+        "--window",
+        window,
+        "--json",
+        *op,
+    )
+    reply = json.loads(r.stdout) if r.stdout.strip() else {}
+    return r.returncode, reply, r.stderr
+
+
+def test_window_by_number_as_staff_say_it(controller: Controller, broker: Mosquitto) -> None:
+    # the issue's own example: `window --window 3 call-next` in a hall of win01, win02 ...
+    code, reply, err = window_cli(broker, "2", "status")
+    assert code == 0, err
+    assert reply["result"]["window"] == "win02" and reply["result"]["name"] == "2号窗口"
+    code, reply, err = window_cli(broker, "1号窗口", "status")  # its name works too
+    assert code == 0 and reply["result"]["window"] == "win01", err
+    unknown = run_cli("window", "--config", str(MINIMAL), "--window", "7", "status")
+    assert unknown.returncode == 2
+    assert "no window number 7; windows: win01 (1号窗口), win02 (2号窗口)" in unknown.stderr
+
+
+def test_window_numbers_in_the_county_hall_and_ambiguity(tmp_path: Path) -> None:
+    hall = load_config(str(ROOT / "config" / "hall.yaml"))
+    assert [resolve_window(hall, n) for n in ("3", "03", "1", "10", "16")] == [
+        "win03",
+        "win03",
+        "win01",
+        "win10",
+        "win16",
+    ]
+    assert resolve_window(hall, "9号一件事专窗") == "win09"
+    data = yaml.safe_load(MINIMAL.read_text(encoding="utf-8"))
+    data["windows"].append({"id": "desk", "name": "2号服务台", "queues": ["general"]})
+    data["windows"].append({"id": "win3", "name": "三号窗口", "queues": ["general"]})
+    cfg_file = tmp_path / "hall.yaml"
+    cfg_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    cfg = load_config(str(cfg_file))
+    assert resolve_window(cfg, "3") == "win3"
+    with pytest.raises(ValueError, match="window number 2 is ambiguous: it could be win02, desk"):
+        resolve_window(cfg, "2")
+    r = run_cli("window", "--config", str(cfg_file), "--window", "2", "call-next")
+    assert r.returncode == 2 and "ambiguous" in r.stderr and "give the window id" in r.stderr
+
+
+def test_window_recall_no_show_and_requeue_by_ticket_number(
+    controller: Controller, broker: Mosquitto, client_factory
+) -> None:
+    kiosk = client_factory("k01", role="kiosk")
+    for _ in range(2):
+        assert kiosk.request("ticket.issue", {"service": "id_card_renew"}).ok
+    code, reply, err = window_cli(broker, "win01", "call-next")
+    assert code == 0 and reply["result"]["number"] == "A001", err
+    code, reply, err = window_cli(broker, "win01", "recall", "A001")  # by its number
+    assert code == 0, err
+    assert reply["result"]["number"] == "A001" and reply["result"]["state"] == "called"
+    code, reply, err = window_cli(broker, "win01", "recall")  # the window's current ticket
+    assert code == 0 and reply["result"]["number"] == "A001", err
+    recalls = [h for h in reply["result"]["history"] if h["what"] == "recalled"]
+    assert len(recalls) == 2
+    code, reply, err = window_cli(broker, "win01", "no-show")
+    assert code == 0 and reply["result"]["state"] == "skipped", err
+    code, reply, err = window_cli(broker, "win01", "requeue", "A001")  # came back in time
+    assert code == 0, err
+    assert reply["result"]["number"] == "A001" and reply["result"]["state"] == "waiting"
+    # A001 re-enters behind A002, the one ticket waiting
+    code, reply, err = window_cli(broker, "win01", "call-next")
+    assert code == 0 and reply["result"]["number"] == "A002", err
+    code, reply, err = window_cli(broker, "win01", "no-show", "--requeue")
+    assert code == 0, err
+    assert reply["result"]["number"] == "A002" and reply["result"]["state"] == "waiting"
+    code, reply, err = window_cli(broker, "win01", "call-next")
+    assert code == 0 and reply["result"]["number"] == "A001", err
+    # A002 is waiting, not skipped: nothing to re-queue
+    code, reply, err = window_cli(broker, "win01", "requeue", "A002")
+    assert code == 1 and not reply["ok"] and "A002" in reply["error"]["message"]
+
+
+def test_window_transfer_pause_and_resume(
+    controller: Controller, broker: Mosquitto, client_factory
+) -> None:
+    kiosk = client_factory("k01", role="kiosk")
+    assert kiosk.request("ticket.issue", {"service": "id_card_renew"}).ok
+    code, reply, err = window_cli(broker, "win01", "call-next")
+    assert code == 0 and reply["result"]["number"] == "A001", err
+    code, reply, err = window_cli(broker, "win01", "transfer", "--to-window", "win02")
+    assert code == 0, err
+    assert reply["result"]["state"] == "waiting" and reply["result"]["priority"] == "transfer"
+    code, reply, err = window_cli(broker, "win02", "call-next")
+    assert code == 0 and reply["result"]["number"] == "A001", err
+    assert reply["result"]["window"] == "win02"
+    code, reply, err = window_cli(broker, "win02", "transfer", "--to-queue", "social")
+    assert code == 0, err
+    assert reply["result"]["queue"] == "social" and reply["result"]["state"] == "waiting"
+    code, reply, err = window_cli(broker, "win02", "pause", "--reason", "午休")
+    assert code == 0, err
+    assert reply["result"]["paused"] is True and reply["result"]["pause_reason"] == "午休"
+    code, reply, err = window_cli(broker, "win02", "call-next")
+    assert code == 1 and not reply["ok"]  # a paused window calls nobody
+    code, reply, err = window_cli(broker, "win02", "resume")
+    assert code == 0 and reply["result"]["paused"] is False, err
+    code, reply, err = window_cli(broker, "win02", "call-next")
+    assert code == 0, err
+    assert reply["result"]["number"] == "A001" and reply["result"]["queue"] == "social"
+    # the plain-text output a person reads
+    plain = run_cli(
+        "window", "--config", str(MINIMAL), "--broker-url", broker.url, "--window", "2", "status"
+    )
+    assert plain.returncode == 0 and '"current": "A001"' in plain.stdout
