@@ -88,7 +88,9 @@ class Topics:
 
     # --- controller-owned topics -----------------------------------------------------
     def event(self, kind: str) -> str:
-        """Queue events, e.g. ``events/ticket/called``; kind ``ticket.called``."""
+        """Published events: kind ``ticket.called`` → ``events/ticket/called``. Every type in
+        ``hall_controller.service.PUBLIC_EVENTS`` (ticket, window, rating, case and day
+        events); their data are documented in ``hall_contract/asyncapi.py``."""
         return f"{self.base}/events/{kind.replace('.', '/')}"
 
     @property
@@ -110,14 +112,16 @@ class Topics:
 
     @property
     def hall_status(self) -> str:
-        """Retained: open or closed now, next opening, queues on offer."""
+        """Retained: open now, next opening, config version, waiting count per queue."""
         return f"{self.base}/status"
 
     @property
     def controller_state(self) -> str:
+        """Retained controller presence (online/offline, Will ``lost``) with a ``seq``."""
         return f"{self.base}/controller/state"
 
     @property
     def alerts(self) -> str:
-        """Help requests, 办不成事 reports, device faults and time-limit warnings for staff."""
+        """For staff: help requests, 办不成事 reports, bad ratings, red time limits, device
+        faults and lost terminals."""
         return f"{self.base}/alerts"

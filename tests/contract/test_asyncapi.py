@@ -1,21 +1,46 @@
-"""docs/asyncapi.yaml: generated from the code, valid AsyncAPI 3.0, complete."""
+"""docs/asyncapi.yaml: generated from the code, valid AsyncAPI 3.0, complete, and true to
+what the controller actually publishes."""
 
 from __future__ import annotations
 
+import copy
+import inspect
+import itertools
 import json
 import re
+import threading
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import paho.mqtt.client as mqtt
 import yaml
+from paho.mqtt.enums import CallbackAPIVersion
 
-from hall_contract.asyncapi import render
+from hall_contract.asyncapi import EVENTS, render
+from hall_contract.client import HallClient
 from hall_contract.messages import REQUESTS
+from hall_contract.topics import Topics
+from hall_controller.broker import Mosquitto
+from hall_controller.service import PUBLIC_EVENTS, Controller
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "asyncapi.yaml"
 SCHEMA = ROOT / "tests" / "data" / "asyncapi-3.0.0.schema.json"  # @asyncapi/specs 6.11.1
+
+#: How to call each parameter of a Topics method to get every documented topic.
+#: A method with a parameter not listed here fails the test: say how it is documented.
+SAMPLES: dict[str, list[str]] = {
+    "tid": ["{terminal}"],
+    "op": sorted(REQUESTS),
+    "device": ["{device}"],
+    "queue": ["{queue}"],
+    "kind": sorted(PUBLIC_EVENTS),
+}
+#: Members that give a prefix of topics, not a topic.
+PREFIXES = {"base", "terminal"}
 
 
 def load() -> dict[str, Any]:
@@ -44,14 +69,19 @@ def _refs(node: Any) -> list[str]:
     return []
 
 
+def _resolve(doc: dict[str, Any], ref: str) -> Any:
+    assert ref.startswith("#/"), ref
+    node: Any = doc
+    for part in ref[2:].split("/"):
+        assert part in node, f"dangling $ref {ref}"
+        node = node[part]
+    return node
+
+
 def test_every_reference_resolves() -> None:
     doc = load()
     for ref in _refs(doc):
-        assert ref.startswith("#/"), ref
-        node: Any = doc
-        for part in ref[2:].split("/"):
-            assert part in node, f"dangling $ref {ref}"
-            node = node[part]
+        _resolve(doc, ref)
 
 
 def test_every_channel_parameter_is_declared_and_every_op_has_a_channel() -> None:
@@ -64,3 +94,220 @@ def test_every_channel_parameter_is_declared_and_every_op_has_a_channel() -> Non
         assert f"hall/{{hall}}/t/{{terminal}}/req/{op}" in addresses
     for op in doc["operations"].values():
         assert op["action"] in ("send", "receive")
+
+
+# ------------------------------------------------------------------- the topic tree
+def _address_pattern(address: str) -> re.Pattern[str]:
+    """A channel address as a regex: each `{param}` matches one topic level."""
+    return re.compile(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(address)))
+
+
+def _filter_pattern(topic_filter: str) -> re.Pattern[str]:
+    """An MQTT subscription filter as a regex over topics (and channel addresses)."""
+    out = re.escape(topic_filter).replace(r"\+", "[^/]+")
+    if out.endswith("\\#"):
+        out = out[:-2] + ".+"
+    return re.compile(out)
+
+
+def _contract_topics() -> list[tuple[str, str]]:
+    """Every topic, filter and prefix that Topics produces, with placeholders:
+    (member name, topic)."""
+    t = Topics("{hall}")
+    out: list[tuple[str, str]] = []
+    for name, member in vars(Topics).items():
+        if name.startswith("_") or name in Topics.__dataclass_fields__:
+            continue
+        if isinstance(member, property):
+            out.append((name, getattr(t, name)))
+        elif inspect.isfunction(member):
+            params = list(inspect.signature(member).parameters)[1:]
+            missing = [p for p in params if p not in SAMPLES]
+            assert not missing, f"Topics.{name}({', '.join(missing)}): add it to SAMPLES"
+            for args in itertools.product(*(SAMPLES[p] for p in params)):
+                out.append((name, getattr(t, name)(*args)))
+    return out
+
+
+def test_every_topic_in_the_topic_tree_has_a_channel() -> None:
+    """A topic added to hall_contract/topics.py without a channel in the document fails."""
+    addresses = [ch["address"] for ch in load()["channels"].values()]
+    members = set()
+    for name, topic in _contract_topics():
+        members.add(name)
+        if name in PREFIXES:
+            ok = any(a.startswith(topic + "/") for a in addresses)
+        elif "+" in topic or "#" in topic:
+            ok = any(_filter_pattern(topic).fullmatch(a) for a in addresses)
+        else:
+            ok = any(_address_pattern(a).fullmatch(topic) for a in addresses)
+        assert ok, f"Topics.{name} gives {topic!r}, which no channel in asyncapi.yaml documents"
+    # the walk above really saw the tree (and the retained hall status and controller state)
+    assert {"request", "event", "hall_status", "controller_state", "alerts"} <= members
+
+
+def test_every_channel_is_a_topic_of_the_topic_tree() -> None:
+    """And the other way round: no channel is written by hand past topics.py."""
+    topics = {topic for name, topic in _contract_topics() if name not in PREFIXES}
+
+    def norm(s: str) -> str:
+        return re.sub(r"\{\w+\}", "{}", s)
+
+    known = {norm(t) for t in topics}
+    for cid, ch in load()["channels"].items():
+        assert norm(ch["address"]) in known, f"channel {cid} ({ch['address']}) is not in Topics"
+
+
+def test_every_published_event_type_has_its_channel_and_nothing_else_does() -> None:
+    doc = load()
+    by_address = {ch["address"]: ch for ch in doc["channels"].values()}
+    t = Topics("{hall}")
+    for kind in PUBLIC_EVENTS:
+        ch = by_address.get(t.event(kind))
+        assert ch is not None, f"event {kind} is published but has no channel"
+        (msg,) = ch["messages"].values()
+        payload = _resolve(doc, _resolve(doc, msg["$ref"])["payload"]["$ref"])
+        assert payload["properties"]["type"]["const"] == kind
+    assert set(EVENTS) == set(PUBLIC_EVENTS), "document exactly the events published"
+    events = {a for a in by_address if a.startswith("hall/{hall}/events/")}
+    assert events == {t.event(k) for k in PUBLIC_EVENTS}
+
+
+# ------------------------------------------------------- what goes over the wire
+def _strict(doc: dict[str, Any], node: Any, depth: int = 0) -> Any:
+    """A schema with its $refs inlined and no extra properties allowed, so a field the
+    code publishes but the document does not describe fails."""
+    assert depth < 30, "recursive schema"
+    if isinstance(node, list):
+        return [_strict(doc, v, depth + 1) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return _strict(doc, copy.deepcopy(_resolve(doc, node["$ref"])), depth + 1)
+    out = {k: _strict(doc, v, depth + 1) for k, v in node.items()}
+    if "properties" in out and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
+
+
+class _Wire:
+    """Every message on the hall's topics, as a subscriber sees it."""
+
+    def __init__(self, broker: Mosquitto, topic: str) -> None:
+        self.msgs: list[tuple[str, bytes]] = []
+        self.cond = threading.Condition()
+        self.c = mqtt.Client(
+            CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id=f"w-{uuid.uuid4().hex[:6]}"
+        )
+        subscribed = threading.Event()
+        self.c.on_message = self._on_message
+        self.c.on_subscribe = lambda *a: subscribed.set()
+        self.c.connect(broker.bind, broker.port)
+        self.c.subscribe(topic, qos=1)
+        self.c.loop_start()
+        assert subscribed.wait(5)
+
+    def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        with self.cond:
+            self.msgs.append((msg.topic, msg.payload))
+            self.cond.notify_all()
+
+    def wait(self, pred: Callable[[list[tuple[str, bytes]]], bool], what: str) -> None:
+        with self.cond:
+            assert self.cond.wait_for(lambda: pred(self.msgs), 15), f"no {what} seen"
+
+    def close(self) -> None:
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+def _event_types(msgs: list[tuple[str, bytes]]) -> set[str]:
+    return {json.loads(p)["type"] for t, p in msgs if t.startswith("hall/mini/events/")}
+
+
+def _ok(client: HallClient, op: str, payload: dict[str, Any]) -> dict[str, Any]:
+    r = client.request(op, payload)
+    assert r.ok and r.result is not None, (op, r.error)
+    return r.result
+
+
+def test_every_message_the_controller_publishes_matches_the_document(
+    controller: Controller, broker: Mosquitto, client_factory
+) -> None:
+    """A busy hour through a real controller and broker: every message seen on the hall's
+    topics (events of every published type, snapshots, status, presence, replies, alerts)
+    validates against its channel's payload schema, extra fields included."""
+    doc = load()
+    wire = _Wire(broker, "hall/mini/#")
+    try:
+        kiosk = client_factory("k01", role="kiosk")
+        window = client_factory("w01", role="window")
+        admin = client_factory("a01", role="admin")
+        clock = controller.clock_control  # type: ignore[attr-defined]
+        t1 = _ok(kiosk, "ticket.issue", {"service": "id_card_renew"})
+        _ok(window, "window.call_next", {})
+        _ok(window, "window.recall", {})
+        _ok(window, "window.start", {})
+        fin = _ok(window, "window.finish", {"accept_case": True})
+        rating = {"ticket": t1["token"], "level": 1, "reasons": ["等候时间长"], "text": "太慢"}
+        _ok(kiosk, "rating.submit", rating)
+        _ok(admin, "admin.update_case", {"case_no": fin["case"]["case_no"], "state": "in_review"})
+        _ok(window, "window.pause", {"reason": "午休"})
+        _ok(window, "window.resume", {})
+        t2 = _ok(kiosk, "ticket.issue", {"service": "id_card_renew"})
+        _ok(window, "window.call_next", {})
+        _ok(window, "window.no_show", {})
+        _ok(window, "window.requeue", {"ticket": t2["ticket_id"]})
+        _ok(window, "window.call_next", {})
+        _ok(window, "window.transfer", {"to_queue": "social", "note": "补材料"})
+        _ok(kiosk, "ticket.issue", {"service": "id_card_renew"})
+        _ok(kiosk, "ticket.issue", {"service": "ss_proof_print"})
+        _ok(window, "window.call_next", {})
+        _ok(window, "window.no_show", {})  # skipped: expires after the grace period
+        _ok(window, "window.call_next", {})
+        _ok(window, "window.start", {})  # served too long: a service warning
+        _ok(kiosk, "hall.status", {})
+        # one waiting ticket left: red wait warning; the skipped one expires
+        clock.advance(minutes=controller.config.queue("general").wait_red_min + 1)
+        wire.wait(lambda ms: {"ticket.warning", "ticket.expired"} <= _event_types(ms), "tick")
+        clock.advance(minutes=24 * 60)  # Thursday 10:40: a new service day
+        wire.wait(lambda ms: "day.rolled" in _event_types(ms), "day.rolled")
+        wire.wait(lambda ms: any(t == "hall/mini/status" for t, _ in ms), "hall status")
+        controller.stop()
+        wire.wait(
+            lambda ms: any(
+                t == "hall/mini/controller/state" and json.loads(p)["state"] == "offline"
+                for t, p in ms
+            ),
+            "controller offline",
+        )
+    finally:
+        wire.close()
+
+    channels = list(doc["channels"].items())
+    seen: set[str] = set()
+    with wire.cond:
+        msgs = list(wire.msgs)
+    # the Will is with the broker, not on the wire unless the controller dies: check it too
+    will = controller.client.will
+    assert will is not None and will.topic == "hall/mini/controller/state"
+    for topic, payload in [*msgs, (will.topic, will.payload)]:
+        topic = topic.replace("hall/mini/", "hall/{hall}/", 1)
+        found = [
+            (cid, ch) for cid, ch in channels if _address_pattern(ch["address"]).fullmatch(topic)
+        ]
+        assert len(found) == 1, f"{topic}: {[cid for cid, _ in found]}"
+        cid, ch = found[0]
+        (msg_ref,) = ch["messages"].values()
+        schema = _strict(doc, _resolve(doc, msg_ref["$ref"])["payload"])
+        errors = list(jsonschema.Draft7Validator(schema).iter_errors(json.loads(payload)))
+        assert not errors, f"{topic} ({cid}): {[e.message for e in errors]}\n{payload!r}"
+        seen.add(cid)
+    assert _event_types(msgs) == PUBLIC_EVENTS, "the scenario should publish every event type"
+    # the lookup token goes only to the terminal that was issued the ticket (docs/mqtt.md)
+    token = t1["token"].encode()
+    assert token
+    for topic, payload in msgs:
+        assert topic.startswith("hall/mini/t/k01/") or token not in payload, topic
+    assert {"hallStatus", "controllerState", "queueSnapshot", "callBoard", "alerts"} <= seen
+    assert {"terminalReply", "terminalState", "terminalConfig"} <= seen
