@@ -118,17 +118,27 @@ class Kiosk:
     def online(self) -> bool:
         return bool(self.link is not None and self.link.online)
 
+    @property
+    def controller_up(self) -> bool | None:
+        """The controller's own presence (retained, with a Will): None when not known yet."""
+        state = getattr(self.link, "controller_state", None)
+        return None if state is None else state == "online"
+
     def offer(self) -> Offer:
         status = self.link.hall_status if self.link is not None else None
-        return decide(self.hall, self.now(), self.online, status)
+        # With the broker up but the controller stopped or lost, what needs the controller
+        # (tickets, check-in, look-ups) is not offered: a citizen would only wait for a
+        # time-out. Guides and printing go on.
+        reachable = self.online and self.controller_up is not False
+        return decide(self.hall, self.now(), reachable, status)
 
     def home_info(self) -> HomeInfo:
         """The home screen's sentences now (hours, holidays, next opening, waiting)."""
         link = self.link
         status = link.hall_status if link is not None else None
-        state = getattr(link, "controller_state", None)
-        up = None if state is None else state == "online"
-        return home_info(self.hall, self.now(), self.offer(), status, self.lang, controller_up=up)
+        return home_info(
+            self.hall, self.now(), self.offer(), status, self.lang, controller_up=self.controller_up
+        )
 
     @property
     def flow(self) -> Flow | None:

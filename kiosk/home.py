@@ -173,7 +173,7 @@ def home_info(
     waiting_total = None
     queues: list[QueueLine] = []
     queue_note = None
-    if offer.online and controller_up is False:
+    if controller_up is False:  # (then ``offer.online`` is false too: see Kiosk.offer)
         queue_note = t("controller_down", lang)
     elif offer.online and status is not None:
         queues = waiting_by_queue(hall, status, lang)

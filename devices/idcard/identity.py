@@ -139,6 +139,7 @@ def id_number_valid(number: str) -> bool:
 
 def mask_id_number(number: str) -> str:
     """``110105********002X``: first 6 and last 4 kept."""
+    number = number.strip()
     if len(number) <= 10:
         return "*" * len(number)
     return number[:6] + "*" * (len(number) - 10) + number[-4:]
@@ -146,6 +147,7 @@ def mask_id_number(number: str) -> str:
 
 def mask_name(name: str) -> str:
     """``张*明``, ``李*``, ``欧**华``; one-character names become ``*``."""
+    name = name.strip()
     if len(name) <= 1:
         return "*" * len(name)
     if len(name) == 2:

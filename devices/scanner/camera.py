@@ -444,11 +444,14 @@ class CameraScanner:
         self._seen = {k: t for k, t in self._seen.items() if now - t < self.dedup_seconds}
         self._seen[event.raw] = now
         self.stats.scans += 1
-        with self._cond:
-            self._events.append(event)
-            self._cond.notify_all()
-        if self.on_scan is not None:
-            try:
-                self.on_scan(event)
-            except Exception:
-                log.exception("scan callback failed")
+        # Handed to the callback, or kept for wait_for_scan(), never both (see the serial
+        # scanner): nothing scanned outlives the person, and nothing piles up unread.
+        if self.on_scan is None:
+            with self._cond:
+                self._events.append(event)
+                self._cond.notify_all()
+            return
+        try:
+            self.on_scan(event)
+        except Exception:
+            log.exception("scan callback failed")

@@ -216,11 +216,14 @@ class SerialScanner:
                 self._emit(make_event(raw, Source.SERIAL))
 
     def _emit(self, event: ScanEvent) -> None:
-        with self._cond:
-            self._events.append(event)
-            self._cond.notify_all()
-        if self.on_scan is not None:
-            try:
-                self.on_scan(event)
-            except Exception:  # a UI callback bug must not kill the reader
-                log.exception("scan callback failed")
+        # Handed to the callback, or kept for wait_for_scan(), never both: a code scanned
+        # at a kiosk (an appointment code, a ticket token) must not outlive the person.
+        if self.on_scan is None:
+            with self._cond:
+                self._events.append(event)
+                self._cond.notify_all()
+            return
+        try:
+            self.on_scan(event)
+        except Exception:  # a UI callback bug must not kill the reader
+            log.exception("scan callback failed")

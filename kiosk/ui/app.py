@@ -207,7 +207,9 @@ class KioskApp(App):
         view = self.view(screen)
         ctx = Ctx(k, view)
         if k.countdown is not None:
-            ctx.warn(k.tr("countdown", n=k.countdown))
+            # Shown, not read aloud: its number changes every second, and what is spoken
+            # is read again whenever it changes. Elderly mode asks "need more time?" once.
+            ctx.warn(k.tr("countdown", n=k.countdown), speak=False)
         if k.prompt == "more_time":
             ctx.label(k.tr("more_time_q"), "title", speak=True)
             ctx.button(k.tr("more_time"), k.more_time)

@@ -151,10 +151,11 @@ class Ctx:
         self._used.append(g.slots)
         return g
 
-    def warn(self, text: str) -> None:
+    def warn(self, text: str, *, speak: bool = True) -> None:
         w: WarnBox = self.view.slots.take(WarnBox)
         w.refill(text, self.lim)
-        self.spoken.append(text)
+        if speak:
+            self.spoken.append(text)
 
     def qr(self, content: str) -> None:
         q: QrImage = self.view.slots.take(QrImage)

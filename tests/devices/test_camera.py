@@ -138,6 +138,8 @@ def test_pipeline_deduplicates_within_window(scanners: list[CameraScanner]) -> N
     assert s.wait_idle(10)
     assert got == [UTF8, GB]
     assert (s.stats.decoded, s.stats.dropped, s.stats.scans, s.stats.duplicates) == (6, 0, 2, 3)
+    with pytest.raises(DeviceTimeout):  # handed to the callback, not kept as well
+        s.wait_for_scan(0)
 
 
 def test_no_dedup_window_reports_again(scanners: list[CameraScanner]) -> None:

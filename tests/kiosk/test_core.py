@@ -168,9 +168,16 @@ def test_home_follows_the_day_and_the_controller(tmp_path: Path) -> None:
     assert renders == [1] and k.home_info().hours == "今日办公时间 08:30–17:30"
     link.hall_status = {"waiting": {"id": 3}}
     assert k.home_info().waiting_total == "当前等候 3 人"  # closed, but people still wait
+    link.controller_state = "online"  # type: ignore[attr-defined]
+    k._now = lambda: MONDAY_10  # open
+    assert k.offer().allows("ticket")
     link.controller_state = "lost"  # type: ignore[attr-defined]
     info = k.home_info()
     assert info.waiting_total is None and info.queue_note and "排队人数" in info.queue_note
+    # The broker is up, the controller is not: no ticket to wait for in vain; guides go on.
+    offer = k.offer()
+    assert not offer.allows("ticket") and offer.why_not["ticket"] == "offline"
+    assert offer.allows("guide")
 
 
 def test_printer_fault_reported_and_ticket_still_shown(tmp_path: Path) -> None:

@@ -116,6 +116,8 @@ def test_day_and_night_on_screen(ui_run: dict[str, Any]) -> None:
 def test_elderly_mode_on_screen(ui_run: dict[str, Any]) -> None:
     assert ui_run["elderly_from_button"] and ui_run["elderly_help_button"]
     assert ui_run["more_time_prompt"] and ui_run["more_time_spoken"]
+    # Spoken once, not again with every second of the countdown.
+    assert ui_run["countdown_ticks_seen"] and ui_run["spoken_during_countdown"] == []
     assert ui_run["after_more_time"] and ui_run["attract_spoken"]
 
 

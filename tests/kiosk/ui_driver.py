@@ -214,6 +214,14 @@ def main() -> None:
         yield 1.2
         out["more_time_prompt"] = "还需要更多时间吗" in screen_text() and k.screen == "catalogue"
         out["more_time_spoken"] = any("还需要更多时间" in x for x in app.hw.spoken)
+        # The countdown goes on second by second; what is read aloud is not read again
+        # for every new number.
+        n = len(app.hw.spoken)
+        for _ in range(3):
+            clock[0] += 1
+            yield 1.1
+        out["countdown_ticks_seen"] = "秒后返回首页" in screen_text()
+        out["spoken_during_countdown"] = list(app.hw.spoken)[n:]
         press("需要，再等等我")
         yield 0.1
         out["after_more_time"] = k.screen == "catalogue" and k.countdown is None
