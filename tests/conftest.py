@@ -4,14 +4,18 @@ controller on it (in-process, with a settable clock)."""
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from hall_contract.client import BrokerSettings, HallClient
 from hall_contract.hallconfig import HallConfig
@@ -136,3 +140,120 @@ def client_factory(broker: Mosquitto) -> Iterator[Callable[..., HallClient]]:
     yield make
     for c in clients:
         c.stop()
+
+
+class Collector:
+    """Subscribes raw (no presence) and lets a test wait for a matching message."""
+
+    def __init__(self, broker: Mosquitto, topic: str) -> None:
+        self.msgs: list[tuple[str, bytes, bool]] = []
+        self.cond = threading.Condition()
+        self.c = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            protocol=mqtt.MQTTv5,
+            client_id=f"col-{uuid.uuid4().hex[:6]}",
+        )
+        subscribed = threading.Event()
+        self.c.on_message = self._on_message
+        self.c.on_subscribe = lambda *a: subscribed.set()
+        self.c.connect(broker.bind, broker.port)
+        self.c.subscribe(topic, qos=1)
+        self.c.loop_start()
+        assert subscribed.wait(5)
+
+    def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        with self.cond:
+            self.msgs.append((msg.topic, msg.payload, bool(msg.retain)))
+            self.cond.notify_all()
+
+    def wait_for(self, pred: Callable[[str, bytes], bool], timeout: float = 5.0) -> bytes:
+        with self.cond:
+            ok = self.cond.wait_for(lambda: any(pred(t, p) for t, p, _r in self.msgs), timeout)
+            assert ok, f"no matching message; got {[t for t, _p, _r in self.msgs]}"
+            return next(p for t, p, _r in self.msgs if pred(t, p))
+
+    def wait_all(
+        self, pred: Callable[[list[tuple[str, bytes]]], bool], what: str, timeout: float = 15.0
+    ) -> None:
+        """Until ``pred`` holds of everything received so far, as (topic, payload) pairs."""
+        with self.cond:
+            ok = self.cond.wait_for(lambda: pred(self.pairs()), timeout)
+            assert ok, f"no {what} seen"
+
+    def pairs(self) -> list[tuple[str, bytes]]:
+        with self.cond:
+            return [(t, p) for t, p, _r in self.msgs]
+
+    def close(self) -> None:
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+@pytest.fixture
+def collect(broker: Mosquitto):  # type: ignore[no-untyped-def]
+    made: list[Collector] = []
+
+    def make(topic: str) -> Collector:
+        c = Collector(broker, topic)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+def issue_tls(folder: Path, *addresses: str) -> dict[str, str]:
+    """A throwaway CA and a server certificate for ``addresses`` (IPs or DNS names)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def san(a: str) -> x509.GeneralName:
+        try:
+            return x509.IPAddress(ipaddress.ip_address(a))
+        except ValueError:
+            return x509.DNSName(a)
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name(f"hall CA {folder.name}"))
+        .issuer_name(name(f"hall CA {folder.name}"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("hall broker"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([san(a) for a in addresses]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = {"ca": folder / "ca.pem", "cert": folder / "server.pem", "key": folder / "server.key"}
+    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths["key"].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return {k: str(v) for k, v in paths.items()}

@@ -8,16 +8,11 @@ import inspect
 import itertools
 import json
 import re
-import threading
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import paho.mqtt.client as mqtt
 import yaml
-from paho.mqtt.enums import CallbackAPIVersion
 
 from hall_contract.asyncapi import EVENTS, render
 from hall_contract.client import HallClient
@@ -25,6 +20,7 @@ from hall_contract.messages import REQUESTS
 from hall_contract.topics import Topics
 from hall_controller.broker import Mosquitto
 from hall_controller.service import PUBLIC_EVENTS, Controller
+from tests.conftest import Collector
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "asyncapi.yaml"
@@ -190,37 +186,6 @@ def _strict(doc: dict[str, Any], node: Any, depth: int = 0) -> Any:
     return out
 
 
-class _Wire:
-    """Every message on the hall's topics, as a subscriber sees it."""
-
-    def __init__(self, broker: Mosquitto, topic: str) -> None:
-        self.msgs: list[tuple[str, bytes]] = []
-        self.cond = threading.Condition()
-        self.c = mqtt.Client(
-            CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id=f"w-{uuid.uuid4().hex[:6]}"
-        )
-        subscribed = threading.Event()
-        self.c.on_message = self._on_message
-        self.c.on_subscribe = lambda *a: subscribed.set()
-        self.c.connect(broker.bind, broker.port)
-        self.c.subscribe(topic, qos=1)
-        self.c.loop_start()
-        assert subscribed.wait(5)
-
-    def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        with self.cond:
-            self.msgs.append((msg.topic, msg.payload))
-            self.cond.notify_all()
-
-    def wait(self, pred: Callable[[list[tuple[str, bytes]]], bool], what: str) -> None:
-        with self.cond:
-            assert self.cond.wait_for(lambda: pred(self.msgs), 15), f"no {what} seen"
-
-    def close(self) -> None:
-        self.c.loop_stop()
-        self.c.disconnect()
-
-
 def _event_types(msgs: list[tuple[str, bytes]]) -> set[str]:
     return {json.loads(p)["type"] for t, p in msgs if t.startswith("hall/mini/events/")}
 
@@ -238,7 +203,7 @@ def test_every_message_the_controller_publishes_matches_the_document(
     topics (events of every published type, snapshots, status, presence, replies, alerts)
     validates against its channel's payload schema, extra fields included."""
     doc = load()
-    wire = _Wire(broker, "hall/mini/#")
+    wire = Collector(broker, "hall/mini/#")
     try:
         kiosk = client_factory("k01", role="kiosk")
         window = client_factory("w01", role="window")
@@ -269,12 +234,12 @@ def test_every_message_the_controller_publishes_matches_the_document(
         _ok(kiosk, "hall.status", {})
         # one waiting ticket left: red wait warning; the skipped one expires
         clock.advance(minutes=controller.config.queue("general").wait_red_min + 1)
-        wire.wait(lambda ms: {"ticket.warning", "ticket.expired"} <= _event_types(ms), "tick")
+        wire.wait_all(lambda ms: {"ticket.warning", "ticket.expired"} <= _event_types(ms), "tick")
         clock.advance(minutes=24 * 60)  # Thursday 10:40: a new service day
-        wire.wait(lambda ms: "day.rolled" in _event_types(ms), "day.rolled")
-        wire.wait(lambda ms: any(t == "hall/mini/status" for t, _ in ms), "hall status")
+        wire.wait_all(lambda ms: "day.rolled" in _event_types(ms), "day.rolled")
+        wire.wait_all(lambda ms: any(t == "hall/mini/status" for t, _ in ms), "hall status")
         controller.stop()
-        wire.wait(
+        wire.wait_all(
             lambda ms: any(
                 t == "hall/mini/controller/state" and json.loads(p)["state"] == "offline"
                 for t, p in ms
@@ -286,8 +251,7 @@ def test_every_message_the_controller_publishes_matches_the_document(
 
     channels = list(doc["channels"].items())
     seen: set[str] = set()
-    with wire.cond:
-        msgs = list(wire.msgs)
+    msgs = wire.pairs()
     # the Will is with the broker, not on the wire unless the controller dies: check it too
     will = controller.client.will
     assert will is not None and will.topic == "hall/mini/controller/state"

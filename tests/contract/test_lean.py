@@ -31,6 +31,7 @@ from hall_contract.lean import ConnectRefused, LeanClient
 from hall_contract.mqtt5 import Ack, Parser, Publish
 from hall_contract.topics import Topics
 from hall_controller.broker import CONTROLLER_USER, Mosquitto, free_port
+from tests.conftest import Collector, issue_tls
 from tests.contract.test_mqtt5 import (
     SeenPublish,
     connack,
@@ -40,8 +41,7 @@ from tests.contract.test_mqtt5 import (
     read_varint,
     split_frame,
 )
-from tests.hall_controller.test_resilience import _self_signed, auth_broker
-from tests.hall_controller.test_service import Collector
+from tests.hall_controller.test_resilience import auth_broker
 
 __all__ = ["auth_broker"]  # the fixture, shared with test_resilience
 
@@ -99,7 +99,7 @@ def make_lean() -> Iterator[MakeLean]:
 
 
 class Peer(Collector):
-    """test_service's Collector, also keeping whole paho messages (with properties)."""
+    """conftest's Collector, also keeping whole paho messages (with properties)."""
 
     def __init__(self, broker: Mosquitto, topic: str) -> None:
         self.full: list[mqtt.MQTTMessage] = []
@@ -581,7 +581,7 @@ def test_a_large_message_goes_through(broker: Mosquitto, make_lean: MakeLean) ->
 def test_tls_with_the_halls_ca_and_refusal_of_an_unknown_ca(
     tmp_path: Path, make_lean: MakeLean
 ) -> None:
-    tls = _self_signed(tmp_path)
+    tls = issue_tls(tmp_path / "tls", "127.0.0.1")
     tls_port = free_port()
     mq = Mosquitto(tmp_path / "tlsbroker", tls=tls, tls_port=tls_port).start()
     try:
@@ -602,7 +602,9 @@ def test_tls_with_the_halls_ca_and_refusal_of_an_unknown_ca(
 
         other = tmp_path / "other"
         other.mkdir()
-        stranger = BrokerSettings(host="127.0.0.1", port=tls_port, tls_ca=_self_signed(other)["ca"])
+        stranger = BrokerSettings(
+            host="127.0.0.1", port=tls_port, tls_ca=issue_tls(other, "127.0.0.1")["ca"]
+        )
         c2, seen2 = make_lean("lean-tls-2", stranger)
         with pytest.raises(ssl.SSLCertVerificationError):
             c2.connect()

@@ -17,7 +17,7 @@ from hall_contract.client import BrokerSettings, HallClient
 from hall_contract.topics import Topics
 from hall_controller.broker import CONTROLLER_USER, Mosquitto, write_auth
 from hall_controller.process import spawn_controller
-from tests.conftest import ROOT, load_hall
+from tests.conftest import ROOT, issue_tls, load_hall
 
 CLOCK = "2026-11-18T10:00:00+08:00"
 
@@ -190,64 +190,10 @@ def test_wrong_password_is_refused(auth_broker) -> None:
         c.disconnect()
 
 
-def _self_signed(tmp: Path) -> dict[str, str]:
-    """A CA and a server certificate for 127.0.0.1, made with `cryptography`."""
-    import datetime as dt
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    def name(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(name("hall CA"))
-        .issuer_name(name("hall CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name("broker"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(2)
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = {"ca": tmp / "ca.pem", "cert": tmp / "server.pem", "key": tmp / "server.key"}
-    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths["key"].write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return {k: str(v) for k, v in paths.items()}
-
-
 def test_tls_listener_carries_the_contract(tmp_path: Path, controller_factory) -> None:
     from hall_controller.broker import free_port
 
-    tls = _self_signed(tmp_path)
+    tls = issue_tls(tmp_path / "tls", "127.0.0.1")
     tls_port = free_port()
     mq = Mosquitto(tmp_path / "tlsbroker", tls=tls, tls_port=tls_port).start()
     try:

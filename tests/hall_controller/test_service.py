@@ -6,7 +6,6 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -19,55 +18,6 @@ from hall_contract.client import HallClient
 from hall_contract.messages import CallBoard, Event, QueueSnapshot, TicketInfo
 from hall_controller.broker import Mosquitto
 from hall_controller.service import Controller
-
-
-class Collector:
-    """Subscribes raw (no presence) and lets a test wait for a matching message."""
-
-    def __init__(self, broker: Mosquitto, topic: str) -> None:
-        self.msgs: list[tuple[str, bytes, bool]] = []
-        self.cond = threading.Condition()
-        self.c = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            protocol=mqtt.MQTTv5,
-            client_id=f"col-{uuid.uuid4().hex[:6]}",
-        )
-        subscribed = threading.Event()
-        self.c.on_message = self._on_message
-        self.c.on_subscribe = lambda *a: subscribed.set()
-        self.c.connect(broker.bind, broker.port)
-        self.c.subscribe(topic, qos=1)
-        self.c.loop_start()
-        assert subscribed.wait(5)
-
-    def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        with self.cond:
-            self.msgs.append((msg.topic, msg.payload, bool(msg.retain)))
-            self.cond.notify_all()
-
-    def wait_for(self, pred: Callable[[str, bytes], bool], timeout: float = 5.0) -> bytes:
-        with self.cond:
-            ok = self.cond.wait_for(lambda: any(pred(t, p) for t, p, _r in self.msgs), timeout)
-            assert ok, f"no matching message; got {[t for t, _p, _r in self.msgs]}"
-            return next(p for t, p, _r in self.msgs if pred(t, p))
-
-    def close(self) -> None:
-        self.c.loop_stop()
-        self.c.disconnect()
-
-
-@pytest.fixture
-def collect(broker: Mosquitto):  # type: ignore[no-untyped-def]
-    made: list[Collector] = []
-
-    def make(topic: str) -> Collector:
-        c = Collector(broker, topic)
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        c.close()
 
 
 def raw_request(

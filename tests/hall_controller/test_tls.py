@@ -4,7 +4,6 @@ missing files. Certificates are made at test time with ``cryptography``."""
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 import socket
 import ssl
@@ -22,65 +21,9 @@ from hall_contract.yamlconf import ConfigFileError
 from hall_controller import cli
 from hall_controller.broker import free_port, managed_broker
 from kiosk import settings as kiosk_settings
-from tests.conftest import ROOT, ControllerFactory, load_hall
+from tests.conftest import ROOT, ControllerFactory, issue_tls, load_hall
 
 MINIMAL = ROOT / "config" / "hall-minimal.yaml"
-
-
-def issue_tls(folder: Path, *addresses: str) -> dict[str, str]:
-    """A throwaway CA and a server certificate for ``addresses`` (IPs or DNS names)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def name(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-    def san(a: str) -> x509.GeneralName:
-        try:
-            return x509.IPAddress(ipaddress.ip_address(a))
-        except ValueError:
-            return x509.DNSName(a)
-
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(name(f"hall CA {folder.name}"))
-        .issuer_name(name(f"hall CA {folder.name}"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name("hall broker"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([san(a) for a in addresses]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = {"ca": folder / "ca.pem", "cert": folder / "server.pem", "key": folder / "server.key"}
-    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths["key"].write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return {k: str(v) for k, v in paths.items()}
 
 
 def lan_address() -> str | None:
