@@ -270,7 +270,7 @@ class BrokerConfig(Strict):
         from urllib.parse import urlsplit
 
         parts = urlsplit(v)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        if parts.scheme not in ("mqtt", "mqtts", "tcp") or not parts.hostname:
             raise ValueError(
                 "must be mqtt://HOST:PORT, or mqtts://HOST:PORT for TLS "
                 "(null: the controller starts its own mosquitto)"

@@ -27,6 +27,13 @@ _ACTIVE_VALUES = frozenset(x.value for x in ACTIVE_STATES)
 _NUMBER = re.compile(r"^\s*([A-Za-z])\s*0*(\d{1,6})\s*$")
 
 
+def _line_key(t: Ticket) -> tuple[float, float, int, str, str]:
+    """A ticket's place in its line: waiting since, then issue time and number (A999
+    before A1000), so tickets of one batch (the same instant) keep one order live, after
+    a replay and after a snapshot."""
+    return (t.waiting_since, t.issued_at, len(t.number), t.number, t.id)
+
+
 def _first_untargeted(d: dict[str, Ticket] | None) -> Ticket | None:
     for t in (d or {}).values():
         if t.target_window is None:
@@ -112,6 +119,8 @@ class Appointment:
     end: float
     citizen_key: str | None = None
     ticket: str | None = None
+    #: The hall's service day of the slot, fixed when booked ("" in older stores).
+    day: str = ""
 
 
 @dataclass
@@ -139,8 +148,12 @@ class HallState:
     )
     targeted: dict[str, dict[str, Ticket]] = field(default_factory=dict, repr=False, compare=False)
     skipped: dict[str, Ticket] = field(default_factory=dict, repr=False, compare=False)
+    #: Appointments by service day (the caps look at today's only).
+    appts_by_day: dict[str, dict[str, Appointment]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
-    _DERIVED = ("active", "waiting_pri", "waiting_norm", "targeted", "skipped")
+    _DERIVED = ("active", "waiting_pri", "waiting_norm", "targeted", "skipped", "appts_by_day")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy. Hand-written because ``asdict`` deep-copies every field of
@@ -171,10 +184,10 @@ class HallState:
             d = idx.setdefault(t.queue, {})
             last = next(reversed(d.values()), None)
             d[t.id] = t
-            if last is not None and last.waiting_since > t.waiting_since:
-                # Keep each queue's dict in waiting order (a re-queued no-show keeps its
-                # old place), so its first entry is always its longest-waiting ticket.
-                idx[t.queue] = dict(sorted(d.items(), key=lambda kv: kv[1].waiting_since))
+            if last is not None and _line_key(last) > _line_key(t):
+                # Keep each queue's dict in line order (a re-queued no-show comes back
+                # behind a few), so its first entry is always the longest-waiting ticket.
+                idx[t.queue] = dict(sorted(d.items(), key=lambda kv: _line_key(kv[1])))
             if t.target_window is not None:
                 self.targeted.setdefault(t.target_window, {})[t.id] = t
         if t.state in _ACTIVE_VALUES:
@@ -191,6 +204,9 @@ class HallState:
         self.skipped = {}
         for t in self.tickets.values():
             self.reindex(t)
+        self.appts_by_day = {}
+        for a in self.appointments.values():
+            self.appts_by_day.setdefault(a.day, {})[a.code] = a
 
     def waiting_count(self, queue: str) -> int:
         return len(self.waiting_pri.get(queue, ())) + len(self.waiting_norm.get(queue, ()))
@@ -241,6 +257,7 @@ def _level(minutes: float, yellow: float, red: float) -> Level:
     return Level.NONE
 
 
+_RED = Level.RED.value
 _LEVEL_RANK = {Level.NONE.value: 0, Level.YELLOW.value: 1, Level.RED.value: 2}
 
 
@@ -267,6 +284,7 @@ class Engine:
         self._window_queues = {w.id: w.queues for w in config.windows}
         self._queue_index = {q.id: q for q in config.queues}
         self._spans: dict[dt.date, list[tuple[float, float]]] = {}
+        self._span: tuple[float, float] = (0.0, 0.0)
         for w in config.windows:
             self.state.windows[w.id] = WindowState(w.id)
 
@@ -316,10 +334,12 @@ class Engine:
             }
             s.tickets = keep
             s.by_token = {t.token: t.id for t in keep.values()}
-            # Appointments of days gone by can no longer be checked in.
-            s.appointments = {
-                k: a for k, a in s.appointments.items() if self._day(a.end) >= data["prev_day"]
-            }
+            # Appointments of days gone by can no longer be checked in (the list is in the
+            # event: replaying it never depends on today's config).
+            for code in data.get("dropped_appointments", ()):
+                a = s.appointments.pop(code, None)
+                if a is not None:
+                    s.appts_by_day.get(a.day, {}).pop(code, None)
         elif type_ == "ticket.issued":
             t = Ticket(**data["ticket"])
             s.tickets[t.id] = t
@@ -450,7 +470,10 @@ class Engine:
             s.cases[data["case_no"]].state = data["state"]
         elif type_ == "appointment.booked":
             a = Appointment(**data["appointment"])
+            if a.code in s.appointments:  # booked again (moved): the old slot is gone
+                s.appts_by_day.get(s.appointments[a.code].day, {}).pop(a.code, None)
             s.appointments[a.code] = a
+            s.appts_by_day.setdefault(a.day, {})[a.code] = a
         elif type_ in ("help.requested", "mailing.requested"):
             s.alerts += 1
         else:
@@ -486,7 +509,18 @@ class Engine:
             )
             and not self._queue_index[t.queue].persist_overnight
         ]
-        self._emit("day.rolled", now, day=day, prev_day=prev, expired=expired)
+        dropped = [a.code for a in self.state.appointments.values() if self._appt_day(a) < prev]
+        self._emit(
+            "day.rolled", now, day=day, prev_day=prev, expired=expired, dropped_appointments=dropped
+        )
+
+    def _appt_day(self, a: Appointment) -> str:
+        return a.day or self._day(a.start)  # (appointments booked before the day was kept)
+
+    def _appointments_on(self, day: str) -> list[Appointment]:
+        by_day = self.state.appts_by_day
+        old = [a for a in by_day.get("", {}).values() if self._day(a.start) == day]
+        return [*by_day.get(day, {}).values(), *old]
 
     def is_open(self, now: float) -> bool:
         # Opening hours change on whole minutes: one calendar look-up per minute.
@@ -513,8 +547,8 @@ class Engine:
                     t = max(
                         same,
                         key=lambda o: (
-                            window is not None and o.window == window,
                             o.day == s.day,
+                            window is not None and o.window == window,
                             o.state in _ACTIVE_VALUES,
                             o.issued_at,
                         ),
@@ -554,6 +588,14 @@ class Engine:
         ticket red, and the starvation bound counts only time the windows could serve."""
         if now <= since:
             return 0.0
+        a, b = self._span
+        if not a <= now < b:  # the opening span holding ``now``, found once per span
+            a, b = self._span = next(
+                ((x, y) for x, y in self._open_spans(self._dt(now).date()) if x <= now < y),
+                (now, now),
+            )
+        if a <= since and a < b:
+            return now - since  # open all along (the common case: no calendar arithmetic)
         day = self._dt(since).date()
         last = self._dt(now).date()
         total = 0.0
@@ -591,7 +633,10 @@ class Engine:
         citizen_key: str | None = None,
         appointment: str | None = None,
         check_hours: bool = True,
+        cap_exempt: bool = False,
     ) -> Ticket:
+        """A new ticket. ``cap_exempt``: an appointment checked in within its slot, whose
+        ticket the daily caps held for it (see _held_for_appointments)."""
         self.roll_day(now)
         cfg = self.config
         if check_hours and not self.is_open(now):
@@ -610,7 +655,7 @@ class Engine:
             cap = svc.daily_cap
             if (
                 cap is not None
-                and appointment is None  # a booked slot was counted when it was booked
+                and not cap_exempt
                 and self.state.issued_service.get(f"{self.state.day}|{service}", 0)
                 + self._held_for_appointments(now, service=service)
                 >= cap
@@ -645,7 +690,7 @@ class Engine:
         day = self.state.day
         if (
             qcfg.daily_cap is not None
-            and appointment is None
+            and not cap_exempt
             and self.state.issued_queue.get(f"{day}|{queue}", 0)
             + self._held_for_appointments(now, queue=queue)
             >= qcfg.daily_cap
@@ -683,16 +728,14 @@ class Engine:
     ) -> int:
         """Today's booked slots not checked in yet and still within their check-in window:
         walk-ins cannot take the tickets these are owed (a daily cap counts them)."""
-        day = self.state.day
         late = self.config.appointments.late_min * 60
         return sum(
             1
-            for a in self.state.appointments.values()
+            for a in self._appointments_on(self.state.day)
             if a.ticket is None
             and now <= a.start + late
             and (service is None or a.service == service)
             and (queue is None or a.queue == queue)
-            and self._day(a.start) == day
         )
 
     # ------------------------------------------------------------- selection
@@ -710,10 +753,10 @@ class Engine:
                 ]
         return out
 
-    def _order(self, wid: str, t: Ticket) -> tuple[int, int, float]:
+    def _order(self, wid: str, t: Ticket) -> tuple[int, int, float, float, int, str, str]:
         queues = self._window_queues[wid]
         qi = queues.index(t.queue) if t.queue in queues else -1
-        return (0 if t.target_window == wid else 1, qi, t.waiting_since)
+        return (0 if t.target_window == wid else 1, qi, *_line_key(t))
 
     def pick(self, wid: str, now: float) -> tuple[Ticket, str] | None:
         """Choose the next ticket for a window: (ticket, class) or None.
@@ -740,7 +783,7 @@ class Engine:
         bound = self.config.priority.starvation_min * 60
         starved = [t for t in (*pri, *nor) if self.open_seconds(t.waiting_since, now) >= bound]
         if starved:
-            t = min(starved, key=lambda t: (t.waiting_since, t.id))
+            t = min(starved, key=_line_key)
             return t, "starved"
         il = self.config.priority.interleave
         w = self.state.windows[wid]
@@ -761,7 +804,8 @@ class Engine:
         if t.id in same and next(reversed(same)) == t.id and t.history[-1]["what"] == "issued":
             n = len(same) - 1  # just issued: everyone of its class is ahead (the common case)
         else:
-            n = sum(1 for o in same.values() if o is not t and o.waiting_since <= t.waiting_since)
+            key = _line_key(t)
+            n = sum(1 for o in same.values() if o is not t and _line_key(o) < key)
         if not t.is_priority:
             n += len(pri)
         return n
@@ -881,11 +925,15 @@ class Engine:
             for o in (s.waiting_pri if t.is_priority else s.waiting_norm).get(t.queue, {}).values()
             if o.id != t.id and o.target_window is None
         ]
+        # Never the very time of another ticket (tickets of one batch share one): a tie
+        # would leave the place to the tie-break of _line_key instead of this rule.
         if behind == 0:
-            return min([t.waiting_since, *line[:1]])
-        if behind >= len(line):
-            return now
-        return (line[behind - 1] + line[behind]) / 2
+            return min(t.waiting_since, line[0] - 0.001) if line else t.waiting_since
+        ahead = line[behind - 1] if behind <= len(line) else None
+        after = [w for w in line[behind:] if ahead is not None and w > ahead]
+        if ahead is None or not after:
+            return max(now, line[-1] + 0.001) if line else now
+        return (ahead + after[0]) / 2
 
     def requeue(self, wid: str, now: float, ref: str | None) -> Ticket:
         if ref is None:
@@ -1080,7 +1128,13 @@ class Engine:
                 "unknown service or queue for appointment",
             )
         a = Appointment(
-            code=code, service=service, queue=queue, start=start, end=end, citizen_key=citizen_key
+            code=code,
+            service=service,
+            queue=queue,
+            start=start,
+            end=end,
+            citizen_key=citizen_key,
+            day=self._day(start),
         )
         self._emit("appointment.booked", now, appointment=asdict(a))
         return self.state.appointments[code]
@@ -1091,11 +1145,8 @@ class Engine:
         if code:
             appt = self.state.appointments.get(code)
         elif citizen_key:
-            today = self._day(now)
             mine = [
-                a
-                for a in self.state.appointments.values()
-                if a.citizen_key == citizen_key and self._day(a.start) == today
+                a for a in self._appointments_on(self.state.day) if a.citizen_key == citizen_key
             ]
             appt = min(mine, key=lambda a: abs(a.start - now)) if mine else None
         if appt is None:
@@ -1104,7 +1155,7 @@ class Engine:
             )
         if appt.ticket is not None and appt.ticket in self.state.tickets:
             return self.state.tickets[appt.ticket]  # checking in twice gives the same ticket
-        booked_day = self._day(appt.start)
+        booked_day = self._appt_day(appt)
         if booked_day != self.state.day:
             when = self._dt(appt.start)
             if booked_day > self.state.day:
@@ -1142,6 +1193,7 @@ class Engine:
             priority=prio,
             citizen_key=appt.citizen_key,
             appointment=appt.code,
+            cap_exempt=prio == PriorityClass.APPOINTMENT,
         )
 
     # ----------------------------------------------------------------- rating
@@ -1195,6 +1247,8 @@ class Engine:
                 q = self._queue_index[qid]
                 due = []  # found first, emitted after: emitting re-sorts the dict
                 for t in d.values():  # oldest first: no copy of a long queue
+                    if t.wait_level == _RED:
+                        continue  # nothing higher to raise
                     waited = self.open_seconds(t.waiting_since, now) / 60
                     if waited < q.wait_yellow_min:
                         break

@@ -9,6 +9,7 @@ transaction (group commit), publishes the batch's events, fsyncs, then sends the
 from __future__ import annotations
 
 import gc
+import hmac
 import json
 import logging
 import math
@@ -315,8 +316,10 @@ class Controller:
             return
         p = m.Presence.model_validate_json(payload)
         info = self.terminals.setdefault(tid, TerminalInfo(tid))
-        if p.seq < info.seq:
-            return  # a late death of an older session: the newer birth stands
+        if p.state != "online" and p.seq < info.seq:
+            # A late death of an older session: the newer birth stands. A birth always
+            # counts, even with a lower number (the terminal's clock went back).
+            return
         was = info.state
         with self._presence_cond:
             info.state, info.seq, info.role = p.state, p.seq, p.role
@@ -601,6 +604,7 @@ class Controller:
             d["case"] = {k: v for k, v in d["case"].items() if k != "citizen_key"}
         d.pop("text", None)
         d.pop("note", None)
+        d.pop("dropped_appointments", None)  # appointment codes (day.rolled)
         return d
 
     def _alert(
@@ -737,8 +741,8 @@ class Controller:
             return {"cases": [self.case_info(c, now) for c in cases[:10]]}
         if op == "rating.submit":
             assert isinstance(req, m.RatingSubmit)
-            target = e.ticket(req.ticket)
-            if req.ticket != target.token and not (
+            target = e.ticket(req.ticket, self._window_of.get(tid))
+            if not hmac.compare_digest(req.ticket, target.token) and not (
                 self._role_of.get(tid) == "rater" and self._window_of.get(tid) == target.window
             ):
                 # Ticket ids are public (events carry them); only the lookup token printed
@@ -749,7 +753,7 @@ class Controller:
                     "rate with the QR code on the ticket",
                     "ticket",
                 )
-            t = e.rate(now, req.ticket, req.level, req.reasons, req.text)
+            t = e.rate(now, target.id, req.level, req.reasons, req.text)
             if req.level <= 2:
                 alerts.append(
                     self._alert(
@@ -833,24 +837,24 @@ class Controller:
         wid = self.window_of(tid)
         ticket_ref = getattr(req, "ticket", None)
         if op == "window.call_next":
-            return self.ticket_info(e.call_next(wid, now))
+            return self.ticket_info(e.call_next(wid, now), staff=True)
         if op == "window.recall":
-            return self.ticket_info(e.recall(wid, now, ticket_ref))
+            return self.ticket_info(e.recall(wid, now, ticket_ref), staff=True)
         if op == "window.start":
-            return self.ticket_info(e.start(wid, now, ticket_ref))
+            return self.ticket_info(e.start(wid, now, ticket_ref), staff=True)
         if op == "window.no_show":
             assert isinstance(req, m.WindowNoShow)
-            return self.ticket_info(e.no_show(wid, now, ticket_ref, req.requeue))
+            return self.ticket_info(e.no_show(wid, now, ticket_ref, req.requeue), staff=True)
         if op == "window.requeue":
-            return self.ticket_info(e.requeue(wid, now, ticket_ref))
+            return self.ticket_info(e.requeue(wid, now, ticket_ref), staff=True)
         if op == "window.transfer":
             assert isinstance(req, m.WindowTransfer)
             t = e.transfer(wid, now, ticket_ref, req.to_queue, req.to_window, req.note)
-            return self.ticket_info(t)
+            return self.ticket_info(t, staff=True)
         if op == "window.finish":
             assert isinstance(req, m.WindowFinish)
             t, case = e.finish(wid, now, ticket_ref, req.accept_case)
-            info = self.ticket_info(t)
+            info = self.ticket_info(t, staff=True)
             info["rating_open"] = True
             if case is not None:
                 info["case"] = self.case_info(case, now)
@@ -865,10 +869,11 @@ class Controller:
         raise EngineError(ErrorCode.UNKNOWN_OP, f"unknown operation {op}")
 
     # ----------------------------------------------------------------- views
-    def ticket_info(self, t: Ticket, *, token: bool = False) -> dict[str, Any]:
+    def ticket_info(self, t: Ticket, *, token: bool = False, staff: bool = False) -> dict[str, Any]:
         """The m.TicketInfo of a ticket. ``token`` only for the terminal that was issued
         the ticket or presented its token: whoever has it may look the ticket up and rate
-        it, so window replies (and everything else) go without."""
+        it, so window replies (and everything else) go without. ``staff`` (window replies)
+        keeps the staff's notes in the history; a citizen's kiosk never sees them."""
         e = self.engine
         q = self.config.queue(t.queue)
         ahead = e.people_ahead(t) if t.state == m.TicketState.WAITING.value else 0
@@ -895,7 +900,10 @@ class Controller:
         for k, v in (("service", t.service), ("window", t.window), ("window_hint", hint)):
             if v:
                 info[k] = v
-        info["history"] = [{k: v for k, v in h.items() if v is not None} for h in t.history]
+        info["history"] = [
+            {k: v for k, v in h.items() if v is not None and (staff or k != "note")}
+            for h in t.history
+        ]
         return info
 
     def case_info(self, c: Case, now: float) -> dict[str, Any]:

@@ -111,8 +111,17 @@ class KioskConfig(Strict):
     TLS_FILES: ClassVar[tuple[str, ...]] = ("tls_ca", "tls_cert", "tls_key")
 
     def broker_settings(self, url: str) -> BrokerSettings:
-        """How to reach the broker at ``url``; ``mqtts://`` uses this file's TLS files."""
+        """How to reach the broker at ``url``; ``mqtts://`` uses this file's TLS files.
+        TLS files with a plain URL (the hall config's, when ``broker_url`` is not set) are
+        an error, not silently ignored."""
         files = {f: str(self.path(v)) for f in self.TLS_FILES if (v := getattr(self, f))}
+        if files and not url.startswith("mqtts://"):
+            from hall_contract.client import TlsSetupError
+
+            raise TlsSetupError(
+                f"tls_ca/tls_cert are set but the broker URL {url} is not TLS: set "
+                "broker_url: mqtts://HOST:8883 (the broker's TLS port), or remove tls_*"
+            )
         return BrokerSettings.from_url(url, **files)
 
     def path(self, rel: str) -> Path:

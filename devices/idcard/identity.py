@@ -3,7 +3,7 @@
 Privacy rules, enforced here:
 
 * ``str()``/``repr()`` of :class:`Identity` mask the name (张*明) and ID number
-  (110105********002X) and leave out address and birth date; full values only through
+  (1101**********002X) and leave out address and birth date; full values only through
   explicit attributes (``identity.name``, ``identity.id_number``);
 * the photo (encrypted WLT) is held in memory only, never written or logged, and is
   handed only to a :class:`PhotoDecoder` plugin (a licensed vendor decoder);
@@ -138,11 +138,12 @@ def id_number_valid(number: str) -> bool:
 
 
 def mask_id_number(number: str) -> str:
-    """``110105********002X``: first 6 and last 4 kept."""
+    """``1101**********002X``: first 4 and last 4 kept (the province and city, not the
+    county; the check digit's neighbours)."""
     number = number.strip()
-    if len(number) <= 10:
+    if len(number) <= 8:
         return "*" * len(number)
-    return number[:6] + "*" * (len(number) - 10) + number[-4:]
+    return number[:4] + "*" * (len(number) - 8) + number[-4:]
 
 
 def mask_name(name: str) -> str:

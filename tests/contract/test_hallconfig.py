@@ -464,3 +464,13 @@ def test_broker_tls_in_full(tmp_path: Path) -> None:
     )
     b = load_model(HallConfig, path).broker
     assert b.managed_tls and b.plain_bind == "127.0.0.1" and b.bind == "0.0.0.0"
+
+
+def test_broker_url_schemes() -> None:
+    from hall_contract.hallconfig import BrokerConfig
+
+    for url in ("mqtt://hall:1883", "mqtts://hall:8883", "tcp://hall:1883"):
+        assert BrokerConfig(url=url).url == url
+    for bad in ("http://hall:1883", "mqtt://", "mqtt://hall:port"):
+        with pytest.raises(ValueError, match=r"must be mqtt://|port must be a number"):
+            BrokerConfig(url=bad)

@@ -309,6 +309,27 @@ def test_requeue_places_survive_a_replay() -> None:
     assert [t.id for t in e.state.waiting_in("general")] == [ids[1], ids[0], ids[2]]
 
 
+def test_requeue_places_are_the_same_after_a_snapshot_even_in_one_batch() -> None:
+    """Tickets of one batch share one instant; a re-queued ticket's place among them must
+    not depend on whether the state was built live, replayed or loaded from a snapshot."""
+    from hall_controller.engine import HallState
+
+    for behind in (0, 1, 2, 5):
+        e = engine(with_policy(requeue_behind=behind))
+        first = e.issue(T0, service="id_card_renew")
+        for _ in range(4):
+            e.issue(T0 + MIN, service="id_card_renew")  # one batch: the same instant
+        assert e.call_next("win01", T0 + 2 * MIN).id == first.id
+        e.no_show("win01", T0 + 2 * MIN, requeue=True)
+        live = [t.id for t in e.state.waiting_in("general")]
+        # behind 0: first again; otherwise behind at least that many (tickets of one
+        # instant are not split: the re-queued one goes after all four)
+        assert live.index(first.id) == (0 if behind == 0 else 4), (behind, live)
+        snap = HallState.from_dict(e.state.to_dict())
+        assert [t.id for t in snap.waiting_in("general")] == live
+        assert [t.id for t in replayed(e, e.take_events()).state.waiting_in("general")] == live
+
+
 def test_ticket_numbers_resolve_for_staff_but_lookups_need_the_token() -> None:
     e = engine()
     t = e.issue(T0, service="id_card_renew")
@@ -330,6 +351,9 @@ def test_a_number_means_todays_ticket_and_the_windows_own_first() -> None:
     new = e.issue(tomorrow, service="id_card_renew")
     assert old.number == new.number == "A001"
     assert e.ticket("A001").id == new.id
+    # Yesterday's A001 was served at win01; today's is another: today's still wins there.
+    e.state.tickets[old.id].window = "win01"
+    assert e.ticket("A001", "win01").id == new.id
 
 
 def test_call_next_needs_a_free_unpaused_window() -> None:
@@ -510,6 +534,16 @@ def test_appointment_checkin_only_on_its_day() -> None:
     tomorrow = dt.datetime(2026, 11, 19, 9, 30, tzinfo=SHANGHAI).timestamp()
     e.issue(tomorrow, service="id_card_renew")
     assert set(e.state.appointments) == {"NEXTWEEK"}
+    # The event says what was dropped: a replay does not depend on today's config.
+    rolled = [ev for ev in e.take_events() if ev.type == "day.rolled"]
+    assert rolled[-1].data["dropped_appointments"] == ["YESTERDAY"]
+    old_style = dict(rolled[-1].data)
+    del old_style["dropped_appointments"]  # as written before the list was kept
+    before = set(e.state.appointments) | {"YESTERDAY"}
+    fresh = engine()
+    fresh.book(T0, "YESTERDAY", None, "id_card_renew", T0 - day, T0 - day + 30 * MIN)
+    fresh.apply("day.rolled", tomorrow, old_style)
+    assert "YESTERDAY" in fresh.state.appointments and before
 
 
 def test_booked_slots_hold_their_tickets_against_the_daily_cap() -> None:
@@ -535,6 +569,10 @@ def test_booked_slots_hold_their_tickets_against_the_daily_cap() -> None:
     assert e.issue(after, service="id_card_renew").number == "A003"
     with pytest.raises(EngineError):
         e.issue(after + 1, service="id_card_renew")
+    # ... and AP2 coming late now counts like a walk-in: no ticket past the cap.
+    with pytest.raises(EngineError) as err:
+        e.checkin(after + 2, "AP2", None)
+    assert err.value.code == ErrorCode.CAP_REACHED
 
 
 def test_late_appointment_rejected_when_policy_says_so() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hall_contract.client import BrokerSettings, HallClient
+from hall_contract.client import BrokerSettings, HallClient, TlsSetupError
 from hall_contract.hallconfig import BrokerConfig, HallConfig
 from hall_contract.lean import BrokerCertificateError, LeanClient
 from hall_contract.topics import Topics
@@ -291,6 +291,12 @@ def test_kiosk_tls_files_need_an_mqtts_url(tmp_path: Path, tls_files: dict[str, 
     kyaml.write_text(f"tls_key: {tls_files['key']}\n")
     with pytest.raises(ConfigFileError, match="tls_key: tls_key needs tls_cert"):
         kiosk_settings.load(kyaml)
+    # No broker_url: the hall config's URL is used; a plain one with TLS files is an error
+    kyaml.write_text(f"tls_ca: {tls_files['ca']}\n")
+    cfg = kiosk_settings.load(kyaml)
+    with pytest.raises(TlsSetupError, match=r"mqtt://127\.0\.0\.1:1883 is not TLS"):
+        cfg.broker_settings("mqtt://127.0.0.1:1883")
+    assert cfg.broker_settings("mqtts://127.0.0.1:8883").uses_tls
 
 
 def test_an_open_broker_on_the_network_is_warned_about(tmp_path: Path, caplog) -> None:

@@ -4,10 +4,14 @@ those fixtures are not there yet."""
 
 from __future__ import annotations
 
+import json
+import threading
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from hall_contract.messages import PriorityClass
 from kiosk.flows import HelpFlow, TicketFlow
@@ -134,4 +138,48 @@ def test_presence_heartbeats_devices_and_commands_obeyed(
         assert results["reload_config"].ok and "version" in results["reload_config"].message
         assert results["restart"].ok and k.restart_requested
     finally:
+        link.stop()
+
+
+def test_the_kiosk_follows_the_controllers_presence(
+    hall_ctl: Any, request: pytest.FixtureRequest
+) -> None:
+    """Birth, a stale death (ignored), a clean stop, and a new controller whose clock is
+    behind the old one's numbers (its birth still counts), through the real broker."""
+    broker = request.getfixturevalue("broker")
+    seen: list[str | None] = []
+    cond = threading.Condition()
+    link = ControllerLink(hall_ctl.topics, "k01", broker.settings, heartbeat_s=1)
+
+    def on_status(_status: Any) -> None:  # also called for the hall status: changes only
+        with cond:
+            state = link.controller_state
+            if state is not None and (not seen or seen[-1] != state):
+                seen.append(state)
+                cond.notify_all()
+
+    def until(n: int) -> list[str | None]:
+        with cond:
+            assert cond.wait_for(lambda: len(seen) >= n, 10), seen
+            return list(seen)
+
+    link.on_status = on_status
+    link.start(wait=10)
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id="old-ctl")
+    pub.connect(broker.bind, broker.port)
+    pub.loop_start()
+    try:
+        assert until(1)[-1] == "online"
+        seq = hall_ctl._seq
+        topic = hall_ctl.topics.controller_state
+        stale = {"state": "lost", "seq": seq - 1, "at": 0, "config_version": 1}
+        pub.publish(topic, json.dumps(stale), qos=1).wait_for_publish(5)
+        hall_ctl.stop()  # a clean stop: "offline", after the stale death on the same topic
+        assert until(2) == ["online", "offline"]  # the stale death changed nothing
+        reborn = {"state": "online", "seq": seq - 1000, "at": 0, "config_version": 1}
+        pub.publish(topic, json.dumps(reborn), qos=1).wait_for_publish(5)
+        assert until(3)[-1] == "online"
+    finally:
+        pub.loop_stop()
+        pub.disconnect()
         link.stop()

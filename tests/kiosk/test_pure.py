@@ -67,7 +67,7 @@ def test_bundle_notice_merges_and_dedupes_materials_with_strictest_mark() -> Non
 def test_masking() -> None:
     assert mask_name("张三") == "张*"
     assert mask_name("欧阳秀英") == "欧**英"
-    assert mask_id("110101195003071234") == "110101********1234"
+    assert mask_id("110101195003071234") == "1101**********1234"
     assert citizen_key("k", "11010119500307123x") == citizen_key("k", "11010119500307123X")
     assert len(citizen_key("k", "1")) == 32
 
