@@ -330,6 +330,16 @@ def test_requeue_places_are_the_same_after_a_snapshot_even_in_one_batch() -> Non
         assert [t.id for t in replayed(e, e.take_events()).state.waiting_in("general")] == live
 
 
+def test_a_busy_instant_keeps_issue_order_past_999() -> None:
+    e = engine()
+    issued = [e.issue(T0, service="id_card_renew").number for _ in range(1002)]
+    assert issued[998:] == ["A999", "A1000", "A1001", "A1002"]
+    line = [t.number for t in e.state.waiting_in("general")]
+    assert line == issued
+    snap = replayed(e, e.take_events())
+    assert [t.number for t in snap.state.waiting_in("general")] == issued
+
+
 def test_ticket_numbers_resolve_for_staff_but_lookups_need_the_token() -> None:
     e = engine()
     t = e.issue(T0, service="id_card_renew")
