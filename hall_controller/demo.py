@@ -35,8 +35,16 @@ from hall_controller.store import SqliteStore
 ROOT = Path(__file__).resolve().parent.parent
 
 
+_SAY = threading.Lock()
+
+
 def say(who: str, text: str) -> None:
-    print(f"{time.strftime('%H:%M:%S')} [{who:>7}] {text}", flush=True)
+    # One write per line under a lock: kiosks, windows and the screen print from their
+    # own threads, and print() writes the text and the newline separately.
+    line = f"{time.strftime('%H:%M:%S')} [{who:>7}] {text}\n"
+    with _SAY:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 def demo_clock(cfg: HallConfig, speed: float) -> Any:
