@@ -331,7 +331,12 @@ class BrokerConfig(Strict):
     @property
     def local_host(self) -> str:
         """The address a client on the controller's machine uses for the plain listener."""
-        return "127.0.0.1" if self.plain_bind in ("0.0.0.0", "::", "") else self.plain_bind
+        return connectable(self.plain_bind)
+
+
+def connectable(host: str) -> str:
+    """An address to reach a listener bound to ``host`` from this machine."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
 class HallInfo(Strict):
@@ -508,6 +513,14 @@ def hours_on(schedule: Schedule, day: dt.date) -> list[DaySpan]:
 def _at(day: dt.date, hhmm: str, tz: ZoneInfo) -> dt.datetime:
     h, m = (int(x) for x in hhmm.split(":"))
     return dt.datetime.combine(day, dt.time(0, 0), tz) + dt.timedelta(hours=h, minutes=m)
+
+
+def open_spans(schedule: Schedule, day: dt.date, tz: ZoneInfo) -> list[tuple[float, float]]:
+    """The opening spans of ``day`` as (start, end) epoch seconds."""
+    return [
+        (_at(day, s.start, tz).timestamp(), _at(day, s.end, tz).timestamp())
+        for s in hours_on(schedule, day)
+    ]
 
 
 def is_open(schedule: Schedule, when: dt.datetime, tz: ZoneInfo) -> bool:

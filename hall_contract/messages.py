@@ -298,6 +298,13 @@ class Presence(Msg):
     at: float
 
 
+def presence_counts(state: str, seq: int, last_seq: int) -> bool:
+    """Whether a presence message (a terminal's or the controller's) changes what is known:
+    a birth always does, even with a lower number (the sender's clock went back, or it
+    moved to another machine); a death only when it is not older than the last birth."""
+    return state == "online" or seq >= last_seq
+
+
 class DeviceReport(Msg):
     device: str
     state: Literal["absent", "connecting", "ready", "busy", "degraded", "fault"]

@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_SEGMENT = re.compile(r"^([A-Za-z0-9_.-]{1,64}|\{[a-z_]+\})$")  # or a {placeholder} for docs
+_ID = r"[A-Za-z0-9_.-]{1,64}"
+_SEGMENT = re.compile(rf"^({_ID}|\{{[a-z_]+\}})$")  # or a {placeholder} for docs
+_PLAIN = re.compile(rf"^{_ID}$")
+
+
+def is_id(value: str) -> bool:
+    """A terminal, queue or device id as a topic segment may hold (no placeholder)."""
+    return _PLAIN.match(value) is not None
 
 
 def check_segment(value: str, what: str) -> str:

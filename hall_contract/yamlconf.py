@@ -10,6 +10,8 @@ tree ourselves and record the line of every mapping key and sequence item.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -110,3 +112,26 @@ def load_model(model: type[M], path: str | Path) -> M:
         return model.model_validate(data)
     except ValidationError as err:
         raise ConfigFileError(p, describe(err, p, lines)) from None
+
+
+def file_problems(
+    path: str | Path, files: Sequence[tuple[Loc, str, Path]], *, readable: bool = True
+) -> list[str]:
+    """Problems with the files a config file names, as ``FILE:LINE: field: why``.
+
+    ``files``: (field path in the YAML, the value as written, the file it points to).
+    ``readable``: the file must be readable by this user, not only exist."""
+    problems: list[str] = []
+    lines: dict[Loc, int] | None = None
+    for loc, value, f in files:
+        if f.is_file() and (not readable or os.access(f, os.R_OK)):
+            continue
+        if lines is None:
+            lines = load_yaml(Path(path))[1]
+        line = _line_for(loc, lines)
+        why = "cannot read the file (permissions)" if f.is_file() else "no such file"
+        seen = "" if Path(value).is_absolute() else f", looked at {f.resolve()}"
+        where = f"{path}:{line}" if line else str(path)
+        field = ".".join(str(p) for p in loc)
+        problems.append(f"{where}: {field}: {why} (got {value!r}{seen})")
+    return problems

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hall_contract.client import BrokerSettings
 from hall_contract.hallconfig import CONTROLLER_USER as CONTROLLER_USER  # re-exported
-from hall_contract.hallconfig import HallConfig
+from hall_contract.hallconfig import HallConfig, connectable
 from hall_contract.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -257,7 +257,7 @@ class Mosquitto:
         """``mqtts://`` of the TLS listener, by the address it listens on."""
         if self.tls_port is None:
             return None
-        return f"mqtts://{_connectable(self.tls_bind)}:{self.tls_port}"
+        return f"mqtts://{connectable(self.tls_bind)}:{self.tls_port}"
 
     def start(self, timeout: float = 10.0) -> Mosquitto:
         self.conf.write_text(
@@ -292,7 +292,7 @@ class Mosquitto:
                 )
             try:
                 with socket.create_connection(
-                    (_connectable(waiting[0][0]), waiting[0][1]), timeout=0.2
+                    (connectable(waiting[0][0]), waiting[0][1]), timeout=0.2
                 ):
                     waiting.pop(0)
                 if not waiting:
@@ -324,11 +324,6 @@ class Mosquitto:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _connectable(host: str) -> str:
-    """An address to reach a listener bound to ``host`` from this machine."""
-    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
 #: The managed broker's TLS files, by their field in the hall config.
@@ -385,5 +380,5 @@ def managed_broker(config: HallConfig, data_dir: Path) -> tuple[Mosquitto, Broke
         tls_bind=b.bind,
     ).start()
     return mq, BrokerSettings(
-        host=_connectable(mq.bind), port=mq.port, username=settings_user, password=settings_pw
+        host=connectable(mq.bind), port=mq.port, username=settings_user, password=settings_pw
     )

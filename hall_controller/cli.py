@@ -6,7 +6,6 @@ import argparse
 import datetime as dt
 import json
 import logging
-import os
 import re
 import signal
 import sys
@@ -19,7 +18,7 @@ from hall_contract.client import BrokerSettings, HallClient, RequestTimeout, Tls
 from hall_contract.hallconfig import HallConfig, WindowConfig
 from hall_contract.messages import Reply
 from hall_contract.topics import Topics
-from hall_contract.yamlconf import ConfigFileError, load_model, load_yaml
+from hall_contract.yamlconf import ConfigFileError, file_problems, load_model
 
 DEFAULT_CONFIG = "config/hall.yaml"
 log = logging.getLogger("hall_controller")
@@ -72,23 +71,8 @@ def broker_file_problems(
         fields += ["tls_ca", "tls_client_cert", "tls_client_key"]
     if server and not (url or b.url) and b.managed_tls:
         fields += [f for f in ("tls_ca", "tls_cert", "tls_key") if f not in fields]
-    problems: list[str] = []
-    lines: dict[tuple[str | int, ...], int] | None = None
-    for field in fields:
-        value = getattr(b, field)
-        if not value:
-            continue
-        f = Path(value)
-        if f.is_file() and (not readable or os.access(f, os.R_OK)):
-            continue
-        if lines is None:
-            lines = load_yaml(Path(path))[1]
-        line = lines.get(("broker", field))
-        where = f"{path}:{line}" if line else path
-        why = "cannot read the file (permissions)" if f.is_file() else "no such file"
-        seen = "" if f.is_absolute() else f", looked at {f.resolve()}"
-        problems.append(f"{where}: broker.{field}: {why} (got {value!r}{seen})")
-    return problems
+    named = [(("broker", f), v, Path(v)) for f in fields if (v := getattr(b, f))]
+    return file_problems(path, named, readable=readable)
 
 
 def check_broker_files(

@@ -16,7 +16,14 @@ import secrets
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from hall_contract.hallconfig import HallConfig, hours_on, is_open, next_opening, service_day
+from hall_contract.hallconfig import (
+    HallConfig,
+    hours_on,
+    is_open,
+    next_opening,
+    open_spans,
+    service_day,
+)
 from hall_contract.messages import ErrorCode, Level, PriorityClass, TicketState
 
 NORMAL = PriorityClass.NORMAL
@@ -119,7 +126,7 @@ class Appointment:
     end: float
     citizen_key: str | None = None
     ticket: str | None = None
-    #: The hall's service day of the slot, fixed when booked ("" in older stores).
+    #: The hall's service day of the slot, fixed when booked.
     day: str = ""
 
 
@@ -470,6 +477,7 @@ class Engine:
             s.cases[data["case_no"]].state = data["state"]
         elif type_ == "appointment.booked":
             a = Appointment(**data["appointment"])
+            a.day = a.day or self._day(a.start)  # (booked before the day was recorded)
             if a.code in s.appointments:  # booked again (moved): the old slot is gone
                 s.appts_by_day.get(s.appointments[a.code].day, {}).pop(a.code, None)
             s.appointments[a.code] = a
@@ -509,18 +517,17 @@ class Engine:
             )
             and not self._queue_index[t.queue].persist_overnight
         ]
-        dropped = [a.code for a in self.state.appointments.values() if self._appt_day(a) < prev]
+        dropped = [a.code for a in self.state.appointments.values() if a.day < prev]
         self._emit(
             "day.rolled", now, day=day, prev_day=prev, expired=expired, dropped_appointments=dropped
         )
 
-    def _appt_day(self, a: Appointment) -> str:
-        return a.day or self._day(a.start)  # (appointments booked before the day was kept)
-
-    def _appointments_on(self, day: str) -> list[Appointment]:
-        by_day = self.state.appts_by_day
-        old = [a for a in by_day.get("", {}).values() if self._day(a.start) == day]
-        return [*by_day.get(day, {}).values(), *old]
+    def load(self, state: HallState) -> None:
+        """Take over a state loaded from a snapshot."""
+        for a in state.appointments.values():
+            a.day = a.day or self._day(a.start)  # (snapshots from before the day was kept)
+        state.rebuild_index()
+        self.state = state
 
     def is_open(self, now: float) -> bool:
         # Opening hours change on whole minutes: one calendar look-up per minute.
@@ -569,17 +576,9 @@ class Engine:
     def _open_spans(self, day: dt.date) -> list[tuple[float, float]]:
         spans = self._spans.get(day)
         if spans is None:
-            midnight = dt.datetime.combine(day, dt.time(0, 0), self.tz)
-            spans = []
-            for span in hours_on(self.config.schedule, day):
-                ends = []
-                for hhmm in (span.start, span.end):
-                    h, m = (int(x) for x in hhmm.split(":"))
-                    ends.append((midnight + dt.timedelta(hours=h, minutes=m)).timestamp())
-                spans.append((ends[0], ends[1]))
             if len(self._spans) > 400:
                 self._spans.clear()
-            self._spans[day] = spans
+            spans = self._spans[day] = open_spans(self.config.schedule, day, self.tz)
         return spans
 
     def open_seconds(self, since: float, now: float) -> float:
@@ -731,7 +730,7 @@ class Engine:
         late = self.config.appointments.late_min * 60
         return sum(
             1
-            for a in self._appointments_on(self.state.day)
+            for a in self.state.appts_by_day.get(self.state.day, {}).values()
             if a.ticket is None
             and now <= a.start + late
             and (service is None or a.service == service)
@@ -1145,9 +1144,8 @@ class Engine:
         if code:
             appt = self.state.appointments.get(code)
         elif citizen_key:
-            mine = [
-                a for a in self._appointments_on(self.state.day) if a.citizen_key == citizen_key
-            ]
+            today = self.state.appts_by_day.get(self.state.day, {}).values()
+            mine = [a for a in today if a.citizen_key == citizen_key]
             appt = min(mine, key=lambda a: abs(a.start - now)) if mine else None
         if appt is None:
             raise EngineError(
@@ -1155,7 +1153,7 @@ class Engine:
             )
         if appt.ticket is not None and appt.ticket in self.state.tickets:
             return self.state.tickets[appt.ticket]  # checking in twice gives the same ticket
-        booked_day = self._appt_day(appt)
+        booked_day = appt.day
         if booked_day != self.state.day:
             when = self._dt(appt.start)
             if booked_day > self.state.day:

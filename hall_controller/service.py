@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import queue
-import re
 import threading
 import time
 import uuid
@@ -30,7 +29,7 @@ from hall_contract.hallconfig import HallConfig
 from hall_contract.lean import LeanClient
 from hall_contract.messages import ErrorCode, ErrorInfo, Reply
 from hall_contract.mqtt5 import Publish, Will
-from hall_contract.topics import Topics
+from hall_contract.topics import Topics, is_id
 from hall_controller.engine import Case, Engine, EngineError, HallState, Ticket, WindowState
 from hall_controller.sealing import Sealer
 from hall_controller.store import EventStore, StoreError
@@ -84,7 +83,6 @@ PUBLIC_EVENTS = frozenset(
 
 #: Ticket fields never published in events (see Controller._public).
 _PRIVATE_TICKET = frozenset({"citizen_key", "token", "history", "appointment"})
-_TERMINAL_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # as hall_contract.topics.check_segment
 
 
 @dataclass
@@ -115,7 +113,7 @@ def rebuild(config: HallConfig, store: EventStore) -> tuple[Engine, int]:
     snap = store.latest_snapshot()
     if snap is not None:
         after, data = snap
-        engine.state = HallState.from_dict(data)
+        engine.load(HallState.from_dict(data))
         for w in config.windows:  # windows added to the config since the snapshot
             engine.state.windows.setdefault(w.id, WindowState(w.id))
     n = 0
@@ -285,7 +283,7 @@ class Controller:
             return
         tid = parts[3]
         kind = parts[4]
-        if not _TERMINAL_ID.match(tid):
+        if not is_id(tid):
             # Not a terminal id the contract allows (the ACL could not name it, no reply
             # topic can be built for it): dropped here, before it can spoil a batch.
             log.warning("ignored a %s message on a malformed terminal topic", kind[:16])
@@ -316,10 +314,8 @@ class Controller:
             return
         p = m.Presence.model_validate_json(payload)
         info = self.terminals.setdefault(tid, TerminalInfo(tid))
-        if p.state != "online" and p.seq < info.seq:
-            # A late death of an older session: the newer birth stands. A birth always
-            # counts, even with a lower number (the terminal's clock went back).
-            return
+        if not m.presence_counts(p.state, p.seq, info.seq):
+            return  # a late death of an older session: the newer birth stands
         was = info.state
         with self._presence_cond:
             info.state, info.seq, info.role = p.state, p.seq, p.role

@@ -25,6 +25,7 @@ from hall_contract.messages import (
     DeviceReport,
     Heartbeat,
     Reply,
+    presence_counts,
 )
 from hall_contract.topics import Topics
 
@@ -162,10 +163,8 @@ class ControllerLink:
         state = data.get("state") if isinstance(data, dict) else None
         seq = data.get("seq") if isinstance(data, dict) else None
         if isinstance(seq, int) and not isinstance(seq, bool):
-            if state != "online" and seq < self._controller_seq:
+            if not presence_counts(str(state), seq, self._controller_seq):
                 return  # the late Will of an older controller connection: the birth stands
-            # A birth always counts, even with a lower number (the controller's clock went
-            # back, or it moved to another machine).
             self._controller_seq = seq
         self.controller_state = state if isinstance(state, str) else None
         if self.on_status is not None:  # re-render: the queue picture depends on it

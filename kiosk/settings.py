@@ -5,14 +5,13 @@ Paths in the file are relative to the file's own folder. Units are in the field 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hall_contract.client import BrokerSettings
-from hall_contract.yamlconf import ConfigFileError, LocatedError, load_model, load_yaml
+from hall_contract.yamlconf import ConfigFileError, LocatedError, file_problems, load_model
 
 
 class Strict(BaseModel):
@@ -144,19 +143,8 @@ def load(path: str | Path) -> KioskConfig:
     path = Path(path)
     cfg = load_model(KioskConfig, path)
     cfg = cfg.model_copy(update={"base_dir": str(path.resolve().parent)})
-    problems = []
-    for field in KioskConfig.TLS_FILES:
-        value = getattr(cfg, field)
-        if not value:
-            continue
-        f = cfg.path(value)
-        if f.is_file() and os.access(f, os.R_OK):
-            continue
-        line = load_yaml(path)[1].get((field,))
-        why = "cannot read the file (permissions)" if f.is_file() else "no such file"
-        seen = "" if Path(value).is_absolute() else f", looked at {f.resolve()}"
-        where = f"{path}:{line}" if line else str(path)
-        problems.append(f"{where}: {field}: {why} (got {value!r}{seen})")
+    named = [((f,), v, cfg.path(v)) for f in KioskConfig.TLS_FILES if (v := getattr(cfg, f))]
+    problems = file_problems(path, named)
     if problems:
         raise ConfigFileError(path, problems)
     return cfg
