@@ -341,7 +341,7 @@ class DesiredConfig(Msg):
 
 class Alert(Msg):
     id: str
-    kind: Literal["helper", "unresolved", "device", "wait", "service", "terminal"]
+    kind: Literal["helper", "unresolved", "device", "wait", "service", "terminal", "broker"]
     level: Level = Level.YELLOW
     terminal: str | None = None
     location: str | None = None

@@ -226,6 +226,12 @@ class Controller:
         self._calls.put(fn)
         self.client.wake()
 
+    def raise_alert(self, kind: str, message: str, *, level: str = "red") -> None:
+        """A staff alert from outside the controller's thread (e.g. the broker supervisor).
+        Thread-safe; published once the controller is connected (QoS 1)."""
+        body = json.dumps({"kind": kind, "level": level, "message": message}).encode()
+        self.call_soon(lambda: self._batch.append(Inbound("", "$alert", body, None, None)))
+
     def wait_terminal(
         self, tid: str, pred: Callable[[TerminalInfo], bool], timeout: float
     ) -> TerminalInfo | None:
