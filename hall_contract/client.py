@@ -31,7 +31,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from hall_contract.messages import Presence, Reply
+from hall_contract.messages import (
+    ErrorCode,
+    Presence,
+    Reply,
+    error_reply,
+    read_reply,
+    reply_id,
+)
 from hall_contract.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -182,7 +189,7 @@ class RequestTimeout(Exception):
 @dataclass
 class _Pending:
     event: threading.Event = field(default_factory=threading.Event)
-    reply: Reply | None = None
+    payload: bytes | None = None
 
 
 def set_nodelay(client: mqtt.Client) -> None:
@@ -372,8 +379,11 @@ class HallClient:
 
     def request(
         self, op: str, payload: dict[str, Any], *, timeout: float = 5.0, retry_every: float = 1.0
-    ) -> Reply:
-        """Send a request and wait for its reply; re-sends the same id until answered."""
+    ) -> Reply[Any]:
+        """Send a request and wait for its reply; re-sends the same id until answered. The
+        reply's ``result`` is the operation's result type (hall_contract.messages), checked
+        against the contract; a reply that does not follow it becomes an ``internal``
+        error."""
         rid = str(payload.setdefault("id", self.new_id()))
         pending = _Pending()
         with self._lock:
@@ -395,8 +405,8 @@ class HallClient:
                 if left <= 0:
                     break
                 if pending.event.wait(min(retry_every, left)):
-                    assert pending.reply is not None
-                    return pending.reply
+                    assert pending.payload is not None
+                    return self._typed(op, rid, pending.payload)
         finally:
             with self._lock:
                 self._pending.pop(rid, None)
@@ -492,13 +502,25 @@ class HallClient:
                 log.exception("handler for %s failed", msg.topic)
 
     def _on_reply(self, msg: mqtt.MQTTMessage) -> None:
-        try:
-            reply = Reply.model_validate_json(msg.payload)
-        except ValueError:
-            log.warning("ignoring malformed reply on %s", msg.topic)
+        rid = reply_id(bytes(msg.payload))
+        if rid is None:
+            log.warning("ignoring a reply without an id on %s", msg.topic)
             return
         with self._lock:
-            pending = self._pending.get(reply.id)
-        if pending is not None:
-            pending.reply = reply
+            pending = self._pending.get(rid)
+        if pending is not None and pending.payload is None:
+            pending.payload = bytes(msg.payload)
             pending.event.set()
+
+    @staticmethod
+    def _typed(op: str, rid: str, payload: bytes) -> Reply[Any]:
+        try:
+            return read_reply(op, payload)
+        except ValueError as err:
+            log.warning("a reply to %s does not follow the contract: %s", op, str(err)[:300])
+            return error_reply(
+                rid,
+                ErrorCode.INTERNAL,
+                "中控的回复格式不正确",
+                "the controller's reply does not follow the contract",
+            )

@@ -24,7 +24,7 @@ from typing import Any
 
 from hall_contract.client import HallClient
 from hall_contract.hallconfig import HallConfig
-from hall_contract.messages import CallBoard
+from hall_contract.messages import CallBoard, read
 from hall_contract.topics import Topics
 from hall_controller.broker import Mosquitto
 from hall_controller.cli import load_config
@@ -73,8 +73,8 @@ def kiosk_sim(
             tag = "" if prio == "normal" else f" [{prio}]"
             say(
                 client.terminal_id,
-                f"取号 {t['number']}{tag} {svc.name} — 前面 "
-                f"{t['people_ahead']} 人，约 {t['expected_wait_min']} 分钟",
+                f"取号 {t.number}{tag} {svc.name} — 前面 "
+                f"{t.people_ahead} 人，约 {t.expected_wait_min} 分钟",
             )
         elif r.error:
             say(client.terminal_id, f"取号未成功: {r.error.message}")
@@ -90,8 +90,8 @@ def window_sim(
                 return
             continue
         assert r.result is not None
-        number = r.result["number"]
-        say(wid, f"叫号 {number} 请到 {r.result.get('window_hint') or wid}")
+        number = r.result.number
+        say(wid, f"叫号 {number} 请到 {r.result.window_hint or wid}")
         if rng.random() < 0.08:
             client.request("window.recall", {}, timeout=5)
             say(wid, f"重呼 {number}")
@@ -109,11 +109,9 @@ def window_sim(
             continue
         fin = client.request("window.finish", {"accept_case": rng.random() < 0.6}, timeout=5)
         if fin.ok and fin.result:
-            case = fin.result.get("case")
+            case = fin.result.case
             extra = (
-                f"，受理办件 {case['case_no']}，承诺 {case['promised_deadline']} 前办结"
-                if case
-                else ""
+                f"，受理办件 {case.case_no}，承诺 {case.promised_deadline} 前办结" if case else ""
             )
             say(wid, f"办结 {number}{extra}")
 
@@ -151,7 +149,7 @@ def run_demo(args: argparse.Namespace) -> int:
     clients.append(screen)
 
     def on_board(topic: str, payload: bytes, msg: Any) -> None:
-        board = CallBoard.model_validate_json(payload)
+        board = read(CallBoard, payload)
         if board.calls:
             line = "  ".join(f"{c.number}→{c.window_name}" for c in board.calls[:6])
             say("screen", f"正在呼叫: {line}")

@@ -10,25 +10,37 @@ the WAL file and survives the death of any process; once synced, it survives a p
 loss too. The controller publishes the batch's events between the two, so a display
 shows a call while the disk is still flushing, and answers requests only after.
 
-Tables: ``events`` (the log), ``replies`` (request id → reply, for idempotent retries),
-``snapshots`` (engine state at an event seq, so start-up replays only the tail).
+Tables:
+
+- ``events`` — the log (typed events of ``hall_contract.events``, stored whole);
+- ``replies`` — request key → reply, for idempotent retries;
+- ``snapshots`` / ``snapshot_parts`` — the engine's state at an event seq, written in
+  parts between batches (see the controller's runner), so start-up replays only the tail;
+- ``tickets`` — the archive: tickets that left memory at a day boundary, by id and by
+  lookup token (a late rating, a status lookup, the reports);
+- ``cases`` — every case (办件), kept up to date from the case events in the same
+  transaction (lookups by case number and by citizen key).
+
+The files are created readable by the controller's user only (0600): they hold citizen
+keys, sealed free text and sealed mailing addresses.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
+
+from hall_contract import events as ev
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +49,22 @@ class StoreError(Exception):
     """The store cannot be opened or written; the controller stops rather than lie."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredEvent:
     seq: int
     at: float
-    type: str
-    data: dict[str, Any]
+    event: ev.Event
+
+    @property
+    def type(self) -> str:
+        return self.event.TYPE
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    seq: int
+    header: dict[str, Any]
+    tickets: list[dict[str, Any]]
 
 
 class EventStore(Protocol):
@@ -50,16 +72,24 @@ class EventStore(Protocol):
     @property
     def commits(self) -> int: ...
     def sync(self) -> int: ...
-    def append(self, at: float, type: str, data: dict[str, Any]) -> int: ...
+    def append(self, at: float, event: ev.Event) -> int: ...
     def events(self, after_seq: int = 0) -> Iterator[StoredEvent]: ...
     def last_seq(self) -> int: ...
     def get_reply(self, ref: int) -> bytes | None: ...
     def put_reply(self, key: str, reply: bytes, at: float) -> int: ...
     def reply_index(self, since: float) -> dict[str, int]: ...
     def prune_replies(self, before: float) -> int: ...
-    def put_snapshot(self, seq: int, state: dict[str, Any]) -> None: ...
+    def archive(self, tickets: list[Any]) -> None: ...
+    def archived_ticket(
+        self, *, token: str | None = None, tid: str | None = None
+    ) -> dict[str, Any] | None: ...
+    def case(self, case_no: str) -> ev.CaseRecord | None: ...
+    def cases_of(self, citizen_key: str, limit: int) -> list[ev.CaseRecord]: ...
+    def put_snapshot_part(self, seq: int, part: int, data: bytes) -> None: ...
+    def finish_snapshot(self, seq: int, header: bytes) -> None: ...
+    def drop_snapshot(self, seq: int) -> None: ...
+    def latest_snapshot(self) -> Snapshot | None: ...
     def finish_checkpoint(self) -> None: ...
-    def latest_snapshot(self) -> tuple[int, dict[str, Any]] | None: ...
     def close(self) -> None: ...
 
 
@@ -85,8 +115,32 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 """
+#: Tables of schema 3 (created by the migration from 2, or with a new store).
+SCHEMA_3 = """
+CREATE TABLE IF NOT EXISTS snapshot_parts (
+    seq  INTEGER NOT NULL,
+    part INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (seq, part)
+);
+CREATE TABLE IF NOT EXISTS tickets (
+    id     TEXT PRIMARY KEY,
+    token  TEXT NOT NULL,
+    day    TEXT NOT NULL,
+    number TEXT NOT NULL,
+    data   BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tickets_by_token ON tickets (token);
+CREATE TABLE IF NOT EXISTS cases (
+    case_no     TEXT PRIMARY KEY,
+    citizen_key TEXT,
+    accepted_at REAL NOT NULL,
+    data        BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cases_by_citizen ON cases (citizen_key, accepted_at);
+"""
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 #: Schema 1 kept replies under a primary key of request ids: every reply wrote a page of
 #: that index at random (terminals interleave), the biggest part of each commit. Schema 2
 #: appends replies in id order; the controller keeps the request id → row map in memory.
@@ -102,6 +156,23 @@ INSERT INTO replies (key, reply, at) SELECT key, reply, at FROM replies_v1 ORDER
 DROP TABLE replies_v1;
 UPDATE meta SET value = '2' WHERE key = 'schema';
 """
+#: Schema 3: the ticket archive and the cases table (memory holds the live day only), and
+#: snapshots in parts. Snapshots of schema 2 held every ticket ever issued, in clear
+#: (free text included): they are dropped, and the next start replays the events once.
+MIGRATE_2_TO_3 = (
+    SCHEMA_3
+    + """
+DELETE FROM snapshots;
+UPDATE meta SET value = '3' WHERE key = 'schema';
+"""
+)
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` (if missing) and make it readable by this user only."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
 
 
 class SqliteStore:
@@ -109,24 +180,37 @@ class SqliteStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._wal = None if str(path) == ":memory:" else f"{self.path}-wal"
+        memory = str(path) == ":memory:"
+        self._wal = None if memory else f"{self.path}-wal"
         try:
-            if str(path) != ":memory:":
+            if not memory:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                # SQLite gives its -wal and -shm files the database file's mode.
+                private_file(self.path)
+                for extra in (f"{self.path}-wal", f"{self.path}-shm"):
+                    if os.path.exists(extra):
+                        os.chmod(extra, 0o600)
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL: COMMIT writes the WAL without fsync; sync() is the fsync (see above).
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
             row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            if row is None:
+            version = row[0] if row else None
+            if version is None:
+                self._db.executescript(SCHEMA_3)
                 self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-            elif row[0] == "1":
+            if version == "1":
                 self._db.executescript("BEGIN IMMEDIATE;" + MIGRATE_1_TO_2 + "COMMIT;")
                 log.info("%s: event store migrated from schema 1 to 2", path)
-            elif row[0] != SCHEMA_VERSION:
+                version = "2"
+            if version == "2":
+                self._migrate_2_to_3()
+                log.info("%s: event store migrated from schema 2 to 3", path)
+                version = "3"
+            if version not in (None, SCHEMA_VERSION):
                 raise StoreError(
-                    f"{path}: store schema {row[0]}, this controller knows {SCHEMA_VERSION}"
+                    f"{path}: store schema {version}, this controller knows {SCHEMA_VERSION}"
                 )
         except sqlite3.Error as err:
             raise StoreError(f"cannot open the event store {path}: {err}") from err
@@ -238,23 +322,63 @@ class SqliteStore:
         self._synced = max(self._synced, target)
         return target
 
-    def append(self, at: float, type: str, data: dict[str, Any]) -> int:
+    def append(self, at: float, event: ev.Event) -> int:
         seq = self._next_seq
         self._next_seq += 1
-        # orjson: the same compact UTF-8 JSON as json.dumps, a fraction of the CPU (this
+        # orjson of the dataclass: compact UTF-8 JSON at a fraction of json's CPU (this
         # runs for every event of every ticket).
-        self._new_events.append((seq, at, type, orjson.dumps(data).decode()))
+        self._new_events.append((seq, at, event.TYPE, event.dumps().decode()))
+        project = _PROJECTIONS.get(type(event))
+        if project is not None:
+            self._before_read()
+            project(self._db, event)
         if not self._in_tx:
             self._write_new()  # autocommit
         return seq
 
     def events(self, after_seq: int = 0) -> Iterator[StoredEvent]:
+        """The events after ``after_seq``, typed (old ones brought up to date)."""
         self._before_read()
         cur = self._db.execute(
             "SELECT seq, at, type, data FROM events WHERE seq > ? ORDER BY seq", (after_seq,)
         )
         for seq, at, type_, data in cur:
-            yield StoredEvent(seq, at, type_, json.loads(data))
+            yield StoredEvent(seq, at, ev.load(type_, orjson.loads(data)))
+
+    def rewrite_events(
+        self, types: tuple[str, ...], fn: Callable[[str, dict[str, Any]], dict[str, Any] | None]
+    ) -> int:
+        """Rewrite stored events of ``types`` in place (an upgrade: ``fn`` returns the new
+        data, or None to leave one as it is), with the old bytes overwritten on disk
+        (secure_delete) and the WAL truncated afterwards. Returns how many changed."""
+        marks = ",".join("?" * len(types))
+        rows = self._db.execute(
+            f"SELECT seq, type, data FROM events WHERE type IN ({marks})", types
+        ).fetchall()
+        changed = 0
+        self._db.execute("PRAGMA secure_delete=ON")
+        try:
+            with self.transaction():
+                for seq, type_, data in rows:
+                    new = fn(type_, orjson.loads(data))
+                    if new is not None:
+                        self._db.execute(
+                            "UPDATE events SET data = ? WHERE seq = ?",
+                            (orjson.dumps(new).decode(), seq),
+                        )
+                        changed += 1
+        finally:
+            self._db.execute("PRAGMA secure_delete=OFF")
+        if changed:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return changed
+
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def last_seq(self) -> int:
         self._before_read()
@@ -286,18 +410,89 @@ class SqliteStore:
         cur = self._db.execute("DELETE FROM replies WHERE at < ?", (before,))
         return cur.rowcount
 
-    def put_snapshot(self, seq: int, state: dict[str, Any]) -> None:
+    # ------------------------------------------------------------- snapshots
+    def put_snapshot_part(self, seq: int, part: int, data: bytes) -> None:
+        """One part (a list of tickets) of the snapshot at ``seq``; not used until
+        ``finish_snapshot``."""
         self._db.execute(
-            "INSERT OR REPLACE INTO snapshots VALUES (?, ?)",
-            (seq, json.dumps(state, ensure_ascii=False, separators=(",", ":"))),
+            "INSERT OR REPLACE INTO snapshot_parts VALUES (?, ?, ?)", (seq, part, data)
         )
-        self._db.execute("DELETE FROM snapshots WHERE seq < ?", (seq,))
 
-    def latest_snapshot(self) -> tuple[int, dict[str, Any]] | None:
+    def finish_snapshot(self, seq: int, header: bytes) -> None:
+        """The snapshot at ``seq`` is complete (its parts are written): it replaces older
+        ones. ``header`` is the state without its tickets, with ``parts``."""
+        with self.transaction(sync=False):
+            self._db.execute(
+                "INSERT OR REPLACE INTO snapshots VALUES (?, ?)", (seq, header.decode())
+            )
+            self._db.execute("DELETE FROM snapshots WHERE seq < ?", (seq,))
+            self._db.execute("DELETE FROM snapshot_parts WHERE seq < ?", (seq,))
+
+    def drop_snapshot(self, seq: int) -> None:
+        """Forget the parts of an unfinished snapshot."""
+        self._db.execute("DELETE FROM snapshot_parts WHERE seq = ?", (seq,))
+
+    def latest_snapshot(self) -> Snapshot | None:
         row = self._db.execute(
             "SELECT seq, data FROM snapshots ORDER BY seq DESC LIMIT 1"
         ).fetchone()
-        return (int(row[0]), json.loads(row[1])) if row else None
+        if row is None:
+            return None
+        seq, header = int(row[0]), orjson.loads(row[1])
+        tickets: list[dict[str, Any]] = []
+        parts = self._db.execute(
+            "SELECT part, data FROM snapshot_parts WHERE seq = ? ORDER BY part", (seq,)
+        ).fetchall()
+        if [p for p, _d in parts] != list(range(header.get("parts", -1))):
+            raise StoreError(f"{self.path}: snapshot {seq} is missing parts")
+        for _p, data in parts:
+            tickets += orjson.loads(data)
+        return Snapshot(seq, header, tickets)
+
+    # ------------------------------------------------------ archive and cases
+    def archive(self, tickets: list[Any]) -> None:
+        """Tickets leaving memory (slotted dataclasses with id, token, day, number)."""
+        if tickets:
+            self._before_read()
+            self._db.executemany(
+                "INSERT OR REPLACE INTO tickets VALUES (?, ?, ?, ?, ?)",
+                [(t.id, t.token, t.day, t.number, orjson.dumps(t)) for t in tickets],
+            )
+
+    def archived_ticket(
+        self, *, token: str | None = None, tid: str | None = None
+    ) -> dict[str, Any] | None:
+        self._before_read()
+        if token is not None:
+            row = self._db.execute("SELECT data FROM tickets WHERE token = ?", (token,))
+        else:
+            row = self._db.execute("SELECT data FROM tickets WHERE id = ?", (tid,))
+        found = row.fetchone()
+        return orjson.loads(found[0]) if found else None  # type: ignore[no-any-return]
+
+    def case(self, case_no: str) -> ev.CaseRecord | None:
+        self._before_read()
+        row = self._db.execute("SELECT data FROM cases WHERE case_no = ?", (case_no,)).fetchone()
+        return ev.CaseRecord(**orjson.loads(row[0])) if row else None
+
+    def cases_of(self, citizen_key: str, limit: int) -> list[ev.CaseRecord]:
+        self._before_read()
+        rows = self._db.execute(
+            "SELECT data FROM cases WHERE citizen_key = ? ORDER BY accepted_at DESC LIMIT ?",
+            (citizen_key, limit),
+        )
+        return [ev.CaseRecord(**orjson.loads(r[0])) for r in rows]
+
+    def _migrate_2_to_3(self) -> None:
+        self._db.executescript("BEGIN IMMEDIATE;" + MIGRATE_2_TO_3)
+        rows = self._db.execute(
+            "SELECT type, data FROM events WHERE type IN ('case.accepted', 'case.updated') "
+            "ORDER BY seq"
+        )
+        for type_, data in rows.fetchall():
+            event = ev.load(type_, orjson.loads(data))
+            _PROJECTIONS[type(event)](self._db, event)
+        self._db.execute("COMMIT")
 
     def start_checkpointer(self, every_s: float = 1.0) -> None:
         """Move the WAL into the database from a second connection on its own thread.
@@ -350,3 +545,36 @@ class SqliteStore:
         with contextlib.suppress(sqlite3.Error):
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.close()
+
+
+# ----------------------------------------------------------------- projections
+def _case_accepted(db: sqlite3.Connection, e: Any) -> None:
+    c = e.case
+    db.execute(
+        "INSERT OR REPLACE INTO cases VALUES (?, ?, ?, ?)",
+        (c.case_no, c.citizen_key, c.accepted_at, orjson.dumps(c)),
+    )
+
+
+def _case_updated(db: sqlite3.Connection, e: Any) -> None:
+    db.execute(
+        "UPDATE cases SET data = json_set(data, '$.state', ?) WHERE case_no = ?",
+        (e.state, e.case_no),
+    )
+
+
+def _rated(db: sqlite3.Connection, e: Any) -> None:
+    # Only a ticket of an earlier day is in the archive; today's are in memory.
+    db.execute(
+        "UPDATE tickets SET data = json_set(data, '$.rated', json('true'), "
+        "'$.rating_open', json('false')) WHERE id = ?",
+        (e.ticket,),
+    )
+
+
+#: Tables kept up to date from the events, in the same transaction as the event.
+_PROJECTIONS: dict[type[ev.Event], Callable[[sqlite3.Connection, Any], None]] = {
+    ev.CaseAccepted: _case_accepted,
+    ev.CaseUpdated: _case_updated,
+    ev.RatingSubmitted: _rated,
+}

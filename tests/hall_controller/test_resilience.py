@@ -29,7 +29,7 @@ def start_controller(broker: Mosquitto, data: Path) -> subprocess.Popen[str]:
 
 
 def issue_many(
-    client: HallClient, n: int, out: list[dict[str, Any]], progress: threading.Semaphore
+    client: HallClient, n: int, out: list[Any], progress: threading.Semaphore
 ) -> None:
     for i in range(n):
         # Retried every 50 ms: while the controller is down, retries pile up in its
@@ -74,7 +74,7 @@ def test_kill_9_loses_and_duplicates_no_acknowledged_ticket(
             t.join(120)
             assert not t.is_alive()
         tickets = [t for res in results for t in res]
-        numbers = [t["number"] for t in tickets]
+        numbers = [t.number for t in tickets]
         assert acknowledged_before >= 40
         assert len(tickets) == 3 * per_kiosk
         # nothing duplicated, nothing skipped: A001..A180 exactly once each
@@ -82,8 +82,8 @@ def test_kill_9_loses_and_duplicates_no_acknowledged_ticket(
         # and the restarted controller knows every acknowledged ticket as it was told
         probe = kiosks[0]
         for t in tickets[::7]:
-            r = probe.request("ticket.lookup", {"ticket": t["token"]})
-            assert r.ok and r.result is not None and r.result["number"] == t["number"]
+            r = probe.request("ticket.lookup", {"ticket": t.token})
+            assert r.ok and r.result is not None and r.result.number == t.number
     finally:
         for k in kiosks:
             k.stop()
@@ -112,10 +112,10 @@ def test_broker_restart_clients_reconnect_and_retry(
         t.start()  # asked while the broker is down: retried until it is back
         broker.start()
         t.join(90)
-        assert out and out[0].ok and out[0].result["number"] == "A002"
+        assert out and out[0].ok and out[0].result.number == "A002"
         assert kiosk.wait_connected(30) and ctl.connected.wait(30)
         third = kiosk.request("ticket.issue", {"service": "id_card_renew"}, timeout=30)
-        assert third.ok and third.result is not None and third.result["number"] == "A003"
+        assert third.ok and third.result is not None and third.result.number == "A003"
         # the kiosk was born again with a higher sequence number
         assert ctl.terminals["k01"].seq > seq_before
         assert ctl.terminals["k01"].state == "online"
@@ -202,7 +202,7 @@ def test_tls_listener_carries_the_contract(tmp_path: Path, controller_factory) -
         with HallClient(Topics("mini"), "k01", secure, role="kiosk") as kiosk:
             assert kiosk.wait_connected(10)
             r = kiosk.request("ticket.issue", {"service": "id_card_renew"})
-            assert r.ok and r.result is not None and r.result["number"] == "A001"
+            assert r.ok and r.result is not None and r.result.number == "A001"
         assert len(ctl.engine.state.tickets) == 1
         # a client that does not trust the hall's CA is refused
         c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id="x")

@@ -15,6 +15,7 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 import pytest
 
 from hall_contract.hallconfig import HallConfig, Interleave
@@ -35,9 +36,10 @@ def with_priority(cfg: HallConfig, **update: Any) -> HallConfig:
 
 
 def ok(reply: Any) -> dict[str, Any]:
+    """The result as it went over the wire (JSON), having passed the contract's check."""
     assert reply.ok, reply.error
     assert reply.result is not None
-    return dict(reply.result)
+    return dict(orjson.loads(orjson.dumps(reply.result)))
 
 
 def err(reply: Any) -> Any:
@@ -129,10 +131,10 @@ def test_transfer_keeps_number_and_history_and_is_served_first(
     assert moved["number"] == a["number"] and moved["queue"] == "social"
     assert moved["priority"] == "transfer"
     assert [h["what"] for h in moved["history"]] == ["issued", "called", "transferred"]
-    assert "token" not in moved  # window replies never carry the citizen's token
+    assert moved["token"] is None  # window replies never carry the citizen's token
     assert moved["history"][-1]["note"] == "需社保窗口"  # the staff see their note ...
     seen = ok(kiosk.request("ticket.lookup", {"ticket": a["token"]}))
-    assert all("note" not in h for h in seen["history"])  # ... the citizen's kiosk does not
+    assert all(h["note"] is None for h in seen["history"])  # ... the citizen's kiosk does not
     # win02 serves social first: the transferred ticket goes before B001, which waited longer
     nxt = ok(w2.request("window.call_next", {}))
     assert nxt["number"] == a["number"]
@@ -219,8 +221,8 @@ def test_no_show_requeue_pause_and_resume(controller_factory, client_factory, cl
     # Behind the one who was waiting: the next call is not the absent person again.
     assert ok(window.request("window.call_next", {}))["number"] == numbers[1]
     ok(window.request("window.finish", {}))
-    paused = ok(window.request("window.pause", {"reason": "午休"}))
-    assert paused["paused"] and paused["pause_reason"] == "午休"
+    paused = ok(window.request("window.pause", {"reason": "lunch", "note": "午休"}))
+    assert paused["paused"] and paused["pause_reason"] == "lunch"
     assert err(window.request("window.call_next", {})).code == "conflict"
     ok(window.request("window.resume", {}))
     assert ok(window.request("window.call_next", {}))["number"] == numbers[0]

@@ -15,7 +15,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from hall_contract.client import HallClient
-from hall_contract.messages import CallBoard, Event, QueueSnapshot, TicketInfo
+from hall_contract.messages import CallBoard, QueueSnapshot, TicketInfo, read
 from hall_controller.broker import Mosquitto
 from hall_controller.service import Controller
 
@@ -61,17 +61,16 @@ def test_ticket_issue_and_call_reach_the_display(
     kiosk = client_factory("k01", role="kiosk")
     window = client_factory("w01", role="window")
     r = kiosk.request("ticket.issue", {"service": "id_card_renew"})
-    assert r.ok and r.result is not None and r.result["number"] == "A001"
-    assert r.result["people_ahead"] == 0 and r.result["token"]
-    info = TicketInfo.model_validate(r.result)  # replies follow the documented schema
-    assert info.queue_name == "综合受理" and info.state == "waiting"
+    assert r.ok and isinstance(r.result, TicketInfo) and r.result.number == "A001"
+    assert r.result.people_ahead == 0 and r.result.token
+    assert r.result.queue_name == "综合受理" and r.result.state == "waiting"
     called = window.request("window.call_next", {})
-    assert called.ok and called.result is not None and called.result["window"] == "win01"
-    ev = Event.model_validate_json(
-        events.wait_for(lambda t, p: t == "hall/mini/events/ticket/called")
-    )
-    assert ev.data["number"] == "A001" and ev.data["window"] == "win01" and ev.seq > 0
-    cb = CallBoard.model_validate_json(board.wait_for(lambda t, p: bool(json.loads(p)["calls"])))
+    assert called.ok and called.result is not None and called.result.window == "win01"
+    assert called.result.token is None  # window replies never carry the lookup token
+    ev = json.loads(events.wait_for(lambda t, p: t == "hall/mini/events/ticket/called"))
+    assert ev["type"] == "ticket.called" and ev["seq"] > 0
+    assert ev["data"]["number"] == "A001" and ev["data"]["window"] == "win01"
+    cb = read(CallBoard, board.wait_for(lambda t, p: bool(json.loads(p)["calls"])))
     assert cb.calls[0].number == "A001" and cb.calls[0].window_name == "1号窗口"
 
 
@@ -82,9 +81,7 @@ def test_queue_snapshot_is_retained_for_late_displays(
     for _ in range(3):
         assert kiosk.request("ticket.issue", {"service": "id_card_renew"}).ok
     late = collect("hall/mini/queue/general")  # subscribes after the fact
-    snap = QueueSnapshot.model_validate_json(
-        late.wait_for(lambda t, p: json.loads(p)["waiting"] == 3)
-    )
+    snap = read(QueueSnapshot, late.wait_for(lambda t, p: json.loads(p)["waiting"] == 3))
     assert snap.letter == "A" and snap.expected_wait_min > 0
     assert any(r for _t, _p, r in late.msgs), "snapshot was not retained"
 
@@ -125,7 +122,21 @@ def test_retry_is_answered_from_the_store_after_a_restart(
         ("ticket.issue", b'{"id": "a b c", "service": "x"}', "bad_request", "id"),
         ("rating.submit", b'{"id": "r", "ticket": "T", "level": 9}', "bad_request", "level"),
         ("ticket.teleport", b'{"id": "t"}', "unknown_op", "teleport"),
-        ("window.call_next", b'{"id": "w"}', "forbidden", "不是窗口终端"),
+        ("window.call_next", b'{"id": "w"}', "forbidden", "不能调用"),
+        (
+            "ticket.issue",
+            b'{"id": "a", "service": "id_card_renew", "vip": 1}',
+            "bad_request",
+            "vip",
+        ),
+        (
+            "ticket.issue",
+            b'{"id": "a", "service": "id_card_renew", "queue": "general"}',
+            "bad_request",
+            "exactly one",
+        ),
+        ("rating.submit", b'{"id": "r", "ticket": "T", "level": "5"}', "bad_request", "level"),
+        ("rating.submit", b'{"id": "r", "ticket": "T", "level": true}', "bad_request", "level"),
     ],
 )
 def test_bad_payloads_get_an_error_reply_and_the_controller_goes_on(
@@ -134,7 +145,8 @@ def test_bad_payloads_get_an_error_reply_and_the_controller_goes_on(
     reply = raw_request(broker, "k01", op, payload)
     assert reply["ok"] is False
     assert reply["error"]["code"] == code
-    assert needle in reply["error"]["message"]
+    assert needle in reply["error"]["message"] + reply["error"]["message_en"]
+    assert reply["error"]["message_en"], "every error says it in English too"
     ok = raw_request(
         broker,
         "k01",
@@ -184,10 +196,11 @@ def test_published_events_carry_no_citizen_key_or_token(
 ) -> None:
     events = collect("hall/mini/events/#")
     kiosk = client_factory("k01", role="kiosk")
-    r = kiosk.request("ticket.issue", {"service": "id_card_renew", "citizen_key": "ck-secret"})
+    key = "0123456789abcdef0123456789abcdef"
+    r = kiosk.request("ticket.issue", {"service": "id_card_renew", "citizen_key": key})
     assert r.ok and r.result is not None
     payload = events.wait_for(lambda t, p: t.endswith("ticket/issued"))
-    assert b"ck-secret" not in payload and r.result["token"].encode() not in payload
+    assert key.encode() not in payload and r.result.token.encode() not in payload
     # An appointment code would answer a second check-in with the ticket and its token;
     # a transfer's note is about the citizen.
     admin = client_factory("a01", role="admin")
@@ -199,7 +212,7 @@ def test_published_events_carry_no_citizen_key_or_token(
     assert booked.ok
     checked = kiosk.request("appointment.checkin", {"code": "YYSECRET1"})
     assert checked.ok and checked.result is not None
-    number = checked.result["number"]
+    number = checked.result.number
     issued = events.wait_for(lambda t, p: t.endswith("ticket/issued") and number.encode() in p)
     assert b"YYSECRET1" not in issued
     window = client_factory("w01", role="window")
@@ -214,18 +227,21 @@ def test_mailing_address_is_sealed_in_the_store(
     controller: Controller, client_factory, tmp_path
 ) -> None:
     kiosk = client_factory("k01", role="kiosk")
-    r = kiosk.request(
-        "mailing.request",
-        {"recipient": "王小明", "phone": "13800000000", "address": "云溪县城关镇幸福路88号"},
-    )
+    t = kiosk.request("ticket.issue", {"service": "id_card_renew"}).result
+    assert t is not None
+    mail = {"recipient": "王小明", "phone": "13800000000", "address": "云溪县城关镇幸福路88号"}
+    r = kiosk.request("mailing.request", {"ticket": t.token, **mail})
     assert r.ok
+    # for a ticket or case that exists only
+    nope = kiosk.request("mailing.request", {"ticket": "0" * 16, **mail})
+    assert not nope.ok and nope.error is not None and nope.error.code == "not_found"
     db = sqlite3.connect(str(controller.store.path))  # type: ignore[attr-defined]
     dump = "\n".join(db.iterdump())
     db.close()
     assert "幸福路" not in dump and "王小明" not in dump and "13800000000" not in dump
-    sealed = [e for e in controller.store.events() if e.type == "mailing.requested"]
+    sealed = [e.event for e in controller.store.events() if e.type == "mailing.requested"]
     assert controller.sealer is not None
-    opened = json.loads(controller.sealer.unseal(sealed[0].data["sealed"]))
+    opened = json.loads(controller.sealer.unseal(sealed[0].sealed))  # type: ignore[attr-defined]
     assert opened["address"] == "云溪县城关镇幸福路88号"
 
 
@@ -238,7 +254,7 @@ def test_help_request_alerts_staff_with_location(
     alerts = collect("hall/mini/alerts")
     kiosk = client_factory("k01", role="kiosk")
     r = kiosk.request("help.request", {"kind": "helper"})
-    assert r.ok and r.result is not None and r.result["location"] == "大厅"
+    assert r.ok and r.result is not None and r.result.location == "大厅"
     a = json.loads(alerts.wait_for(lambda t, p: json.loads(p)["kind"] == "helper"))
     assert a["terminal"] == "k01" and a["location"] == "大厅" and a["level"] == "red"
     assert ctl.engine.state.alerts >= 1
@@ -254,19 +270,20 @@ def test_rating_once_and_bad_rating_raises_follow_up(
     assert t is not None
     window.request("window.call_next", {})
     fin = window.request("window.finish", {"accept_case": True})
-    assert fin.ok and fin.result is not None and fin.result["rating_open"] is True
-    case_no = fin.result["case"]["case_no"]
+    assert fin.ok and fin.result is not None and fin.result.ticket.rating_open is True
+    assert fin.result.case is not None
+    case_no = fin.result.case.case_no
     bad = kiosk.request(
         "rating.submit",
-        {"ticket": t["token"], "level": 1, "reasons": ["等候时间长"], "text": "太慢"},
+        {"ticket": t.token, "level": 1, "reasons": ["wait_long"], "text": "太慢"},
     )
     assert bad.ok
-    again = kiosk.request("rating.submit", {"ticket": t["token"], "level": 5})
+    again = kiosk.request("rating.submit", {"ticket": t.token, "level": 5})
     assert not again.ok and again.error is not None and again.error.code == "conflict"
-    alerts.wait_for(lambda tp, p: json.loads(p)["kind"] == "unresolved")
+    alerts.wait_for(lambda tp, p: json.loads(p)["kind"] == "rating")
     found = kiosk.request("case.lookup", {"case_no": case_no})
     assert found.ok and found.result is not None
-    assert found.result["cases"][0]["service_name"] == "居民身份证换领"
+    assert found.result.cases[0].service_name == "居民身份证换领"
 
 
 def test_presence_birth_will_and_late_death(
@@ -352,8 +369,8 @@ def test_closed_hall_answers_closed(controller_factory, client_factory) -> None:
     r = kiosk.request("ticket.issue", {"service": "id_card_renew"})
     assert not r.ok and r.error is not None and r.error.code == "closed"
     st = kiosk.request("hall.status", {})
-    assert st.ok and st.result is not None and st.result["open"] is False
-    assert st.result["next_opening"].startswith("2026-11-23T09:00")
+    assert st.ok and st.result is not None and st.result.open is False
+    assert st.result.next_opening.startswith("2026-11-23T09:00")
 
 
 def test_only_the_token_or_the_windows_rater_may_rate(controller_factory, client_factory) -> None:
@@ -378,12 +395,12 @@ def test_only_the_token_or_the_windows_rater_may_rate(controller_factory, client
     assert t is not None
     window.request("window.call_next", {})
     window.request("window.finish", {})
-    by_id = kiosk.request("rating.submit", {"ticket": t["ticket_id"], "level": 5})
+    by_id = kiosk.request("rating.submit", {"ticket": t.ticket_id, "level": 5})
     assert not by_id.ok and by_id.error is not None and by_id.error.code == "forbidden"
     other_rater = client_factory("r02", role="rater")
-    assert not other_rater.request("rating.submit", {"ticket": t["ticket_id"], "level": 5}).ok
+    assert not other_rater.request("rating.submit", {"ticket": t.ticket_id, "level": 5}).ok
     rater = client_factory("r01", role="rater")
-    assert rater.request("rating.submit", {"ticket": t["ticket_id"], "level": 4}).ok
+    assert rater.request("rating.submit", {"ticket": t.ticket_id, "level": 4}).ok
 
 
 def test_red_limits_alert_the_manager(controller: Controller, client_factory, collect) -> None:
@@ -409,7 +426,7 @@ def test_an_oversized_payload_is_refused_by_the_broker_not_swallowed(
     assert gone.wait(10), "the broker kept a 3 MB request"
     c.loop_stop()
     r = kiosk.request("ticket.issue", {"service": "id_card_renew"})
-    assert r.ok and r.result is not None and r.result["number"] == "A001"
+    assert r.ok and r.result is not None and r.result.number == "A001"
 
 
 def test_snapshot_when_quiet_and_restart_from_snapshot_plus_tail(
@@ -426,14 +443,14 @@ def test_snapshot_when_quiet_and_restart_from_snapshot_plus_tail(
         assert kiosk.request("ticket.issue", {"service": "id_card_renew"}).ok
     assert ctl.snapshot_taken.wait(10), "no snapshot once the hall went quiet"
     snap = ctl.store.latest_snapshot()
-    assert snap is not None and len(snap[1]["tickets"]) == 6
+    assert snap is not None and len({t["id"] for t in snap.tickets}) == 6
     assert kiosk.request("ticket.issue", {"service": "id_card_renew"}).ok  # the tail
-    state = ctl.engine.state.to_dict()
+    state = ctl.engine.state.dumps()
     ctl.stop()
     again = controller_factory(db=db)
-    assert again.engine.state.to_dict() == state
+    assert again.engine.state.dumps() == state
     r = kiosk.request("ticket.issue", {"service": "id_card_renew"})
-    assert r.ok and r.result is not None and r.result["number"] == "A008"
+    assert r.ok and r.result is not None and r.result.number == "A008"
 
 
 def test_hall_time_never_runs_backwards(controller: Controller, client_factory) -> None:
@@ -442,5 +459,5 @@ def test_hall_time_never_runs_backwards(controller: Controller, client_factory) 
     controller.clock_control.advance(minutes=-30)  # type: ignore[attr-defined]  # NTP step
     second = kiosk.request("ticket.issue", {"service": "id_card_renew"}).result
     assert first is not None and second is not None
-    assert second["issued_at"] >= first["issued_at"]
-    assert second["people_ahead"] == 1  # still behind the earlier ticket
+    assert second.issued_at >= first.issued_at
+    assert second.people_ahead == 1  # still behind the earlier ticket

@@ -10,7 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from hall_controller.store import SCHEMA_VERSION, SqliteStore, StoreError
+from hall_contract.events import TicketExpired
+from hall_controller.store import SCHEMA_VERSION, SqliteStore, StoredEvent, StoreError
+
+
+def ev(i: int, pad: int = 0) -> TicketExpired:
+    """A small event carrying ``i`` (and ``pad`` bytes of padding)."""
+    return TicketExpired(f"t{i}", "A001", "general" + "x" * pad)
+
+
+def n(e: StoredEvent) -> int:
+    assert isinstance(e.event, TicketExpired)
+    return int(e.event.ticket[1:])
 
 
 def test_replies_are_found_by_the_reference_put_returned(tmp_path: Path) -> None:
@@ -39,7 +50,7 @@ def test_a_schema_1_store_is_migrated_and_keeps_its_replies(tmp_path: Path) -> N
         CREATE TABLE snapshots (seq INTEGER PRIMARY KEY, data TEXT NOT NULL);
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         INSERT INTO meta VALUES ('schema', '1');
-        INSERT INTO events (at, type, data) VALUES (5.0, 'ticket.issued', '{}');
+        INSERT INTO events (at, type, data) VALUES (5.0, 'window.resumed', '{"window": "w1"}');
         INSERT INTO replies VALUES ('k01:old', x'6f6c64', 10.0), ('k01:new', x'6e6577', 20.0);
         """
     )
@@ -49,7 +60,7 @@ def test_a_schema_1_store_is_migrated_and_keeps_its_replies(tmp_path: Path) -> N
     index = store.reply_index(0)
     assert set(index) == {"k01:old", "k01:new"}
     assert store.get_reply(index["k01:new"]) == b"new"
-    assert [e.type for e in store.events()] == ["ticket.issued"]
+    assert [e.type for e in store.events()] == ["window.resumed"]
     store.close()
     db = sqlite3.connect(path)
     assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == SCHEMA_VERSION
@@ -74,7 +85,7 @@ def test_commits_count_only_transactions_that_wrote(tmp_path: Path) -> None:
         store.last_seq()  # a read only
     assert store.commits == before
     with store.transaction(sync=False):
-        store.append(1.0, "ticket.issued", {"n": 1})
+        store.append(1.0, ev(1))
     assert store.commits == before + 1
     assert store.sync() == before + 1
     store.close()
@@ -87,47 +98,48 @@ def test_committed_unsynced_events_survive_the_process_being_killed(tmp_path: Pa
     code = textwrap.dedent(
         f"""
         import os, signal
+        from hall_contract.events import TicketExpired
         from hall_controller.store import SqliteStore
         s = SqliteStore({str(path)!r})
         with s.transaction(sync=False):
             for i in range(50):
-                s.append(float(i), "ticket.issued", {{"i": i}})
+                s.append(float(i), TicketExpired(f"t{{i}}", "A001", "general"))
         os.kill(os.getpid(), signal.SIGKILL)
         """
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2])
     assert proc.returncode == -9
     store = SqliteStore(path)
-    assert [e.data["i"] for e in store.events()] == list(range(50))
+    assert [n(e) for e in store.events()] == list(range(50))
     store.close()
 
 
 def test_a_failed_batch_leaves_nothing_and_numbering_goes_on(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "hall.db")
     with store.transaction():
-        assert store.append(1.0, "ticket.issued", {"n": 1}) == 1
+        assert store.append(1.0, ev(1)) == 1
     with pytest.raises(RuntimeError), store.transaction():
-        assert store.append(2.0, "ticket.issued", {"n": 2}) == 2
+        assert store.append(2.0, ev(2)) == 2
         ref = store.put_reply("k01:r2", b"{}", 2.0)
         raise RuntimeError("a bug in the batch")
     assert store.get_reply(ref) is None
     with store.transaction():
-        assert store.append(3.0, "ticket.issued", {"n": 3}) == 2
+        assert store.append(3.0, ev(3)) == 2
         # inside its own transaction the writer reads what it added
         assert store.last_seq() == 2
-    assert [(e.seq, e.data["n"]) for e in store.events()] == [(1, 1), (2, 3)]
+    assert [(e.seq, n(e)) for e in store.events()] == [(1, 1), (2, 3)]
     store.close()
 
 
 def test_ids_go_on_after_a_reopen(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "hall.db")
     with store.transaction():
-        store.append(1.0, "ticket.issued", {})
+        store.append(1.0, ev(1))
         first = store.put_reply("k01:a", b"a", 1.0)
     store.close()
     store = SqliteStore(tmp_path / "hall.db")
     with store.transaction():
-        assert store.append(2.0, "ticket.issued", {}) == 2
+        assert store.append(2.0, ev(2)) == 2
         second = store.put_reply("k01:b", b"b", 2.0)
     assert second == first + 1
     assert store.reply_index(0) == {"k01:a": first, "k01:b": second}
@@ -139,7 +151,7 @@ def _wal_after_steady_commits(path: Path, *, finish: bool) -> int:
     store.start_checkpointer(0.02)
     for i in range(1500):
         with store.transaction():
-            store.append(float(i), "ticket.issued", {"i": i, "pad": "x" * 300})
+            store.append(float(i), ev(i, pad=300))
         if finish:
             store.finish_checkpoint()
     size = Path(f"{path}-wal").stat().st_size
