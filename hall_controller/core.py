@@ -54,6 +54,8 @@ class OutReply:
     correlation: bytes | None
     #: the idempotency key to store it under (a success that changed something), or None
     key: str | None = None
+    #: what to store, when not ``body`` itself (a reply with a staff note: sealed)
+    stored: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -80,15 +82,21 @@ class RateLimitedLog:
     """One log line per rejected message, at most ``per_minute`` a minute; then one line
     saying how many more were rejected (a flood of garbage does not flood the log)."""
 
-    def __init__(self, logger: logging.Logger, per_minute: int = 20) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        per_minute: int = 20,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.logger = logger
         self.per_minute = per_minute
+        self.clock = clock
         self._minute = -1
         self._count = 0
         self._dropped = 0
 
     def warning(self, msg: str, *args: object) -> None:
-        minute = int(time.monotonic() // 60)
+        minute = int(self.clock() // 60)
         if minute != self._minute:
             if self._dropped:
                 self.logger.warning(
@@ -107,12 +115,18 @@ def _safe(text: str, limit: int = 40) -> str:
     return "".join(c if c.isascii() and c.isprintable() else "?" for c in text[:limit])
 
 
+#: A stored reply that holds free text (a staff note) is kept sealed, behind this mark.
+SEALED_REPLY = b"sealed:"
+
+
 @dataclass(slots=True)
 class _Ctx:
     terminal: str
     role: str | None
     now: float
     alerts: list[m.Alert]
+    #: the reply carries free text in clear (a transfer note for the staff)
+    private: bool = False
 
 
 class HallCore:
@@ -219,7 +233,10 @@ class HallCore:
                 continue
             ctx = _Ctx(item.terminal, None, now, out.alerts)
             body, key = self._one(item, ctx)
-            out.replies.append(OutReply(item.terminal, body, item.correlation, key))
+            stored = None
+            if key is not None and ctx.private and self.sealer is not None:
+                stored = SEALED_REPLY + self.sealer.seal(body).encode()
+            out.replies.append(OutReply(item.terminal, body, item.correlation, key, stored))
         out.events = e.take_events()
         out.departed = e.take_departed()
         if len(self.replies) > 20_000:
@@ -237,7 +254,7 @@ class HallCore:
                 key = f"{item.terminal}:{rid}"
                 cached = self.replies.get(key)
                 if cached is None and key in self.reply_keys:
-                    cached = self.lookups.get_reply(self.reply_keys[key])
+                    cached = self._stored_reply(self.reply_keys[key])
                 if cached is not None:
                     return cached, None  # a retry: the very reply it had
             op = m.OPERATIONS.get(item.op)
@@ -291,6 +308,17 @@ class HallCore:
             self.replies[key] = body  # a retry in this very batch gets it too
             return body, key
         return body, None
+
+    def _stored_reply(self, ref: int) -> bytes | None:
+        body = self.lookups.get_reply(ref)
+        if body is not None and body.startswith(SEALED_REPLY):
+            if self.sealer is None:
+                return None  # cannot be opened here: the request is decided again
+            try:
+                return self.sealer.unseal(body[len(SEALED_REPLY) :].decode())
+            except ValueError:
+                return None
+        return body
 
     def alert(
         self,
@@ -436,24 +464,27 @@ class HallCore:
         return views.case_info(self.engine, self.engine.update_case(case, r.state, c.now), c.now)
 
     # ---------------------------------------------------------------- windows
-    def _staff(self, t: Ticket) -> m.TicketInfo:
+    def _staff(self, c: _Ctx, t: Ticket) -> m.TicketInfo:
+        """A ticket as window staff see it: with their colleagues' transfer notes."""
+        if any(s.note for s in t.history):
+            c.private = True
         return views.ticket_info(self.engine, t, unseal=self.unseal)
 
     def _call_next(self, c: _Ctx, r: m.WindowRequest) -> m.TicketInfo:
-        return self._staff(self.engine.call_next(self.window_of(c.terminal), c.now))
+        return self._staff(c, self.engine.call_next(self.window_of(c.terminal), c.now))
 
     def _recall(self, c: _Ctx, r: m.WindowTicketRequest) -> m.TicketInfo:
-        return self._staff(self.engine.recall(self.window_of(c.terminal), c.now, r.ticket))
+        return self._staff(c, self.engine.recall(self.window_of(c.terminal), c.now, r.ticket))
 
     def _start(self, c: _Ctx, r: m.WindowTicketRequest) -> m.TicketInfo:
-        return self._staff(self.engine.start(self.window_of(c.terminal), c.now, r.ticket))
+        return self._staff(c, self.engine.start(self.window_of(c.terminal), c.now, r.ticket))
 
     def _no_show(self, c: _Ctx, r: m.WindowNoShow) -> m.TicketInfo:
         wid = self.window_of(c.terminal)
-        return self._staff(self.engine.no_show(wid, c.now, r.ticket, r.requeue))
+        return self._staff(c, self.engine.no_show(wid, c.now, r.ticket, r.requeue))
 
     def _requeue(self, c: _Ctx, r: m.WindowRequeue) -> m.TicketInfo:
-        return self._staff(self.engine.requeue(self.window_of(c.terminal), c.now, r.ticket))
+        return self._staff(c, self.engine.requeue(self.window_of(c.terminal), c.now, r.ticket))
 
     def _transfer(self, c: _Ctx, r: m.WindowTransfer) -> m.TicketInfo:
         t = self.engine.transfer(
@@ -464,12 +495,12 @@ class HallCore:
             r.to_window,
             self.seal(r.note),
         )
-        return self._staff(t)
+        return self._staff(c, t)
 
     def _finish(self, c: _Ctx, r: m.WindowFinish) -> m.TicketFinished:
         t, case = self.engine.finish(self.window_of(c.terminal), c.now, r.ticket, r.accept_case)
         info = views.case_info(self.engine, case, c.now) if case is not None else None
-        return m.TicketFinished(self._staff(t), info)
+        return m.TicketFinished(self._staff(c, t), info)
 
     def _pause(self, c: _Ctx, r: m.WindowPause) -> m.WindowStatus:
         wid = self.window_of(c.terminal)

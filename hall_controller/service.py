@@ -35,6 +35,7 @@ from hall_controller.sealing import Sealer
 from hall_controller.state import HallState
 from hall_controller.store import EventStore, StoreError
 from hall_controller.terminals import AlertSignal, TerminalInfo, Terminals
+from hall_controller.upgrade import seal_free_text
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,17 @@ def rebuild(config: HallConfig, store: EventStore) -> tuple[Engine, int]:
     return engine, n
 
 
+def persist(store: EventStore, core: HallCore, out: Outgoing, now: float) -> list[int]:
+    """What a batch decided, into the store's open transaction: its events (returns their
+    seqs), the tickets leaving memory, and the replies a retry must get again."""
+    seqs = [store.append(x.at, x.data) for x in out.events]
+    store.archive(out.departed)
+    for r in out.replies:
+        if r.key is not None:
+            core.reply_keys[r.key] = store.put_reply(r.key, r.stored or r.body, now)
+    return seqs
+
+
 class SnapshotWriter:
     """A snapshot of the engine's state, written a part at a time between batches so it
     never holds up a request: the tickets in parts of ``SNAPSHOT_PART``, then one last
@@ -98,13 +110,15 @@ class SnapshotWriter:
     def __init__(self, store: EventStore, engine: Engine) -> None:
         self.store = store
         self.engine = engine
-        self.sid = store.last_seq()  # the parts' key
+        self.sid = store.new_snapshot_key()  # the parts' key
         tickets = list(engine.state.tickets.values())
         self.chunks = [
             tickets[i : i + SNAPSHOT_PART] for i in range(0, len(tickets), SNAPSHOT_PART)
         ]
         self.part = 0
-        self.touched: set[str] = set()
+        #: tickets changed since it began, in the order first seen: new tickets are thus
+        #: in issue order, the order they have in memory (and after a replay)
+        self.touched: dict[str, None] = {}
         self.abandoned = False
         self.done = False
 
@@ -117,9 +131,9 @@ class SnapshotWriter:
                 return
             ref = getattr(d, "ticket", None)
             if isinstance(ref, str):
-                self.touched.add(ref)
+                self.touched[ref] = None
             elif isinstance(ref, ev.IssuedTicket):
-                self.touched.add(ref.id)
+                self.touched[ref.id] = None
 
     def step(self, engine: Engine) -> None:
         if engine is not self.engine:
@@ -134,8 +148,8 @@ class SnapshotWriter:
         s = engine.state
         last = [s.tickets[t] for t in self.touched if t in s.tickets]
         self.store.put_snapshot_part(self.sid, self.part, orjson.dumps(last))
-        header = {**s.header(), "parts": self.part + 1}
-        self.store.finish_snapshot(self.store.last_seq(), orjson.dumps(header))
+        header = {**s.header(), "parts": self.part + 1, "parts_of": self.sid}
+        self.store.finish_snapshot(self.store.last_seq(), self.sid, orjson.dumps(header))
         self.done = True
 
 
@@ -160,6 +174,7 @@ class Controller:
         self.topics = Topics(config.hall.id)
         self.sealer = sealer
         started = time.monotonic()
+        seal_free_text(store, sealer)  # a store of an older hallkit: once
         self.engine, replayed = rebuild(config, store)
         self.core = HallCore(
             config,
@@ -495,11 +510,7 @@ class Controller:
             # queue's tickets stay in waiting order, which the engine relies on.
             now = max(self.clock(), self.engine.last_at)
             out = self.core.handle(batch, now, tick=tick)
-            seqs = [self.store.append(x.at, x.data) for x in out.events]
-            self.store.archive(out.departed)
-            for r in out.replies:
-                if r.key is not None:
-                    self.core.reply_keys[r.key] = self.store.put_reply(r.key, r.body, now)
+            seqs = persist(self.store, self.core, out, now)
         self._since_snapshot += len(out.events)
         if self._snapshot is not None:
             self._snapshot.note(out.events)

@@ -79,6 +79,12 @@ class EventStore(Protocol):
     def put_reply(self, key: str, reply: bytes, at: float) -> int: ...
     def reply_index(self, since: float) -> dict[str, int]: ...
     def prune_replies(self, before: float) -> int: ...
+    def rewrite_events(
+        self, types: tuple[str, ...], fn: Callable[[str, dict[str, Any]], dict[str, Any] | None]
+    ) -> int: ...
+    def drop_replies_containing(self, needle: bytes) -> int: ...
+    def meta(self, key: str) -> str | None: ...
+    def set_meta(self, key: str, value: str) -> None: ...
     def archive(self, tickets: list[Any]) -> None: ...
     def archived_ticket(
         self, *, token: str | None = None, tid: str | None = None
@@ -86,7 +92,8 @@ class EventStore(Protocol):
     def case(self, case_no: str) -> ev.CaseRecord | None: ...
     def cases_of(self, citizen_key: str, limit: int) -> list[ev.CaseRecord]: ...
     def put_snapshot_part(self, seq: int, part: int, data: bytes) -> None: ...
-    def finish_snapshot(self, seq: int, header: bytes) -> None: ...
+    def finish_snapshot(self, seq: int, parts_of: int, header: bytes) -> None: ...
+    def new_snapshot_key(self) -> int: ...
     def drop_snapshot(self, seq: int) -> None: ...
     def latest_snapshot(self) -> Snapshot | None: ...
     def finish_checkpoint(self) -> None: ...
@@ -373,6 +380,17 @@ class SqliteStore:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return changed
 
+    def drop_replies_containing(self, needle: bytes) -> int:
+        """Delete stored replies holding ``needle`` (overwritten on disk); how many."""
+        self._db.execute("PRAGMA secure_delete=ON")
+        try:
+            with self.transaction():
+                cur = self._db.execute("DELETE FROM replies WHERE instr(reply, ?) > 0", (needle,))
+                n = cur.rowcount
+        finally:
+            self._db.execute("PRAGMA secure_delete=OFF")
+        return n
+
     def meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return str(row[0]) if row else None
@@ -418,15 +436,20 @@ class SqliteStore:
             "INSERT OR REPLACE INTO snapshot_parts VALUES (?, ?, ?)", (seq, part, data)
         )
 
-    def finish_snapshot(self, seq: int, header: bytes) -> None:
-        """The snapshot at ``seq`` is complete (its parts are written): it replaces older
-        ones. ``header`` is the state without its tickets, with ``parts``."""
+    def finish_snapshot(self, seq: int, parts_of: int, header: bytes) -> None:
+        """The snapshot at ``seq`` is complete: its parts are written under ``parts_of``
+        (the seq it was begun at). It replaces older ones. ``header`` is the state
+        without its tickets, with ``parts`` (how many) and ``parts_of``."""
         with self.transaction(sync=False):
             self._db.execute(
                 "INSERT OR REPLACE INTO snapshots VALUES (?, ?)", (seq, header.decode())
             )
             self._db.execute("DELETE FROM snapshots WHERE seq < ?", (seq,))
-            self._db.execute("DELETE FROM snapshot_parts WHERE seq < ?", (seq,))
+            self._db.execute("DELETE FROM snapshot_parts WHERE seq != ?", (parts_of,))
+
+    def new_snapshot_key(self) -> int:
+        """A key for the parts of a snapshot about to be written, used by no other."""
+        return self._max("snapshot_parts", "seq") + 1
 
     def drop_snapshot(self, seq: int) -> None:
         """Forget the parts of an unfinished snapshot."""
@@ -441,7 +464,8 @@ class SqliteStore:
         seq, header = int(row[0]), orjson.loads(row[1])
         tickets: list[dict[str, Any]] = []
         parts = self._db.execute(
-            "SELECT part, data FROM snapshot_parts WHERE seq = ? ORDER BY part", (seq,)
+            "SELECT part, data FROM snapshot_parts WHERE seq = ? ORDER BY part",
+            (header.get("parts_of", seq),),
         ).fetchall()
         if [p for p, _d in parts] != list(range(header.get("parts", -1))):
             raise StoreError(f"{self.path}: snapshot {seq} is missing parts")

@@ -14,9 +14,10 @@ from typing import Any
 import jsonschema
 import yaml
 
-from hall_contract.asyncapi import EVENTS, render
+from hall_contract.asyncapi import render, roles_markdown
 from hall_contract.client import HallClient
-from hall_contract.messages import REQUESTS
+from hall_contract.events import PUBLISHED
+from hall_contract.messages import OPERATIONS, REQUESTS
 from hall_contract.topics import Topics
 from hall_controller.broker import Mosquitto
 from hall_controller.service import PUBLIC_EVENTS, Controller
@@ -164,7 +165,7 @@ def test_every_published_event_type_has_its_channel_and_nothing_else_does() -> N
         (msg,) = ch["messages"].values()
         payload = _resolve(doc, _resolve(doc, msg["$ref"])["payload"]["$ref"])
         assert payload["properties"]["type"]["const"] == kind
-    assert set(EVENTS) == set(PUBLIC_EVENTS), "document exactly the events published"
+    assert set(PUBLISHED) == set(PUBLIC_EVENTS), "document exactly the events published"
     events = {a for a in by_address if a.startswith("hall/{hall}/events/")}
     assert events == {t.event(k) for k in PUBLIC_EVENTS}
 
@@ -190,10 +191,24 @@ def _event_types(msgs: list[tuple[str, bytes]]) -> set[str]:
     return {json.loads(p)["type"] for t, p in msgs if t.startswith("hall/mini/events/")}
 
 
-def _ok(client: HallClient, op: str, payload: dict[str, Any]) -> dict[str, Any]:
-    r = client.request(op, payload)
+#: request id → operation, for every request the wire test made (replies are checked
+#: against their operation's reply schema)
+ASKED: dict[str, str] = {}
+
+
+def _ok(client: HallClient, op: str, payload: dict[str, Any]) -> Any:
+    rid = f"{op}.{len(ASKED)}"
+    ASKED[rid] = op
+    r = client.request(op, {**payload, "id": rid})
     assert r.ok and r.result is not None, (op, r.error)
     return r.result
+
+
+def _refused(client: HallClient, op: str, payload: dict[str, Any], code: str) -> None:
+    rid = f"{op}.{len(ASKED)}"
+    ASKED[rid] = op
+    r = client.request(op, {**payload, "id": rid})
+    assert not r.ok and r.error is not None and r.error.code == code, (op, r)
 
 
 def test_every_message_the_controller_publishes_matches_the_document(
@@ -214,23 +229,37 @@ def test_every_message_the_controller_publishes_matches_the_document(
         _ok(window, "window.recall", {})
         _ok(window, "window.start", {})
         fin = _ok(window, "window.finish", {"accept_case": True})
-        rating = {"ticket": t1["token"], "level": 1, "reasons": ["等候时间长"], "text": "太慢"}
+        rating = {"ticket": t1.token, "level": 1, "reasons": ["wait_long"], "text": "太慢"}
         _ok(kiosk, "rating.submit", rating)
-        _ok(admin, "admin.update_case", {"case_no": fin["case"]["case_no"], "state": "in_review"})
-        _ok(window, "window.pause", {"reason": "午休"})
+        _refused(kiosk, "rating.submit", {"ticket": t1.token, "level": 5}, "conflict")
+        _ok(admin, "admin.update_case", {"case_no": fin.case.case_no, "state": "in_review"})
+        _ok(kiosk, "case.lookup", {"case_no": fin.case.case_no})
+        _ok(kiosk, "ticket.lookup", {"ticket": t1.token})
+        _ok(kiosk, "help.request", {"kind": "helper", "note": "腿脚不便"})
+        mail = {"recipient": "王小明", "phone": "13800000000", "address": "云溪县幸福路88号"}
+        _ok(kiosk, "mailing.request", {"ticket": t1.token, **mail})
+        _ok(window, "window.status", {})
+        _refused(window, "ticket.issue", {"service": "id_card_renew"}, "forbidden")
+        _ok(window, "window.pause", {"reason": "lunch", "note": "午休"})
         _ok(window, "window.resume", {})
         t2 = _ok(kiosk, "ticket.issue", {"service": "id_card_renew"})
         _ok(window, "window.call_next", {})
         _ok(window, "window.no_show", {})
-        _ok(window, "window.requeue", {"ticket": t2["ticket_id"]})
+        _ok(window, "window.requeue", {"ticket": t2.ticket_id})
         _ok(window, "window.call_next", {})
         _ok(window, "window.transfer", {"to_queue": "social", "note": "补材料"})
+        _ok(window, "window.call_next", {})  # the transferred ticket, served first
+        _ok(window, "window.finish", {})
         _ok(kiosk, "ticket.issue", {"service": "id_card_renew"})
         _ok(kiosk, "ticket.issue", {"service": "ss_proof_print"})
         _ok(window, "window.call_next", {})
         _ok(window, "window.no_show", {})  # skipped: expires after the grace period
         _ok(window, "window.call_next", {})
         _ok(window, "window.start", {})  # served too long: a service warning
+        now = controller.clock()
+        booked = {"code": "AP1", "service": "id_card_renew", "start": now, "end": now + 600}
+        _ok(admin, "admin.book_appointment", booked)
+        _ok(kiosk, "appointment.checkin", {"code": "AP1"})
         _ok(kiosk, "hall.status", {})
         # one waiting ticket left: red wait warning; the skipped one expires
         clock.advance(minutes=controller.config.queue("general").wait_red_min + 1)
@@ -251,6 +280,7 @@ def test_every_message_the_controller_publishes_matches_the_document(
 
     channels = list(doc["channels"].items())
     seen: set[str] = set()
+    replies_checked: set[str] = set()
     msgs = wire.pairs()
     # the Will is with the broker, not on the wire unless the controller dies: check it too
     will = controller.client.will
@@ -262,16 +292,45 @@ def test_every_message_the_controller_publishes_matches_the_document(
         ]
         assert len(found) == 1, f"{topic}: {[cid for cid, _ in found]}"
         cid, ch = found[0]
-        (msg_ref,) = ch["messages"].values()
+        body = json.loads(payload)
+        if cid == "terminalReply":
+            # a reply: checked against the reply schema of the operation it answers
+            op = ASKED.get(body["id"])
+            if op is None:
+                continue  # a request of the kiosk's own start-up, not ours
+            msg_ref = ch["messages"][f"{_pascal(op)}Reply"]
+            replies_checked.add(op)
+        else:
+            (msg_ref,) = ch["messages"].values()
         schema = _strict(doc, _resolve(doc, msg_ref["$ref"])["payload"])
-        errors = list(jsonschema.Draft7Validator(schema).iter_errors(json.loads(payload)))
+        errors = list(jsonschema.Draft7Validator(schema).iter_errors(body))
         assert not errors, f"{topic} ({cid}): {[e.message for e in errors]}\n{payload!r}"
         seen.add(cid)
     assert _event_types(msgs) == PUBLIC_EVENTS, "the scenario should publish every event type"
+    assert replies_checked == set(OPERATIONS), set(OPERATIONS) - replies_checked
     # the lookup token goes only to the terminal that was issued the ticket (docs/mqtt.md)
-    token = t1["token"].encode()
+    token = t1.token.encode()
     assert token
     for topic, payload in msgs:
         assert topic.startswith("hall/mini/t/k01/") or token not in payload, topic
+    # free text typed by the citizen or the staff is never published: only sent, by them,
+    # and a transfer note shown to the window staff in their own replies
+    for topic, payload in msgs:
+        if "/req/" in topic:
+            continue
+        for text in ("太慢", "腿脚不便", "补材料", "午休", "幸福路"):
+            staff = text == "补材料" and topic == "hall/mini/t/w01/reply"
+            assert staff or text.encode() not in payload, (topic, text)
     assert {"hallStatus", "controllerState", "queueSnapshot", "callBoard", "alerts"} <= seen
     assert {"terminalReply", "terminalState", "terminalConfig"} <= seen
+
+
+def _pascal(name: str) -> str:
+    return "".join(p.capitalize() for p in name.replace(".", "_").split("_"))
+
+
+def test_the_role_table_in_mqtt_md_is_the_contract_s() -> None:
+    doc = (ROOT / "docs" / "mqtt.md").read_text(encoding="utf-8")
+    assert roles_markdown() in doc, (
+        "docs/mqtt.md's role table is stale: paste `python -m hall_contract.asyncapi --roles`"
+    )
