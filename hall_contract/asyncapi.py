@@ -10,6 +10,7 @@ every topic, operation and published event, and that what a real controller send
 
     python -m hall_contract.asyncapi > docs/asyncapi.yaml
     python -m hall_contract.asyncapi --roles   # the role table of docs/mqtt.md
+    python -m hall_contract.asyncapi --events  # the events table of docs/mqtt.md
 """
 
 from __future__ import annotations
@@ -306,14 +307,29 @@ CHANNELS: tuple[Channel, ...] = (
 
 
 def roles_markdown() -> str:
-    """The role table of docs/mqtt.md: which role may call which operation."""
-    head = "| operation | " + " | ".join(m.ROLES) + " |"
-    rule = "|---|" + "---|" * len(m.ROLES)
+    """The operations table of docs/mqtt.md: each operation's request and result types
+    and which role may call it."""
+    head = "| operation | request | result | " + " | ".join(m.ROLES) + " |"
+    rule = "|---|---|---|" + "---|" * len(m.ROLES)
     rows = [
-        f"| `{name}` | " + " | ".join("✓" if r in op.roles else "" for r in m.ROLES) + " |"
+        f"| `{name}` | `{op.request.__name__}` | `{op.result.__name__}` | "
+        + " | ".join("✓" if r in op.roles else "" for r in m.ROLES)
+        + " |"
         for name, op in m.OPERATIONS.items()
     ]
     return "\n".join([head, rule, *rows]) + "\n"
+
+
+def events_markdown() -> str:
+    """The events table of docs/mqtt.md: each published type and the fields it publishes."""
+    rows = ["| type | QoS | published fields of `data` |", "|---|---|---|"]
+    for kind, cls in ev.PUBLISHED.items():
+        parts = []
+        for name in cls.PUBLIC:
+            rec = cls.NESTED.get(name)
+            parts.append(f"`{name}` ({', '.join(rec.PUBLIC)})" if rec else f"`{name}`")
+        rows.append(f"| `{kind}` | {cls.QOS} | {', '.join(parts)} |")
+    return "\n".join(rows) + "\n"
 
 
 def build() -> dict[str, Any]:
@@ -523,4 +539,9 @@ def render() -> str:
 
 
 if __name__ == "__main__":
-    sys.stdout.write(roles_markdown() if "--roles" in sys.argv[1:] else render())
+    if "--roles" in sys.argv[1:]:
+        sys.stdout.write(roles_markdown())
+    elif "--events" in sys.argv[1:]:
+        sys.stdout.write(events_markdown())
+    else:
+        sys.stdout.write(render())

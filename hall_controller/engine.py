@@ -47,7 +47,7 @@ NORMAL = PriorityClass.NORMAL.value
 _NUMBER = re.compile(r"^\s*([A-Za-z])\s*0*(\d{1,6})\s*$")
 _RED = Level.RED.value
 _LEVEL_RANK = {Level.NONE.value: 0, Level.YELLOW.value: 1, Level.RED.value: 2}
-#: Days after its service day that a finished ticket may still be rated (一次一评).
+#: Days after the service day it was finished that a ticket may still be rated (一次一评).
 RATING_WINDOW_DAYS = 7
 
 
@@ -837,7 +837,8 @@ class Engine:
                 "办结后才能评价",
                 "a ticket can be rated once its service is finished",
             )
-        if dt.date.fromisoformat(t.day) + dt.timedelta(
+        finished = self.service_day(t.finished_at or now)
+        if dt.date.fromisoformat(finished) + dt.timedelta(
             days=RATING_WINDOW_DAYS
         ) < dt.date.fromisoformat(self.service_day(now)):
             raise EngineError(

@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from hall_contract.asyncapi import render, roles_markdown
+from hall_contract.asyncapi import events_markdown, render, roles_markdown
 from hall_contract.client import HallClient
 from hall_contract.events import PUBLISHED
 from hall_contract.messages import OPERATIONS, REQUESTS
@@ -333,4 +333,11 @@ def test_the_role_table_in_mqtt_md_is_the_contract_s() -> None:
     doc = (ROOT / "docs" / "mqtt.md").read_text(encoding="utf-8")
     assert roles_markdown() in doc, (
         "docs/mqtt.md's role table is stale: paste `python -m hall_contract.asyncapi --roles`"
+    )
+
+
+def test_the_events_table_in_mqtt_md_is_the_contract_s() -> None:
+    doc = (ROOT / "docs" / "mqtt.md").read_text(encoding="utf-8")
+    assert events_markdown() in doc, (
+        "docs/mqtt.md's events table is stale: paste `python -m hall_contract.asyncapi --events`"
     )
