@@ -233,37 +233,80 @@ class SampleLink:
         self.hall_status = status
 
 
+def sample_result(op: str, result: Any) -> Any:
+    """``result`` as the reply to ``op`` the controller would send, read back through the
+    contract (``messages.read_reply``): a sample that drifts from the contract fails here."""
+    import orjson
+
+    from hall_contract.messages import Reply, read_reply
+
+    return read_reply(op, orjson.dumps(Reply(id="sample", ok=True, result=result))).result
+
+
 def sample_states() -> list[tuple[str, Any]]:
     """(name, setup) for every screen; setup(k) puts the core into that screen."""
-    from hall_contract.messages import PriorityClass, Reply
+    from hall_contract import messages as m
     from kiosk.session import CardIdentity
 
     card = lambda: CardIdentity("示例人", "110101195003071234", dt.date(1950, 3, 7), "示例地址")  # noqa: E731
-    ticket = {
-        "number": "A001",
-        "people_ahead": 3,
-        "expected_wait_min": 12,
-        "token": "tok",
-        "window_hint": "1号窗口",
-        "queue_name": "户籍证照",
-    }
+    at = dt.datetime(2025, 9, 15, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp()
+
+    def ticket(k: Any, op: str, priority: m.PriorityName = "normal") -> m.TicketInfo:
+        svc = k.hall.services[0]
+        queue = next((q for q in k.hall.queues if q.id == svc.queue), k.hall.queues[0])
+        info = m.TicketInfo(
+            ticket_id="2025-09-15-A001",
+            number="A001",
+            queue=queue.id,
+            queue_name=queue.name,
+            service=svc.id,
+            bundle=None,
+            priority=priority,
+            state="waiting",
+            issued_at=at,
+            people_ahead=3,
+            expected_wait_min=12,
+            window=None,
+            window_hint="1号窗口",
+            rating_open=False,
+            token="tok",
+            history=[m.TicketStep(at=at, what="issued", queue=queue.id)],
+        )
+        result: m.TicketInfo = sample_result(op, info)
+        return result
 
     def ticket_done(k: Any) -> None:
         k.start_ticket("service", k.hall.services[0].id)
         k.session.flow.skip_identify()
-        k.session.flow.choose_priority(PriorityClass.NORMAL, k.hall.priority)
-        k.session.flow.on_reply(Reply(id="x", ok=True, result=ticket))
+        k.session.flow.choose_priority(m.PriorityClass.NORMAL, k.hall.priority)
+        result = ticket(k, "ticket.issue")
+        k.session.flow.on_reply(m.Reply(id="x", ok=True, result=result))
         k.session.flow.printed = False
         k.go("ticket")
 
-    def flow_step(start: str, step: str, **res: Any) -> Any:
+    def flow_step(start: str, step: str, result: Callable[[Any], Any] | None = None) -> Any:
         def setup(k: Any) -> None:
             getattr(k, start)()
             k.session.flow.step = step
-            k.session.flow.result = dict(res)
+            k.session.flow.result = result(k) if result is not None else None
             k.go(k.screen)
 
         return setup
+
+    def cases(k: Any) -> m.CaseList:
+        svc = k.hall.services[0]
+        case = m.CaseInfo(
+            case_no=f"{k.hall.hall.id.upper()}2025091500001",
+            service=svc.id,
+            service_name=svc.name,
+            state="in_review",
+            accepted_at=at,
+            deadline="2025-09-26",
+            promised_deadline="2025-09-15",
+            level="red",
+        )
+        result: m.CaseList = sample_result("case.lookup", m.CaseList(cases=[case]))
+        return result
 
     def prio(k: Any) -> None:
         k.start_ticket("service", k.hall.services[0].id)
@@ -311,30 +354,34 @@ def sample_states() -> list[tuple[str, Any]]:
         ("ticket_priority", prio),
         ("ticket_done", ticket_done),
         ("checkin", lambda k: k.start_checkin()),
-        ("checkin_done", flow_step("start_checkin", "done", **ticket)),
-        ("case", lambda k: k.start_case()),
         (
-            "case_done",
+            "checkin_done",
             flow_step(
-                "start_case",
-                "done",
-                cases=[
-                    {
-                        "case_no": "2025001",
-                        "service": "身份证补领",
-                        "state": "审批中",
-                        "deadline": "2025-09-20",
-                        "level": "red",
-                    }
-                ],
+                "start_checkin", "done", lambda k: ticket(k, "appointment.checkin", "appointment")
             ),
         ),
+        ("case", lambda k: k.start_case()),
+        ("case_done", flow_step("start_case", "done", cases)),
         ("rating", lambda k: k.start_rating()),
         ("rating_level", lambda k: (k.start_rating(), k.rating_use_token("tok"))),
         ("rating_reasons", reasons),
-        ("rating_done", flow_step("start_rating", "done")),
+        (
+            "rating_done",
+            flow_step(
+                "start_rating",
+                "done",
+                lambda k: sample_result("rating.submit", m.RatingAccepted("A001", 5)),
+            ),
+        ),
         ("help", lambda k: k.start_help()),
-        ("help_done", flow_step("start_help", "done")),
+        (
+            "help_done",
+            flow_step(
+                "start_help",
+                "done",
+                lambda k: sample_result("help.request", m.HelpAccepted("A-1", k.location())),
+            ),
+        ),
         ("mailing", lambda k: k.start_mailing()),
         ("error", flow_step("start_case", "error")),
         ("countdown", countdown),

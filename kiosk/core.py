@@ -20,7 +20,13 @@ from typing import Any
 from devices.errors import DeviceError
 from devices.state import DeviceState, DeviceStatus
 from hall_contract.hallconfig import HallConfig
-from hall_contract.messages import Command, CommandResult, DesiredConfig, PriorityClass, Reply
+from hall_contract.messages import (
+    Command,
+    CommandResult,
+    DesiredConfig,
+    PriorityClass,
+    Reply,
+)
 from hall_contract.yamlconf import load_model
 from kiosk import elderly as policy
 from kiosk.catalogue import Catalogue, Entry, Notice
@@ -141,7 +147,7 @@ class Kiosk:
         )
 
     @property
-    def flow(self) -> Flow | None:
+    def flow(self) -> Flow[Any] | None:
         f = self.session.flow
         return f if isinstance(f, Flow) else None
 
@@ -300,11 +306,10 @@ class Kiosk:
         if self.elderly and text:
             then = None
             f = self.flow
-            if isinstance(f, TicketFlow) and f.step == "done" and self.screen == "ticket":
-                number = str(f.result.get("number", ""))
-                if number and number != self._dialect_read:
-                    self._dialect_read = number
-                    then = (number, str(f.result.get("window_hint") or ""))
+            r = f.result if isinstance(f, TicketFlow) and f.step == "done" else None
+            if r is not None and self.screen == "ticket" and r.number != self._dialect_read:
+                self._dialect_read = r.number
+                then = (r.number, r.window_hint or "")
             self.pool.submit(self._say, text, self.lang, then)
 
     def _say(self, text: str, lang: str, then: tuple[str, str] | None) -> None:
@@ -418,16 +423,16 @@ class Kiosk:
 
     def _print_ticket(self) -> None:
         f = self.session.flow
-        if not isinstance(f, TicketFlow) or f.step != "done":
+        if not isinstance(f, TicketFlow) or f.step != "done" or f.result is None:
             return
         r = f.result
         ticket = TicketPrint(
             hall_name=self.hall.hall.name,
-            queue_name=str(r.get("queue_name", "")),
-            number=str(r.get("number", "")),
-            people_ahead=int(r.get("people_ahead", 0)),
-            expected_wait_min=int(r.get("expected_wait_min", 0)),
-            window_hint=str(r.get("window_hint") or ""),
+            queue_name=r.queue_name,
+            number=r.number,
+            people_ahead=r.people_ahead,
+            expected_wait_min=r.expected_wait_min,
+            window_hint=r.window_hint or "",
             status_url=self.status_url(),
             masked_name=mask_name(self.session.identity.name) if self.session.identity else None,
         )
@@ -441,8 +446,10 @@ class Kiosk:
         self._bg(lambda: self.hw.print_ticket(ticket), done)
 
     def status_url(self) -> str:
+        """The ticket's status page, for its QR code: the lookup token goes in it."""
         f = self.flow
-        token = str(f.result.get("token", "")) if f is not None else ""
+        r = f.result if isinstance(f, (TicketFlow, CheckinFlow)) else None
+        token = (r.token or "") if r is not None else ""
         return self.hall.hall.status_url.replace("{token}", token)
 
     # ================================================================ check-in / case
@@ -617,7 +624,11 @@ class Kiosk:
 
     # ================================================================ requests
     def _request(
-        self, op: str, body: dict[str, Any], flow: Flow, after: Callable[[], None] | None = None
+        self,
+        op: str,
+        body: dict[str, Any],
+        flow: Flow[Any],
+        after: Callable[[], None] | None = None,
     ) -> None:
         """Send ``body`` to the controller off the UI thread; the reply goes to ``flow``."""
         if self.link is None or not self.online:
@@ -628,7 +639,7 @@ class Kiosk:
         self.busy = True
         self.go(self.screen, **self.params)
 
-        def done(reply: Reply | None, err: BaseException | None) -> None:
+        def done(reply: Reply[Any] | None, err: BaseException | None) -> None:
             self.busy = False
             if err is not None or reply is None:
                 log.info("%s: %s", op, type(err).__name__)
@@ -642,7 +653,7 @@ class Kiosk:
         timeout = self.cfg.timeouts.request_s
         self._bg(lambda: self.link.request(op, body, timeout), done)
 
-    def _submit_outbox(self, op: str, body: dict[str, Any], flow: Any) -> None:
+    def _submit_outbox(self, op: str, body: dict[str, Any], flow: Flow[Any]) -> None:
         """Ratings and help requests: stored on disk first, then sent; delivered later if
         the controller cannot be reached now."""
         body["id"] = (
@@ -657,11 +668,11 @@ class Kiosk:
         self.go(self.screen, **self.params)
         rid = body["id"]
 
-        def send() -> Reply:
-            reply: Reply = self.link.request(op, dict(body), self.cfg.timeouts.request_s)
+        def send() -> Reply[Any]:
+            reply: Reply[Any] = self.link.request(op, dict(body), self.cfg.timeouts.request_s)
             return reply
 
-        def done(reply: Reply | None, err: BaseException | None) -> None:
+        def done(reply: Reply[Any] | None, err: BaseException | None) -> None:
             self.busy = False
             if isinstance(reply, Reply):
                 self.outbox.settle(rid, reply)  # a passing error stays queued for a retry

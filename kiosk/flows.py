@@ -11,11 +11,23 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar, get_args
 from urllib.parse import parse_qs, urlsplit
 
 from hall_contract.hallconfig import PriorityPolicy
-from hall_contract.messages import ErrorCode, PriorityClass, Reply
+from hall_contract.messages import (
+    CaseInfo,
+    CaseList,
+    CaseState,
+    ErrorCode,
+    HelpAccepted,
+    LevelName,
+    MailingAccepted,
+    PriorityClass,
+    RatingAccepted,
+    Reply,
+    TicketInfo,
+)
 from kiosk import elderly as policy
 from kiosk.catalogue import BUNDLES, Catalogue, Entry
 from kiosk.privacy import citizen_key
@@ -35,6 +47,8 @@ RATING_REASONS = (
     "system_fault",
     "other",
 )
+#: The operation's result type a flow holds once the controller said yes.
+R = TypeVar("R")
 
 
 class FlowError(ValueError):
@@ -64,30 +78,33 @@ def code_from_scan(raw: str) -> str:
 
 
 @dataclass
-class Flow:
+class Flow(Generic[R]):
     name: str = ""
     step: str = ""
     error: str | None = None  #: message key of the last error (never personal data)
-    result: dict[str, Any] = field(default_factory=dict)
+    #: the operation's result (hall_contract.messages: TicketInfo, CaseList, …) once done
+    result: R | None = None
     queued: bool = False  #: stored in the outbox, delivered later
 
     def wipe(self) -> None:
-        self.result.clear()
+        self.result = None
         self.error = None
         self.step = ""
 
-    def fail(self, reply: Reply) -> None:
-        code = reply.error.code if reply.error else ErrorCode.INTERNAL
-        self.error = f"err_{code.value}"
+    def fail(self, reply: Reply[Any]) -> None:
+        code = reply.error.code if reply.error is not None else ErrorCode.INTERNAL.value
+        self.error = f"err_{code}"
         self.step = "error"
 
     def unreachable(self) -> None:
         self.error = "err_offline"
         self.step = "error"
 
-    def on_reply(self, reply: Reply) -> None:
-        if reply.ok:
-            self.result = dict(reply.result or {})
+    def on_reply(self, reply: Reply[R]) -> None:
+        """The controller's reply, its result already checked against the contract (an
+        ``ok`` without a result is not one: it fails as ``err_internal``)."""
+        if reply.ok and reply.result is not None:
+            self.result = reply.result
             self.step = "done"
         else:
             self.fail(reply)
@@ -132,7 +149,7 @@ def _label(e: Entry, lang: str) -> str:
 
 
 @dataclass
-class TicketFlow(Flow):
+class TicketFlow(Flow[TicketInfo]):
     """choose (categories → category | search) → identify → priority → sending → done | error.
 
     The service choice reuses the catalogue: its categories (the 一件事 bundles first), and
@@ -235,13 +252,6 @@ class TicketFlow(Flow):
         # No name (not even masked): the controller has no use for it (contract TicketIssue).
         return body
 
-    def on_reply(self, reply: Reply) -> None:
-        if reply.ok and reply.result:
-            self.result = dict(reply.result)
-            self.step = "done"
-        else:
-            self.fail(reply)
-
     def wipe(self) -> None:
         super().wipe()
         self.back()
@@ -249,7 +259,7 @@ class TicketFlow(Flow):
 
 # ---------------------------------------------------------------------------- check-in
 @dataclass
-class ScanOrCardFlow(Flow):
+class ScanOrCardFlow(Flow[R]):
     """identify (scan a code or read the ID card) → sending → done | error.
 
     The scanned code goes out as ``code_field``; without one, the ID card's citizen key."""
@@ -278,58 +288,38 @@ class ScanOrCardFlow(Flow):
 
 
 @dataclass
-class CheckinFlow(ScanOrCardFlow):
+class CheckinFlow(ScanOrCardFlow[TicketInfo]):
     """Appointment check-in by the appointment QR code or the ID card."""
 
     name: str = "checkin"
 
-    def on_reply(self, reply: Reply) -> None:
-        if reply.ok and reply.result:
-            self.result = dict(reply.result)
-            self.step = "done"
-        else:
-            self.fail(reply)
-
 
 # ------------------------------------------------------------------------- case lookup
-LEVEL_KEYS = {"none": "level_none", "yellow": "level_yellow", "red": "level_red"}
-CASE_STATE_KEYS = {
-    s: f"case_{s}" for s in ("accepted", "in_review", "done", "delivered", "rejected")
-}
+LEVEL_KEYS: dict[LevelName, str] = {lv: f"level_{lv}" for lv in get_args(LevelName)}
+CASE_STATE_KEYS: dict[CaseState, str] = {s: f"case_{s}" for s in get_args(CaseState)}
 
 
 @dataclass
-class CaseFlow(ScanOrCardFlow):
+class CaseFlow(ScanOrCardFlow[CaseList]):
     """Case lookup (办件查询) by the receipt barcode or the ID card."""
 
     name: str = "case"
     code_field = "case_no"
 
-    def on_reply(self, reply: Reply) -> None:
-        if reply.ok and reply.result is not None:
-            cases = reply.result.get("cases")
-            self.result = {
-                "cases": list(cases) if isinstance(cases, list) else [dict(reply.result)]
-            }
-            self.step = "done"
-        else:
-            self.fail(reply)
-
     @staticmethod
-    def state_key(case: dict[str, Any]) -> str:
+    def state_key(case: CaseInfo) -> str:
         """The words for a case's state (the contract's values are English ids)."""
-        state = str(case.get("state", ""))
-        return CASE_STATE_KEYS.get(state, "case_state_other")
+        return CASE_STATE_KEYS[case.state]
 
     @staticmethod
-    def level_key(case: dict[str, Any]) -> str:
+    def level_key(case: CaseInfo) -> str:
         """The words for a case's deadline level (never colour alone)."""
-        return LEVEL_KEYS.get(str(case.get("level", "none")), "level_none")
+        return LEVEL_KEYS[case.level]
 
 
 # ------------------------------------------------------------------------------ rating
 @dataclass
-class RatingFlow(Flow):
+class RatingFlow(Flow[RatingAccepted]):
     """ticket (scan the ticket QR) → level → [reasons for bad levels] → sending → done."""
 
     name: str = "rating"
@@ -385,14 +375,12 @@ class RatingFlow(Flow):
                 body["text"] = self.text.strip()
         return body
 
-    def on_reply(self, reply: Reply) -> None:
-        if reply.ok:
-            self.step = "done"
-        elif reply.error is not None and reply.error.code == ErrorCode.CONFLICT:
+    def on_reply(self, reply: Reply[RatingAccepted]) -> None:
+        if not reply.ok and reply.error is not None and reply.error.code == ErrorCode.CONFLICT:
             self.error = "already_rated"
             self.step = "error"
         else:
-            self.fail(reply)
+            super().on_reply(reply)
 
     def on_queued(self) -> None:
         self.queued = True
@@ -406,7 +394,7 @@ class RatingFlow(Flow):
 
 # -------------------------------------------------------------------------------- help
 @dataclass
-class HelpFlow(Flow):
+class HelpFlow(Flow[HelpAccepted]):
     """choose (helper | unresolved) → sending → done (reached or queued)."""
 
     name: str = "help"
@@ -428,13 +416,6 @@ class HelpFlow(Flow):
         if self.service:
             body["service"] = self.service
         return body
-
-    def on_reply(self, reply: Reply) -> None:
-        if reply.ok:
-            self.result = dict(reply.result or {})
-            self.step = "done"
-        else:
-            self.fail(reply)
 
     def on_queued(self) -> None:
         self.queued = True
@@ -468,7 +449,7 @@ _PHONE = re.compile(r"^[0-9+\- ]{5,20}$")
 
 
 @dataclass
-class MailingFlow(Flow):
+class MailingFlow(Flow[MailingAccepted]):
     """form (ref, recipient, phone, address on the touch keyboard) → sending → done.
 
     Online only: an address never goes into the on-disk outbox."""
@@ -503,9 +484,3 @@ class MailingFlow(Flow):
         body = self.validate(form)
         self.step = "sending"
         return body
-
-    def on_reply(self, reply: Reply) -> None:
-        if reply.ok:
-            self.step = "done"
-        else:
-            self.fail(reply)

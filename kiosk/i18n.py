@@ -130,7 +130,6 @@ T: dict[str, tuple[str, str]] = {
     "case_done": ("已办结", "Done"),
     "case_delivered": ("已送达", "Delivered"),
     "case_rejected": ("不予受理", "Rejected"),
-    "case_state_other": ("办理中", "In progress"),
     # rating
     "scan_ticket": ("请扫描号票上的二维码", "Scan the QR code on your ticket"),
     "use_my_ticket": ("评价刚取的号 {n}", "Rate ticket {n} you just took"),

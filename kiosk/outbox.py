@@ -28,18 +28,20 @@ log = logging.getLogger(__name__)
 
 #: Ops the outbox accepts (no personal data in their payloads).
 OUTBOX_OPS = frozenset({"rating.submit", "help.request"})
-#: Error codes that are final: retrying would never succeed, so the entry is closed.
-FINAL_ERRORS = frozenset(
-    {
+#: Error codes (``ErrorInfo.code``) that are final: retrying would never succeed, so the
+#: entry is closed.
+FINAL_ERRORS: frozenset[str] = frozenset(
+    c.value
+    for c in (
         ErrorCode.BAD_REQUEST,
         ErrorCode.CONFLICT,
         ErrorCode.NOT_FOUND,
         ErrorCode.FORBIDDEN,
         ErrorCode.UNKNOWN_OP,
-    }
+    )
 )
 
-Sender = Callable[[str, dict[str, Any]], Reply]
+Sender = Callable[[str, dict[str, Any]], Reply[Any]]
 KEEP_CLOSED_S = 7 * 24 * 3600
 
 
@@ -114,14 +116,14 @@ class Outbox:
                 (time.time(), result, rid),
             )
 
-    def settle(self, rid: str, reply: Reply) -> bool:
+    def settle(self, rid: str, reply: Reply[Any]) -> bool:
         """Close the entry when the reply is final (success, or an error a retry cannot
         mend); keep it for another delivery otherwise. True when closed."""
         if reply.ok:
             self.mark(rid, "ok")
             return True
         if reply.error is not None and reply.error.code in FINAL_ERRORS:
-            self.mark(rid, f"error:{reply.error.code.value}")
+            self.mark(rid, f"error:{reply.error.code}")
             return True
         return False
 

@@ -15,7 +15,16 @@ from kivy.uix.widget import Widget
 from hall_contract.messages import PriorityClass
 from kiosk import elderly as policy
 from kiosk.core import Kiosk
-from kiosk.flows import RATING_LEVELS, RATING_REASONS, CaseFlow, ChoicePage, TicketFlow
+from kiosk.flows import (
+    RATING_LEVELS,
+    RATING_REASONS,
+    CaseFlow,
+    CheckinFlow,
+    ChoicePage,
+    HelpFlow,
+    RatingFlow,
+    TicketFlow,
+)
 from kiosk.home import queue_text
 from kiosk.ime import candidates
 from kiosk.privacy import mask_name
@@ -340,14 +349,14 @@ def ticket(c: Ctx) -> None:
             )
     elif f.step == "sending":
         c.label(c.t("sending"), "title", speak=True)
-    elif f.step == "done":
+    elif f.step == "done" and f.result is not None:
         r = f.result
         c.label(c.t("your_ticket"), speak=True)
-        c.label(str(r.get("number", "")), "huge", bold=True, halign="center", speak=True)
-        c.label(c.t("people_ahead", n=r.get("people_ahead", 0)), speak=True)
-        c.label(c.t("expected_wait", n=r.get("expected_wait_min", 0)), speak=True)
-        if r.get("window_hint"):
-            c.label(c.t("go_window", w=r.get("window_hint")), speak=True)
+        c.label(r.number, "huge", bold=True, halign="center", speak=True)
+        c.label(c.t("people_ahead", n=r.people_ahead), speak=True)
+        c.label(c.t("expected_wait", n=r.expected_wait_min), speak=True)
+        if r.window_hint:
+            c.label(c.t("go_window", w=r.window_hint), speak=True)
         c.qr(k.status_url())
         c.label(c.t("qr_hint"), "small")
         if f.printed is True:
@@ -394,18 +403,18 @@ def _error(c: Ctx, key: str | None) -> None:
 
 def checkin(c: Ctx) -> None:
     f = c.k.flow
-    assert f is not None
+    assert isinstance(f, CheckinFlow)
     if f.step == "identify":
         c.label(c.t("scan_appointment"), "title", speak=True)
     elif f.step == "sending":
         c.label(c.t("sending"), "title", speak=True)
-    elif f.step == "done":
+    elif f.step == "done" and f.result is not None:
         c.label(c.t("checked_in"), "title", speak=True)
         r = f.result
-        c.label(str(r.get("number", "")), "huge", bold=True, halign="center", speak=True)
-        c.label(c.t("people_ahead", n=r.get("people_ahead", 0)), speak=True)
-        if r.get("window_hint"):
-            c.label(c.t("go_window", w=r.get("window_hint")), speak=True)
+        c.label(r.number, "huge", bold=True, halign="center", speak=True)
+        c.label(c.t("people_ahead", n=r.people_ahead), speak=True)
+        if r.window_hint:
+            c.label(c.t("go_window", w=r.window_hint), speak=True)
         c.button(c.t("done"), c.k.go_home)
     else:
         _error(c, f.error)
@@ -418,15 +427,15 @@ def case(c: Ctx) -> None:
         c.label(c.t("scan_receipt"), "title", speak=True)
     elif f.step == "sending":
         c.label(c.t("sending"), "title", speak=True)
-    elif f.step == "done":
-        cases = f.result.get("cases", [])
+    elif f.step == "done" and f.result is not None:
+        cases = f.result.cases
         if not cases:
             c.label(c.t("no_cases"), speak=True)
         for x in cases[: c.lim.max_choices]:
-            service = x.get("service_name") or x.get("service") or ""
-            c.label(f"{c.t('case_no')}：{x.get('case_no', '')}  {service}", speak=True)
+            service = x.service_name or x.service or ""
+            c.label(f"{c.t('case_no')}：{x.case_no}  {service}", speak=True)
             c.label(f"{c.t('case_state')}：{c.t(CaseFlow.state_key(x))}", speak=True)
-            deadline = x.get("promised_deadline") or x.get("deadline") or ""
+            deadline = x.promised_deadline or x.deadline
             c.label(f"{c.t('deadline')}：{deadline}", speak=True)
             level = CaseFlow.level_key(x)
             if level == "level_none":
@@ -441,9 +450,6 @@ def case(c: Ctx) -> None:
 def rating(c: Ctx) -> None:
     k = c.k
     f = k.flow
-    assert f is not None
-    from kiosk.flows import RatingFlow
-
     assert isinstance(f, RatingFlow)
     if f.step == "ticket":
         c.label(c.t("scan_ticket"), "title", speak=True)
@@ -481,7 +487,7 @@ def rating(c: Ctx) -> None:
 def help_(c: Ctx) -> None:
     k = c.k
     f = k.flow
-    assert f is not None
+    assert isinstance(f, HelpFlow)
     if f.step == "choose":
         c.label(c.t("help_q"), "title", speak=True)
         c.button(c.t("help_helper"), lambda: k.help_choose("helper"))
@@ -493,7 +499,7 @@ def help_(c: Ctx) -> None:
             c.warn(c.t("help_queued", phone=k.hall.hall.phone))
         else:
             # the location the controller alerted staff with (it knows this terminal)
-            loc = str(f.result.get("location") or k.location())
+            loc = f.result.location if f.result is not None else k.location()
             c.label(c.t("help_done", loc=loc), "title", speak=True)
         c.button(c.t("done"), k.go_home)
     else:

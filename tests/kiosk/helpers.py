@@ -9,8 +9,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from hall_contract.hallconfig import HallConfig
-from hall_contract.messages import ErrorCode, ErrorInfo, Reply
+from hall_contract.messages import (
+    BadPayload,
+    CaseInfo,
+    CaseList,
+    ErrorCode,
+    HelpAccepted,
+    LevelName,
+    MailingAccepted,
+    PriorityName,
+    RatingAccepted,
+    Reply,
+    TicketInfo,
+    TicketStep,
+    error_reply,
+    read_reply,
+    validate_request,
+)
 from hall_contract.yamlconf import load_model
 from kiosk.commands import CommandGate
 from kiosk.core import Kiosk
@@ -89,57 +107,105 @@ class UiThread:
             fn()
 
 
-class FakeLink:
-    """A controller link whose replies the test decides."""
+def contract_reply(op: str, rid: str, result: Any = None, error: Reply[Any] | None = None) -> Any:
+    """What the controller sends for ``op``, read back as the kiosk reads it
+    (``messages.read_reply``): a fake reply that drifts from the contract fails here."""
+    reply: Reply[Any] = error if error is not None else Reply(id=rid, ok=True, result=result)
+    return read_reply(op, orjson.dumps(reply))
 
-    def __init__(self, online: bool = True) -> None:
+
+def refuse(op: str, rid: str, code: ErrorCode, message: str = "不行", en: str = "no") -> Any:
+    """An error reply to ``op`` as the controller sends it."""
+    return contract_reply(op, rid, error=error_reply(rid, code, message, en))
+
+
+def ticket_info(
+    number: str = "A001",
+    token: str | None = "tok123",
+    *,
+    priority: PriorityName = "normal",
+    service: str | None = "idcard_reissue",
+) -> TicketInfo:
+    at = MONDAY_10.timestamp()
+    return TicketInfo(
+        ticket_id=f"2025-09-15-{number}",
+        number=number,
+        queue="id",
+        queue_name="户籍证照",
+        service=service,
+        bundle=None,
+        priority=priority,
+        state="waiting",
+        issued_at=at,
+        people_ahead=3,
+        expected_wait_min=12,
+        window=None,
+        window_hint="1号窗口",
+        rating_open=False,
+        token=token,
+        history=[TicketStep(at=at, what="issued", queue="id")],
+    )
+
+
+def case_info(case_no: str = "TESTHALL2025091500001", level: LevelName = "yellow") -> CaseInfo:
+    return CaseInfo(
+        case_no=case_no,
+        service="idcard_reissue",
+        service_name="居民身份证补领",
+        state="in_review",
+        accepted_at=MONDAY_10.timestamp(),
+        deadline="2025-09-26",
+        promised_deadline="2025-09-17",
+        level=level,
+    )
+
+
+class FakeLink:
+    """A controller link whose replies the test decides. Like the real controller it
+    refuses a request the contract refuses (``bad_request``), and every reply goes through
+    the contract as the real link's does (:func:`contract_reply`)."""
+
+    def __init__(self, online: bool = True, location: str = "一楼大厅东侧") -> None:
         self.online = online
+        self.location = location
         self.hall_status: dict[str, Any] | None = None
+        self.controller_state: str | None = None
         self.sent: list[tuple[str, dict[str, Any]]] = []
+        #: requests the contract refuses (op, why): a kiosk bug, answered bad_request
+        self.refused: list[tuple[str, str]] = []
         self.results: list[Any] = []
         self.reports: list[tuple[str, str, str]] = []
-        self.handler: Callable[[str, dict[str, Any]], Reply] = self.default
+        self.handler: Callable[[str, dict[str, Any]], Reply[Any]] = self.default
         self._n = 0
         self.lock = threading.Lock()
 
-    def default(self, op: str, body: dict[str, Any]) -> Reply:
-        if op == "ticket.issue":
-            return Reply(
-                id=body["id"],
-                ok=True,
-                result={
-                    "ticket_id": "d-A001",
-                    "number": "A001",
-                    "queue": "id",
-                    "queue_name": "户籍证照",
-                    "issued_at": 0,
-                    "people_ahead": 3,
-                    "expected_wait_min": 12,
-                    "token": "tok123",
-                    "window_hint": "1号窗口",
-                },
-            )
-        if op == "rating.submit" and body["ticket"] == "rated":
-            return Reply(
-                id=body["id"], ok=False, error=ErrorInfo(code=ErrorCode.CONFLICT, message="rated")
-            )
+    def default(self, op: str, body: dict[str, Any]) -> Reply[Any]:
+        rid = body["id"]
+        if op in ("ticket.issue", "ticket.lookup"):
+            return contract_reply(op, rid, ticket_info())
+        if op == "appointment.checkin":
+            return contract_reply(op, rid, ticket_info("A002", "tok456", priority="appointment"))
+        if op == "rating.submit":
+            if body["ticket"] == "rated":
+                return refuse(op, rid, ErrorCode.CONFLICT, "已经评价过", "rated already")
+            return contract_reply(op, rid, RatingAccepted("A001", body["level"]))
         if op == "case.lookup":
-            return Reply(
-                id=body["id"],
-                ok=True,
-                result={
-                    "case_no": "2025001",
-                    "service": "身份证补领",
-                    "state": "审批中",
-                    "deadline": "2025-09-20",
-                    "level": "yellow",
-                },
-            )
-        return Reply(id=body["id"], ok=True, result={})
+            return contract_reply(op, rid, CaseList([case_info()]))
+        if op == "help.request":
+            return contract_reply(op, rid, HelpAccepted("al-1", self.location))
+        if op == "mailing.request":
+            return contract_reply(op, rid, MailingAccepted(True))
+        return refuse(op, rid, ErrorCode.UNKNOWN_OP, "没有这个操作", "unknown operation")
 
-    def request(self, op: str, body: dict[str, Any], timeout: float) -> Reply:
+    def request(self, op: str, body: dict[str, Any], timeout: float) -> Reply[Any]:
         with self.lock:
             self.sent.append((op, dict(body)))
+        try:  # what the real controller does first
+            validate_request(op, body)
+        except BadPayload as err:
+            with self.lock:
+                self.refused.append((op, err.message_en))
+            return refuse(op, str(body.get("id", "")), err.code, err.message, err.message_en)
         return self.handler(op, body)
 
     def new_id(self) -> str:

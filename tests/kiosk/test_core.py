@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -9,7 +10,13 @@ from hall_contract.messages import Command, PriorityClass
 from kiosk.flows import CaseFlow, RatingFlow, TicketFlow
 from kiosk.outbox import Outbox
 from kiosk.session import CardIdentity
-from tests.kiosk.helpers import ELDER, MONDAY_10, SUNDAY_3AM, FakeLink, make_kiosk
+from tests.kiosk.helpers import (
+    ELDER,
+    MONDAY_10,
+    SUNDAY_3AM,
+    FakeLink,
+    make_kiosk,
+)
 
 
 def fresh(card: CardIdentity) -> CardIdentity:
@@ -17,7 +24,8 @@ def fresh(card: CardIdentity) -> CardIdentity:
 
 
 def state_text(obj: object, seen: set[int] | None = None, depth: int = 0) -> str:
-    """Every string reachable from ``obj`` (attributes, dicts, lists), for privacy checks."""
+    """Every string reachable from ``obj`` (attributes, dicts, lists, the contract's result
+    dataclasses), for privacy checks."""
     seen = seen if seen is not None else set()
     if id(obj) in seen or depth > 6:
         return ""
@@ -35,6 +43,9 @@ def state_text(obj: object, seen: set[int] | None = None, depth: int = 0) -> str
         out += [state_text(v, seen, depth + 1) for v in obj]
     elif type(obj).__name__ == "FakeLink":
         pass  # the fake controller, not the app
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        # typed results (TicketInfo, CaseList, …) are slotted: no __dict__ to walk
+        out += [state_text(getattr(obj, f.name), seen, depth + 1) for f in dataclasses.fields(obj)]
     elif hasattr(obj, "__dict__") and type(obj).__module__.startswith(("kiosk", "tests")):
         out += [state_text(v, seen, depth + 1) for v in vars(obj).values()]
     return "".join(out)
@@ -60,6 +71,7 @@ def test_ticket_flow_with_elderly_card_then_wipe(tmp_path: Path) -> None:
     assert op == "ticket.issue" and body["priority"] == "elderly"
     assert ELDER.id_number not in str(body)
     assert ELDER.name in state_text(k)  # the test can see it while in use
+    assert "tok123" in state_text(k)  # and the ticket's typed result
     k.go_home()
     text = state_text(k)
     for secret in (ELDER.name, ELDER.id_number, ELDER.address, "A001", "tok123"):
@@ -131,6 +143,7 @@ def test_offline_rating_and_help_go_to_outbox_then_delivered_once(tmp_path: Path
     k.pool.shutdown(wait=True)
     assert k.outbox.pending_count() == 0
     assert [op for op, _ in link.sent] == ["rating.submit", "help.request"]
+    assert link.refused == []
     help_body = link.sent[1][1]
     assert "一楼大厅东侧" in help_body["note"]
     # a second delivery run sends nothing again
@@ -144,7 +157,7 @@ def test_rating_twice_shows_already_rated(tmp_path: Path) -> None:
     k.on_scan("rated")
     k.rating_level(4)
     ui.pump_until(lambda: k.flow is not None and k.flow.step == "error")
-    assert k.flow.error == "already_rated"
+    assert k.flow is not None and k.flow.error == "already_rated"
 
 
 def test_night_hides_ticketing_keeps_guides(tmp_path: Path) -> None:
@@ -168,10 +181,10 @@ def test_home_follows_the_day_and_the_controller(tmp_path: Path) -> None:
     assert renders == [1] and k.home_info().hours == "今日办公时间 08:30–17:30"
     link.hall_status = {"waiting": {"id": 3}}
     assert k.home_info().waiting_total == "当前等候 3 人"  # closed, but people still wait
-    link.controller_state = "online"  # type: ignore[attr-defined]
+    link.controller_state = "online"
     k._now = lambda: MONDAY_10  # open
     assert k.offer().allows("ticket")
-    link.controller_state = "lost"  # type: ignore[attr-defined]
+    link.controller_state = "lost"
     info = k.home_info()
     assert info.waiting_total is None and info.queue_note and "排队人数" in info.queue_note
     # The broker is up, the controller is not: no ticket to wait for in vain; guides go on.
@@ -190,7 +203,9 @@ def test_printer_fault_reported_and_ticket_still_shown(tmp_path: Path) -> None:
     k.ticket_skip_identify()
     k.ticket_priority(PriorityClass.NORMAL)
     ui.pump_until(lambda: isinstance(k.flow, TicketFlow) and k.flow.printed is False)
-    assert k.flow.result["number"] == "A001" and k.banner is not None
+    assert isinstance(k.flow, TicketFlow) and k.flow.result is not None
+    assert k.flow.result.number == "A001"
+    assert k.banner is not None
     assert "tok123" in k.status_url()
 
 
@@ -227,8 +242,9 @@ def test_diagnostics_pin(tmp_path: Path) -> None:
         k.pin_key(d)
     k.pin_key("ok")
     assert k.screen == "diag"
-    d = k.diagnostics()
-    assert d["device printer"].startswith("ready") and d["network"] == "broker connected"
+    diag = k.diagnostics()
+    assert diag["device printer"].startswith("ready") and diag["network"] == "broker connected"
+    assert diag["controller"] == "no status yet"
 
 
 def test_hall_opening_rerenders_home_and_bad_commands_refused(tmp_path: Path) -> None:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hall_contract import messages as m
 from hall_contract.hallconfig import HallConfig, PriorityPolicy
-from hall_contract.messages import ErrorCode, ErrorInfo, PriorityClass, Reply
+from hall_contract.messages import ErrorCode, PriorityClass
 from hall_contract.yamlconf import load_model
 from kiosk import elderly
 from kiosk.__main__ import parser, shifted_clock
@@ -29,7 +32,17 @@ from kiosk.home import home_info, queue_text
 from kiosk.offers import decide
 from kiosk.privacy import citizen_key, mask_id, mask_name
 from kiosk.session import Session
-from tests.kiosk.helpers import ELDER, MONDAY_10, SUNDAY_3AM, TZ, YOUNG, hall
+from tests.kiosk.helpers import (
+    ELDER,
+    MONDAY_10,
+    SUNDAY_3AM,
+    TZ,
+    YOUNG,
+    case_info,
+    contract_reply,
+    hall,
+    refuse,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,8 +140,15 @@ def test_rating_reasons_only_for_bad_levels_and_conflict() -> None:
     g.set_text("太慢")
     g.confirm_reasons()
     assert g.payload() == {"ticket": "tok9", "level": 1, "reasons": ["attitude"], "text": "太慢"}
-    g.on_reply(Reply(id="x", ok=False, error=ErrorInfo(code=ErrorCode.CONFLICT, message="")))
+    g.on_reply(refuse("rating.submit", "x", ErrorCode.CONFLICT))
     assert g.error == "already_rated"
+    h = RatingFlow()
+    h.use_ticket("tok9")
+    h.choose_level(5)
+    h.on_reply(contract_reply("rating.submit", "y", m.RatingAccepted("A001", 5)))
+    assert h.step == "done" and h.result == m.RatingAccepted("A001", 5)
+    h.wipe()
+    assert h.result is None
 
 
 def test_scan_codes() -> None:
@@ -386,10 +406,19 @@ def test_missing_glyphs_are_found() -> None:
 
 
 def test_case_state_in_words() -> None:
-    from kiosk.flows import CaseFlow
+    from typing import get_args
 
-    assert CaseFlow.state_key({"state": "in_review"}) == "case_in_review"
-    assert CaseFlow.state_key({"state": "???"}) == "case_state_other"
+    from kiosk.flows import CaseFlow
+    from kiosk.i18n import T
+
+    assert CaseFlow.state_key(case_info()) == "case_in_review"
+    assert CaseFlow.level_key(case_info(level="red")) == "level_red"
+    # every state and level the contract has, in words in both languages
+    for state in get_args(m.CaseState):
+        key = CaseFlow.state_key(dataclasses.replace(case_info(), state=state))
+        assert all(T[key]), state
+    for level in get_args(m.LevelName):
+        assert all(T[CaseFlow.level_key(case_info(level=level))]), level
 
 
 def test_outbox_erases_a_delivered_payload_and_keeps_a_passing_error(tmp_path: Path) -> None:
@@ -399,9 +428,10 @@ def test_outbox_erases_a_delivered_payload_and_keeps_a_passing_error(tmp_path: P
     comment = "王小明 13800000000 窗口态度不好"
     box.add("rating.submit", {"id": "r1", "ticket": "tok1", "level": 1, "text": comment})
     box.add("rating.submit", {"id": "r2", "ticket": "tok2", "level": 2, "text": "慢"})
-    busy = Reply(id="r2", ok=False, error=ErrorInfo(code=ErrorCode.INTERNAL, message="x"))
+    busy = refuse("rating.submit", "r2", ErrorCode.INTERNAL)
     assert box.settle("r2", busy) is False  # a passing error: still queued for a retry
-    assert box.settle("r1", Reply(id="r1", ok=True, result={})) is True
+    done = contract_reply("rating.submit", "r1", m.RatingAccepted("A001", 1))
+    assert box.settle("r1", done) is True
     assert [e.id for e in box.pending()] == ["r2"]
     assert box.result("r1") == "ok"
     box.close()
@@ -410,3 +440,78 @@ def test_outbox_erases_a_delivered_payload_and_keeps_a_passing_error(tmp_path: P
     assert db.execute("SELECT payload FROM outbox WHERE id='r1'").fetchone()[0] == "{}"
     db.close()
     assert comment.encode() not in (tmp_path / "outbox.db").read_bytes()
+
+
+def test_flow_payloads_are_requests_the_controller_accepts() -> None:
+    """Every body a flow builds validates as its contract request (strict: no unknown
+    field, no coercion, citizen_key of 32 hex digits, one target)."""
+    from kiosk.flows import CaseFlow, CheckinFlow, HelpFlow
+
+    def ok(op: str, body: dict[str, Any]) -> Any:
+        return m.validate_request(op, {"id": "k01.t.1", **body})
+
+    s = Session()
+    s.set_identity(ELDER)
+    t = TicketFlow()
+    t.choose("bundle", "birth")
+    t.identified(s, MONDAY_10.date())
+    t.choose_priority(PriorityClass.ELDERLY, PriorityPolicy())
+    issue = ok("ticket.issue", t.payload(s, "secret", "en"))
+    assert isinstance(issue, m.TicketIssue)
+    assert issue.bundle == "birth" and issue.priority_reason == "id_card_age"
+    assert issue.citizen_key == citizen_key("secret", ELDER.id_number)
+    t2 = TicketFlow()
+    t2.choose("service", "idcard_reissue")
+    t2.skip_identify()
+    t2.choose_priority(PriorityClass.DISABLED, PriorityPolicy())
+    assert ok("ticket.issue", t2.payload(Session(), "secret", "zh")).priority_reason == "declared"
+    c = CheckinFlow()
+    c.scanned("https://zwfw.example.gov.cn/a?code=APPT0001")
+    assert ok("appointment.checkin", c.payload(s, "secret")).code == "APPT0001"
+    by_card = ok("appointment.checkin", CheckinFlow().payload(s, "secret"))
+    assert by_card.citizen_key is not None
+    case = CaseFlow()
+    case.scanned("TESTHALL2025091500003")
+    assert ok("case.lookup", case.payload(s, "secret")).case_no == "TESTHALL2025091500003"
+    r = RatingFlow()
+    r.use_ticket("tok9")
+    r.choose_level(1)
+    r.toggle_reason("come_again")
+    r.set_text("  跑了两次  ")
+    r.confirm_reasons()
+    rating = ok("rating.submit", r.payload())
+    assert rating.reasons == ["come_again"] and rating.text == "跑了两次"
+    h = HelpFlow()
+    h.choose("unresolved")
+    assert ok("help.request", h.payload("k01 一楼大厅东侧")).kind == "unresolved"
+    mail = MailingFlow(hall_id="testhall")
+    body = mail.submit(
+        {"ref": "tok1", "recipient": "王", "phone": "13800000000", "address": "福州市鼓楼区五四路"}
+    )
+    assert ok("mailing.request", body).ticket == "tok1"
+
+
+def test_typed_results_only() -> None:
+    """A flow holds the operation's result dataclass; an ok without a result is no
+    answer; a case list comes as the contract's CaseList and nothing else."""
+    from kiosk.flows import CaseFlow, HelpFlow
+
+    f = CaseFlow()
+    f.scanned("TESTHALL2025091500003")
+    f.on_reply(contract_reply("case.lookup", "c1", m.CaseList([case_info(level="red")])))
+    assert f.step == "done" and f.result is not None
+    assert [c.level for c in f.result.cases] == ["red"]
+    # one case instead of the list: the contract refuses it before any flow sees it
+    with pytest.raises(ValueError):
+        contract_reply("case.lookup", "c2", case_info())
+    h = HelpFlow()
+    h.choose("helper")
+    h.on_reply(contract_reply("help.request", "h1", None))
+    assert h.step == "error" and h.error == "err_internal"
+    h2 = HelpFlow()
+    h2.choose("helper")
+    h2.on_reply(contract_reply("help.request", "h2", m.HelpAccepted("al-9", "一楼大厅东侧")))
+    assert h2.result is not None and h2.result.location == "一楼大厅东侧"
+    t = TicketFlow()
+    t.on_reply(refuse("ticket.issue", "t1", ErrorCode.CAP_REACHED))
+    assert t.step == "error" and t.error == "err_cap_reached"

@@ -235,14 +235,14 @@ def test_real_devices_printer_fault_and_controller_alert(
 ) -> None:
     import threading
 
-    from hall_contract.messages import Alert, DeviceReport
+    from hall_contract.messages import Alert, DeviceReport, read
 
     alerts: list[Alert] = []
     reports: list[DeviceReport] = []
     got_alert = threading.Event()
 
     def on_alert(_topic: str, payload: bytes, _msg: Any) -> None:
-        a = Alert.model_validate_json(payload)
+        a = read(Alert, payload)
         alerts.append(a)
         if a.kind == "device" and "printer" in a.message:
             got_alert.set()
@@ -290,7 +290,7 @@ def test_real_devices_printer_fault_and_controller_alert(
     assert out["qr_shown"] and out["print_failed_msg"] and out["number_shown_on_fault"]
     assert got_alert.wait(10), [a.message for a in alerts]
     alert = next(a for a in alerts if a.kind == "device" and "printer" in a.message)
-    assert alert.level.value == "red" and "paper out" in alert.message
+    assert alert.level == "red" and "paper out" in alert.message
     assert any(r.state == "fault" and r.device == "printer" for r in reports)
     assert ELDER_NAME not in alert.message
 
@@ -299,27 +299,32 @@ def test_real_devices_printer_fault_and_controller_alert(
 # Every citizen flow, by pressing the buttons on screen, against a real controller.
 def _prepare_controller(ctl: Any, client_factory: Any) -> dict[str, Any]:
     """Cases (one yellow, one red), finished tickets to rate and appointments, made the way
-    the hall makes them: a ticket with the person's citizen key, served and finished at
-    window win01 with a case opened; appointments booked from the admin terminal."""
+    the hall makes them: a ticket with the person's citizen key taken at another kiosk
+    (k02), served and finished at window win01 with a case opened; appointments booked
+    from the admin terminal."""
+    from hall_contract import messages as m
     from kiosk.privacy import citizen_key
     from tests.kiosk.ui_devices_driver import ID_NUMBER
     from tests.kiosk.ui_flows_driver import SECRET
 
     key = citizen_key(SECRET, ID_NUMBER)
     admin = client_factory("a01", hall=ctl.config.hall.id)
+    kiosk2 = client_factory("k02", hall=ctl.config.hall.id)
     window = client_factory("w01", hall=ctl.config.hall.id)
 
-    def ok(client: Any, op: str, body: dict[str, Any]) -> dict[str, Any]:
+    def ok(client: Any, op: str, body: dict[str, Any]) -> Any:
         reply = client.request(op, {"id": client.new_id(), **body}, timeout=10)
         assert reply.ok, (op, reply.error)
-        return dict(reply.result or {})
+        assert isinstance(reply.result, m.OPERATIONS[op].result), (op, reply.result)
+        return reply.result
 
     def served_case() -> tuple[str, str]:
-        t = ok(admin, "ticket.issue", {"service": "ss_proof_print", "citizen_key": key})
+        t = ok(kiosk2, "ticket.issue", {"service": "ss_proof_print", "citizen_key": key})
         ok(window, "window.call_next", {})
-        ok(window, "window.start", {"ticket": t["ticket_id"]})
-        fin = ok(window, "window.finish", {"ticket": t["ticket_id"], "accept_case": True})
-        return str(fin["case"]["case_no"]), str(t["token"])
+        ok(window, "window.start", {"ticket": t.ticket_id})
+        fin = ok(window, "window.finish", {"ticket": t.ticket_id, "accept_case": True})
+        assert fin.case is not None and t.token is not None
+        return fin.case.case_no, t.token
 
     red_case, token_bad = served_case()  # promised today: red once the day has passed
     ctl.clock_control.advance(minutes=24 * 60)  # Thursday 10:00
@@ -356,7 +361,7 @@ def test_every_flow_pressed_on_screen_against_the_controller(
 ) -> None:
     import threading
 
-    from hall_contract.messages import Alert
+    from hall_contract.messages import Alert, read
     from tests.conftest import load_hall
 
     ctl = controller_factory(load_hall("hall.yaml"))
@@ -365,7 +370,7 @@ def test_every_flow_pressed_on_screen_against_the_controller(
     got = threading.Event()
 
     def on_alert(_topic: str, payload: bytes, _msg: Any) -> None:
-        alerts.append(Alert.model_validate_json(payload))
+        alerts.append(read(Alert, payload))
         if sum(a.kind in ("helper", "unresolved") for a in alerts) >= 3:
             got.set()
 

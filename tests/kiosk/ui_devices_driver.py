@@ -99,7 +99,7 @@ def main() -> None:
         f = k.flow
         assert isinstance(f, TicketFlow)
         out["ticket_step"] = f.step
-        number = str(f.result.get("number", ""))
+        number = f.result.number if f.result is not None else ""
         out["number"] = number
         out["printed"] = f.printed
         yield 0.2
@@ -142,7 +142,7 @@ def main() -> None:
         f = k.flow
         assert isinstance(f, TicketFlow)
         out["fault_printed"] = f.printed
-        out["fault_number"] = str(f.result.get("number", ""))
+        out["fault_number"] = f.result.number if f.result is not None else ""
         out["printer_state"] = k.device_status["printer"].state.value
         text = screen_text()
         out["qr_shown"] = any(

@@ -6,6 +6,7 @@ Prints one JSON line of findings."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -153,7 +154,7 @@ def main() -> None:
         press("普通取号")
         yield from until(lambda: step("done") and k.flow.printed is not None, "bundle ticket")
         yield 0.1
-        out["bundle_ticket"] = dict(k.flow.result)
+        out["bundle_ticket"] = dataclasses.asdict(k.flow.result)
         out["bundle_ticket_screen"] = screen_text()
         press("完成")
         yield 0.05
@@ -178,7 +179,7 @@ def main() -> None:
         press("老年人优先")
         yield from until(lambda: step("done") and k.flow.printed is not None, "id ticket")
         yield 0.1
-        out["id_ticket"] = {x: k.flow.result.get(x) for x in ("number", "priority")}
+        out["id_ticket"] = {x: getattr(k.flow.result, x) for x in ("number", "priority")}
         out["id_ticket_screen"] = screen_text()
         out["id_ticket_qr"] = any(
             type(w).__name__ == "QrImage" and w.texture is not None for w in app.root.walk()
