@@ -29,6 +29,7 @@ controller before it is stored and is never published.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
@@ -1003,14 +1004,14 @@ def parse_request(op: str, payload: bytes) -> Request:
     return validate_request(op, decode_payload(payload))
 
 
+_RID = re.compile(r"[A-Za-z0-9_.:-]{1,64}\Z")
+
+
 def request_id_in(data: dict[str, Any]) -> str | None:
     """The id of a request, even one that fails validation, so its error reply has it
     (only an id that is itself valid, so the reply topic carries nothing odd)."""
     rid = data.get("id")
-    if isinstance(rid, str) and 0 < len(rid) <= 64 and rid.isascii():
-        ok = all(c.isalnum() or c in "_.:-" for c in rid)
-        return rid if ok else None
-    return None
+    return rid if isinstance(rid, str) and _RID.match(rid) is not None else None
 
 
 # ------------------------------------------------------------------ consumers' side

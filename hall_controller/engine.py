@@ -121,6 +121,9 @@ class Engine:
         }
         self._window_queues = {w.id: w.queues for w in config.windows}
         self._queue_index = {q.id: q for q in config.queues}
+        #: names as shown (the views look them up for every reply)
+        self.queue_names = {q.id: q.name for q in config.queues}
+        self.window_names = {w.id: w.name for w in config.windows}
         self._spans: dict[dt.date, list[tuple[float, float]]] = {}
         self._span: tuple[float, float] = (0.0, 0.0)
         self._add_windows()

@@ -18,11 +18,6 @@ CALL_BOARD_SIZE = 10
 Unseal = Callable[[str], str | None]
 
 
-def _queue_name(e: Engine, qid: str) -> str:
-    q = next((q for q in e.config.queues if q.id == qid), None)
-    return q.name if q is not None else qid  # a queue removed from the config since
-
-
 def ticket_info(
     e: Engine, t: Ticket, *, token: bool = False, unseal: Unseal | None = None
 ) -> m.TicketInfo:
@@ -33,8 +28,7 @@ def ticket_info(
     ahead = e.people_ahead(t) if t.state == WAITING else 0
     hint: str | None = None
     if t.window:
-        w = next((w for w in e.config.windows if w.id == t.window), None)
-        hint = w.name if w is not None else t.window
+        hint = e.window_names.get(t.window, t.window)
     elif t.service and t.service in e.services:
         hint = e.services[t.service].window_hint or None
     history = [
@@ -51,7 +45,7 @@ def ticket_info(
         ticket_id=t.id,
         number=t.number,
         queue=t.queue,
-        queue_name=_queue_name(e, t.queue),
+        queue_name=e.queue_names.get(t.queue, t.queue),  # (a queue removed since)
         service=t.service,
         bundle=t.bundle,
         priority=t.priority,  # type: ignore[arg-type]
@@ -84,7 +78,7 @@ def case_info(e: Engine, c: ev.CaseRecord, now: float) -> m.CaseInfo:
 def window_status(e: Engine, wid: str) -> m.WindowStatus:
     w = e.state.windows[wid]
     cur = e.state.tickets.get(w.current or "")
-    name = next((x.name for x in e.config.windows if x.id == wid), wid)
+    name = e.window_names.get(wid, wid)
     return m.WindowStatus(
         window=wid,
         name=name,
@@ -136,7 +130,7 @@ def call_board(e: Engine) -> m.CallBoard:
         key=lambda t: t.called_at or 0,
         reverse=True,
     )[:CALL_BOARD_SIZE]
-    names = {w.id: w.name for w in e.config.windows}
+    names = e.window_names
     return m.CallBoard(
         calls=[
             m.CallBoardEntry(
