@@ -14,7 +14,10 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for the annotation only: this module imports where it uses (cold start)
+    from hall_contract.messages import HallStatus
 
 T0 = time.monotonic()
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "kiosk.yaml"
@@ -229,7 +232,7 @@ class SampleLink:
     online = True
     controller_state = "online"
 
-    def __init__(self, status: dict[str, Any]) -> None:
+    def __init__(self, status: HallStatus) -> None:
         self.hall_status = status
 
 
@@ -329,8 +332,11 @@ def sample_states() -> list[tuple[str, Any]]:
         k.go("diag")
 
     def home_queue(k: Any) -> None:
+        import orjson
+
         waiting = {q.id: 3 + 4 * i for i, q in enumerate(k.hall.queues)}
-        k.link = SampleLink({"waiting": waiting})
+        status = m.HallStatus(open=True, next_opening=None, config_version=1, waiting=waiting)
+        k.link = SampleLink(m.read(m.HallStatus, orjson.dumps(status)))
         k.go("home")
 
     return [

@@ -24,6 +24,7 @@ from hall_contract.messages import (
     Command,
     CommandResult,
     DesiredConfig,
+    HallStatus,
     PriorityClass,
     Reply,
 )
@@ -700,7 +701,7 @@ class Kiosk:
             self.deliver_outbox()
         self.changed()
 
-    def on_hall_status(self, _status: dict[str, Any]) -> None:
+    def on_hall_status(self, _status: HallStatus | None) -> None:
         self.changed()
 
     # ================================================================ commands
@@ -835,7 +836,7 @@ class Kiosk:
         out.update({f"last error {d}": e for d, e in sorted(self.hw.last_error.items())})
         out["network"] = "broker connected" if self.online else "broker unreachable"
         status = self.link.hall_status if self.link is not None else None
-        out["controller"] = "status received" if status else "no status yet"
+        out["controller"] = "status received" if status is not None else "no status yet"
         out["outbox pending"] = str(self.outbox.pending_count())
         out["software"] = VERSION
         out["hall config"] = f"{self.hall.hall.id} v{self.hall.version}"

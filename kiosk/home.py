@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
 
 from hall_contract.hallconfig import DayKind, DaySpan, HallConfig, day_kind, hours_on
+from hall_contract.messages import HallStatus, HallStatusInfo
 from kiosk.i18n import t
 from kiosk.offers import ENTRIES, Offer
 
@@ -110,17 +110,16 @@ def _day_notes(hall: HallConfig, today: dt.date, lang: str) -> list[str]:
     return notes
 
 
-def waiting_by_queue(hall: HallConfig, status: dict[str, Any], lang: str) -> list[QueueLine]:
+def waiting_by_queue(
+    hall: HallConfig, status: HallStatus | HallStatusInfo, lang: str
+) -> list[QueueLine]:
     """Waiting per queue from the retained status (``waiting: {queue: n}``) or the
-    ``hall.status`` reply (``queues: [{queue, waiting, …}]``), in the hall's queue order."""
-    counts: dict[str, int] = {}
-    raw = status.get("waiting")
-    if isinstance(raw, dict):
-        counts = {str(q): n for q, n in raw.items() if isinstance(n, int) and n >= 0}
-    elif isinstance(status.get("queues"), list):
-        for q in status["queues"]:
-            if isinstance(q, dict) and isinstance(q.get("waiting"), int) and q["waiting"] >= 0:
-                counts[str(q.get("queue"))] = q["waiting"]
+    ``hall.status`` reply (``queues: [QueueSnapshot]``), in the hall's queue order."""
+    if isinstance(status, HallStatusInfo):
+        raw = {q.queue: q.waiting for q in status.queues}
+    else:
+        raw = status.waiting
+    counts = {q: n for q, n in raw.items() if n >= 0}
     out = []
     for q in hall.queues:
         if q.id in counts:
@@ -133,7 +132,7 @@ def home_info(
     hall: HallConfig,
     now: dt.datetime,
     offer: Offer,
-    status: dict[str, Any] | None,
+    status: HallStatus | HallStatusInfo | None,
     lang: str = "zh",
     *,
     controller_up: bool | None = None,

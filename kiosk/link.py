@@ -1,19 +1,20 @@
 """The kiosk's connection to the hall controller over the MQTT contract.
 
 Presence (birth/Will) comes from :class:`HallClient`; this adds the kiosk's subscriptions
-(commands, desired config, hall status), device reports and heartbeats. Handlers run on
-paho's network thread and only hand data on through the ``post`` callable the kiosk
-gives (Kivy's Clock in the app); requests block and are called from worker threads.
+(commands, desired config, hall status, the controller's presence), device reports and
+heartbeats. Everything read is validated as its contract type (``messages.read``); a
+payload that is not one is logged (never its content) and ignored. Handlers run on paho's
+network thread and only hand data on through the callbacks the kiosk gives (Kivy's Clock
+in the app); requests block and are called from worker threads.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -21,17 +22,42 @@ from hall_contract.client import BrokerSettings, HallClient
 from hall_contract.messages import (
     Command,
     CommandResult,
+    ControllerState,
     DesiredConfig,
     DeviceReport,
+    HallStatus,
     Heartbeat,
     Reply,
     presence_counts,
+    read,
 )
 from hall_contract.topics import Topics
 
 log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
+
+T = TypeVar("T")
+
+
+def _read(tp: type[T], payload: bytes, what: str) -> T | None:
+    """``payload`` as the contract type ``tp``, or None (logged without the payload, which
+    is not ours to copy into a log)."""
+    try:
+        return read(tp, payload)
+    except ValidationError as err:
+        first = err.errors(include_url=False, include_input=False)[0]
+        known = getattr(tp, "__dataclass_fields__", {})
+        loc = first["loc"][0] if first["loc"] else None
+        where = f" at {loc}" if isinstance(loc, str) and loc in known else ""
+        log.warning(
+            "ignoring a malformed %s: %d problem(s), first %s%s",
+            what,
+            err.error_count(),
+            first["type"],
+            where,
+        )
+        return None
 
 
 class ControllerLink:
@@ -43,7 +69,7 @@ class ControllerLink:
         *,
         on_command: Callable[[Command], None] | None = None,
         on_config: Callable[[DesiredConfig], None] | None = None,
-        on_status: Callable[[dict[str, Any]], None] | None = None,
+        on_status: Callable[[HallStatus | None], None] | None = None,
         on_connection: Callable[[bool], None] | None = None,
         heartbeat_s: float = 15.0,
         mode: Callable[[], str] = lambda: "normal",
@@ -57,7 +83,8 @@ class ControllerLink:
         self.on_connection = on_connection
         self.heartbeat_s = heartbeat_s
         self.mode = mode
-        self.hall_status: dict[str, Any] | None = None
+        #: the controller's retained hall status (None: not received yet)
+        self.hall_status: HallStatus | None = None
         #: the controller's retained presence: "online", "offline", "lost" (None: unknown)
         self.controller_state: str | None = None
         self._controller_seq = -1
@@ -85,7 +112,9 @@ class ControllerLink:
             self._hb.join(2)
         self.client.stop()
 
-    def request(self, op: str, payload: dict[str, Any], timeout: float) -> Reply:
+    def request(self, op: str, payload: dict[str, Any], timeout: float) -> Reply[Any]:
+        """The reply, its ``result`` typed and checked against the contract (``op``'s
+        result type in ``messages.OPERATIONS``)."""
         return self.client.request(op, payload, timeout=timeout, retry_every=1.0)
 
     def new_id(self) -> str:
@@ -126,46 +155,36 @@ class ControllerLink:
             self.on_connection(up)
 
     def _cmd(self, topic: str, payload: bytes, msg: Any) -> None:
-        try:
-            cmd = Command.model_validate_json(payload)
-        except ValidationError:
-            log.warning("ignoring malformed command")
-            return
-        if self.on_command is not None:
+        cmd = _read(Command, payload, "command")
+        if cmd is not None and self.on_command is not None:
             self.on_command(cmd)
 
     def _config(self, topic: str, payload: bytes, msg: Any) -> None:
-        if not payload:
+        if not payload:  # the retained desired config was cleared
             return
-        try:
-            cfg = DesiredConfig.model_validate_json(payload)
-        except ValidationError:
-            log.warning("ignoring malformed desired config")
-            return
-        if self.on_config is not None:
+        cfg = _read(DesiredConfig, payload, "desired config")
+        if cfg is not None and self.on_config is not None:
             self.on_config(cfg)
 
     def _status(self, topic: str, payload: bytes, msg: Any) -> None:
-        try:
-            data = json.loads(payload) if payload else None
-        except ValueError:
+        if not payload:  # the retained status was cleared: keep the last one
             return
-        if isinstance(data, dict):
-            self.hall_status = data
+        status = _read(HallStatus, payload, "hall status")
+        if status is not None:
+            self.hall_status = status
             if self.on_status is not None:
-                self.on_status(data)
+                self.on_status(status)
 
     def _controller(self, topic: str, payload: bytes, msg: Any) -> None:
-        try:
-            data = json.loads(payload) if payload else None
-        except ValueError:
-            return
-        state = data.get("state") if isinstance(data, dict) else None
-        seq = data.get("seq") if isinstance(data, dict) else None
-        if isinstance(seq, int) and not isinstance(seq, bool):
-            if not presence_counts(str(state), seq, self._controller_seq):
+        if not payload:  # the retained presence was cleared: not known any more
+            self.controller_state = None
+        else:
+            st = _read(ControllerState, payload, "controller state")
+            if st is None:
+                return
+            if not presence_counts(st.state, st.seq, self._controller_seq):
                 return  # the late Will of an older controller connection: the birth stands
-            self._controller_seq = seq
-        self.controller_state = state if isinstance(state, str) else None
+            self._controller_seq = st.seq
+            self.controller_state = st.state
         if self.on_status is not None:  # re-render: the queue picture depends on it
-            self.on_status(self.hall_status or {})
+            self.on_status(self.hall_status)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from hall_contract.hallconfig import HallConfig, is_open, next_opening
+from hall_contract.messages import HallStatus, HallStatusInfo
 
 #: Home entries in display order.
 ENTRIES = ("guide", "ticket", "checkin", "case", "rating", "help", "mailing")
@@ -36,18 +36,21 @@ class Offer:
 
 
 def decide(
-    hall: HallConfig, now: dt.datetime, online: bool, status: dict[str, Any] | None = None
+    hall: HallConfig,
+    now: dt.datetime,
+    online: bool,
+    status: HallStatus | HallStatusInfo | None = None,
 ) -> Offer:
+    """What the home screen offers at ``now``. ``status`` is the controller's retained hall
+    status (or a ``hall.status`` reply); it counts only while the controller is reachable."""
     tz = hall.tz
     open_now = is_open(hall.schedule, now, tz)
     nxt = next_opening(hall.schedule, now, tz)
     if status is not None and online:
-        if isinstance(status.get("open"), bool):
-            open_now = status["open"]
-        raw = status.get("next_opening")
-        if isinstance(raw, str):
+        open_now = status.open
+        if status.next_opening is not None:
             with contextlib.suppress(ValueError):
-                nxt = dt.datetime.fromisoformat(raw)
+                nxt = dt.datetime.fromisoformat(status.next_opening)
     enabled = set()
     why: dict[str, str] = {}
     for entry in ENTRIES:

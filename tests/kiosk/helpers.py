@@ -16,7 +16,10 @@ from hall_contract.messages import (
     BadPayload,
     CaseInfo,
     CaseList,
+    Command,
+    CommandName,
     ErrorCode,
+    HallStatus,
     HelpAccepted,
     LevelName,
     MailingAccepted,
@@ -26,6 +29,7 @@ from hall_contract.messages import (
     TicketInfo,
     TicketStep,
     error_reply,
+    read,
     read_reply,
     validate_request,
 )
@@ -119,6 +123,25 @@ def refuse(op: str, rid: str, code: ErrorCode, message: str = "不行", en: str 
     return contract_reply(op, rid, error=error_reply(rid, code, message, en))
 
 
+def hall_status(
+    waiting: dict[str, int] | None = None,
+    *,
+    open: bool = True,
+    next_opening: str | None = None,
+    config_version: int = 3,
+) -> HallStatus:
+    """The controller's retained hall status, through the contract as the link reads it."""
+    status = HallStatus(
+        open=open, next_opening=next_opening, config_version=config_version, waiting=waiting or {}
+    )
+    return read(HallStatus, orjson.dumps(status))
+
+
+def command(cid: str, cmd: CommandName, expires_at: float, **args: str) -> Command:
+    """A controller command, through the contract as the link reads it."""
+    return read(Command, Command(cid, cmd, dict(args), expires_at).dumps())
+
+
 def ticket_info(
     number: str = "A001",
     token: str | None = "tok123",
@@ -168,7 +191,7 @@ class FakeLink:
     def __init__(self, online: bool = True, location: str = "一楼大厅东侧") -> None:
         self.online = online
         self.location = location
-        self.hall_status: dict[str, Any] | None = None
+        self.hall_status: HallStatus | None = None
         self.controller_state: str | None = None
         self.sent: list[tuple[str, dict[str, Any]]] = []
         #: requests the contract refuses (op, why): a kiosk bug, answered bad_request

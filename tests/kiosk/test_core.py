@@ -6,7 +6,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from hall_contract.messages import Command, PriorityClass
+from hall_contract.messages import PriorityClass
 from kiosk.flows import CaseFlow, RatingFlow, TicketFlow
 from kiosk.outbox import Outbox
 from kiosk.session import CardIdentity
@@ -15,6 +15,8 @@ from tests.kiosk.helpers import (
     MONDAY_10,
     SUNDAY_3AM,
     FakeLink,
+    command,
+    hall_status,
     make_kiosk,
 )
 
@@ -179,9 +181,10 @@ def test_home_follows_the_day_and_the_controller(tmp_path: Path) -> None:
     k._now = lambda: MONDAY_10.replace(day=16, hour=0, minute=1)  # Tuesday 00:01
     k.tick()
     assert renders == [1] and k.home_info().hours == "今日办公时间 08:30–17:30"
-    link.hall_status = {"waiting": {"id": 3}}
+    link.hall_status = hall_status({"id": 3}, open=False)
     assert k.home_info().waiting_total == "当前等候 3 人"  # closed, but people still wait
     link.controller_state = "online"
+    link.hall_status = hall_status({"id": 3}, open=True)
     k._now = lambda: MONDAY_10  # open
     assert k.offer().allows("ticket")
     link.controller_state = "lost"
@@ -213,19 +216,19 @@ def test_commands_once_and_expiry(tmp_path: Path) -> None:
     link = FakeLink()
     k, ui, hw = make_kiosk(tmp_path, link)
     now = time.time()
-    k.on_command(Command(id="c1", cmd="print_test_page", expires_at=now + 60))
-    k.on_command(Command(id="c1", cmd="print_test_page", expires_at=now + 60))
+    k.on_command(command("c1", "print_test_page", now + 60))
+    k.on_command(command("c1", "print_test_page", now + 60))
     ui.pump_until(lambda: len(link.results) == 1)
     assert link.results[0].ok and hw.printed == ["test page"]
-    k.on_command(Command(id="c2", cmd="restart", expires_at=now - 1))
+    k.on_command(command("c2", "restart", now - 1))
     assert link.results[-1].message == "expired" and not k.restart_requested
-    k.on_command(Command(id="c3", cmd="set_mode", args={"mode": "elderly"}, expires_at=now + 9))
+    k.on_command(command("c3", "set_mode", now + 9, mode="elderly"))
     assert k.elderly and link.results[-1].ok
-    k.on_command(Command(id="c4", cmd="reload_config", expires_at=now + 9))
+    k.on_command(command("c4", "reload_config", now + 9))
     assert link.results[-1].ok and "version 3" in link.results[-1].message
-    k.on_command(Command(id="c5", cmd="self_test", expires_at=now + 9))
+    k.on_command(command("c5", "self_test", now + 9))
     ui.pump_until(lambda: len(link.results) == 5)
-    k.on_command(Command(id="c6", cmd="restart", expires_at=now + 9))
+    k.on_command(command("c6", "restart", now + 9))
     assert k.restart_requested
     ui.pump_until(lambda: True)
     hw.stop()
@@ -263,7 +266,7 @@ def test_hall_opening_rerenders_home_and_bad_commands_refused(tmp_path: Path) ->
     k.tick()
     assert renders == [1] and k.offer().allows("ticket")
     now = time.time()
-    k.on_command(Command(id="m1", cmd="set_mode", args={"mode": "sideways"}, expires_at=now + 9))
+    k.on_command(command("m1", "set_mode", now + 9, mode="sideways"))
     assert not link.results[-1].ok and k.mode == "service"
 
 

@@ -28,7 +28,7 @@ from kiosk.flows import (
     code_from_scan,
     is_case_no,
 )
-from kiosk.home import home_info, queue_text
+from kiosk.home import HomeInfo, home_info, queue_text
 from kiosk.offers import decide
 from kiosk.privacy import citizen_key, mask_id, mask_name
 from kiosk.session import Session
@@ -41,6 +41,7 @@ from tests.kiosk.helpers import (
     case_info,
     contract_reply,
     hall,
+    hall_status,
     refuse,
 )
 
@@ -280,17 +281,27 @@ def test_offers_day_and_night() -> None:
     assert not holiday.open_now
     makeup = decide(h, dt.datetime(2025, 9, 28, 10, tzinfo=MONDAY_10.tzinfo), online=True)
     assert makeup.open_now  # 调休 Sunday uses Monday hours
-    status = decide(h, MONDAY_10, online=True, status={"open": False})
+    status = decide(h, MONDAY_10, online=True, status=hall_status(open=False))
     assert not status.allows("ticket")
+    # the controller says when it opens again (it may close early for the day)
+    early = hall_status(open=False, next_opening="2025-09-16T08:30:00+08:00")
+    closed = decide(h, MONDAY_10, online=True, status=early)
+    assert closed.next_opening == dt.datetime(2025, 9, 16, 8, 30, tzinfo=TZ)
+    assert decide(h, SUNDAY_3AM, online=False, status=hall_status(open=True)).open_now is False
 
 
-def _home(when: dt.datetime, online: bool = True, status: dict | None = None, **kw: object):  # type: ignore[no-untyped-def,type-arg]
+def _home(
+    when: dt.datetime,
+    online: bool = True,
+    status: m.HallStatus | m.HallStatusInfo | None = None,
+    **kw: Any,
+) -> HomeInfo:
     h = hall()
-    return home_info(h, when, decide(h, when, online, status), status, **kw)  # type: ignore[arg-type]
+    return home_info(h, when, decide(h, when, online, status), status, **kw)
 
 
 def test_home_open_today_with_hours_and_waiting_per_queue() -> None:
-    status = {"waiting": {"id": 4, "ss": 0, "biz": 2}}
+    status = hall_status({"id": 4, "ss": 0, "biz": 2})
     info = _home(MONDAY_10, status=status)
     assert info.title == "测试区政务服务中心" and info.state == "正在办公"
     assert info.hours == "今日办公时间 08:30–12:00 14:00–17:30"
@@ -305,13 +316,21 @@ def test_home_open_today_with_hours_and_waiting_per_queue() -> None:
     assert en.hours == "Open today 08:30–12:00, 14:00–17:30" and en.state == "Open now"
     assert en.waiting_total == "6 people waiting now"
     assert queue_text(en.queues[0], "en") == "ID and licences: 4 waiting"
-    # the hall.status reply's shape (a list of queue snapshots) reads the same
-    reply = {"queues": [{"queue": "biz", "waiting": 1}, {"queue": "id", "waiting": 5}]}
+    # the hall.status reply (a list of queue snapshots) reads the same
+    snap = [snapshot("biz", "企业开办", 1), snapshot("id", "户籍证照", 5)]
+    full = m.HallStatusInfo(open=True, next_opening=None, config_version=3, queues=snap)
+    reply = contract_reply("hall.status", "s1", full).result
+    assert isinstance(reply, m.HallStatusInfo)
     assert _home(MONDAY_10, status=reply).waiting_total == "当前等候 6 人"
 
 
+def snapshot(queue: str, name: str, waiting: int) -> m.QueueSnapshot:
+    at = MONDAY_10.timestamp()
+    return m.QueueSnapshot(queue, name, queue[0].upper(), waiting, [], None, 5, True, at)
+
+
 def test_home_at_3am_says_when_it_opens_and_what_still_works() -> None:
-    status = {"waiting": {"id": 0, "ss": 0, "biz": 0}}
+    status = hall_status({"id": 0, "ss": 0, "biz": 0}, open=False)
     info = _home(SUNDAY_3AM, status=status)
     assert info.state == "现在非办公时间，窗口下次开放：明天 9月15日（周一）08:30"
     assert info.hours == "今日（周日）窗口不办公"
@@ -344,14 +363,14 @@ def test_home_holiday_and_makeup_notes_today_and_tomorrow() -> None:
 
 
 def test_home_queue_only_when_the_controller_is_there() -> None:
-    status = {"waiting": {"id": 4}}
+    status = hall_status({"id": 4})
     offline = _home(MONDAY_10, online=False, status=status)  # stale status: not shown
     assert offline.waiting_total is None and offline.queues == []
     assert offline.self_service is None  # the offline banner speaks for the link
     down = _home(MONDAY_10, status=status, controller_up=False)
     assert down.waiting_total is None and down.queue_note and "排队人数" in down.queue_note
     assert _home(MONDAY_10, status=None).waiting_total is None  # not received yet
-    assert _home(MONDAY_10, status={"waiting": {"id": -1, "x": 3}}).waiting_total is None
+    assert _home(MONDAY_10, status=hall_status({"id": -1, "x": 3})).waiting_total is None
     lines = _home(MONDAY_10, status=status).lines()
     assert lines[:3] == ["测试区政务服务中心", "正在办公", "今日办公时间 08:30–12:00 14:00–17:30"]
     assert "当前等候 4 人" in lines and "户籍证照：等候 4 人" in lines
@@ -515,3 +534,63 @@ def test_typed_results_only() -> None:
     t = TicketFlow()
     t.on_reply(refuse("ticket.issue", "t1", ErrorCode.CAP_REACHED))
     assert t.step == "error" and t.error == "err_cap_reached"
+
+
+def test_link_reads_the_contract_and_ignores_the_rest(caplog: pytest.LogCaptureFixture) -> None:
+    """Commands, desired config, hall status and the controller's presence are read as
+    their contract types; anything else is logged (without its content) and ignored."""
+    import orjson
+
+    from hall_contract.client import BrokerSettings
+    from hall_contract.topics import Topics
+    from kiosk.link import ControllerLink
+
+    got: dict[str, list[Any]] = {"cmd": [], "cfg": [], "status": []}
+    link = ControllerLink(
+        Topics("testhall"),
+        "k01",
+        BrokerSettings(port=9),
+        on_command=got["cmd"].append,
+        on_config=got["cfg"].append,
+        on_status=got["status"].append,
+    )
+    cmd = m.Command("c1", "set_mode", {"mode": "elderly"}, 4_000_000_000.0)
+    link._cmd("t", cmd.dumps(), None)
+    assert got["cmd"] == [cmd]
+    secret = "110101195003071234"
+    for bad in (
+        b"{",
+        orjson.dumps({"id": "c2", "cmd": "format_disk", "args": {}, "expires_at": 1.0}),
+        orjson.dumps({"id": "c3", "cmd": "restart", "args": {}, "expires_at": 1, "x": secret}),
+    ):
+        link._cmd("t", bad, None)
+    assert len(got["cmd"]) == 1
+    link._config("t", orjson.dumps(m.DesiredConfig(4, {"language": "en"})), None)
+    link._config("t", orjson.dumps({"version": "four", "config": {}}), None)
+    link._config("t", b"", None)
+    assert got["cfg"] == [m.DesiredConfig(4, {"language": "en"})]
+    status = hall_status({"id": 2})
+    link._status("t", orjson.dumps(status), None)
+    link._status("t", orjson.dumps({"open": True, "waiting": {"id": secret}}), None)
+    link._status("t", b"", None)
+    assert link.hall_status == status and got["status"] == [status]
+    assert isinstance(link.hall_status, m.HallStatus)
+
+    def presence(state: str, seq: int) -> bytes:
+        return orjson.dumps(m.ControllerState(state, seq, 0.0, 3))  # type: ignore[arg-type]
+
+    link._controller("t", presence("online", 100), None)
+    assert link.controller_state == "online"
+    link._controller("t", presence("lost", 99), None)  # a late Will of an older connection
+    assert link.controller_state == "online"
+    link._controller("t", orjson.dumps({"state": "gone", "seq": 101}), None)
+    assert link.controller_state == "online"
+    link._controller("t", presence("offline", 100), None)
+    assert link.controller_state == "offline"
+    link._controller("t", presence("online", 5), None)  # a new machine, its clock behind
+    assert link.controller_state == "online"
+    assert got["status"][-1] == status  # re-rendered with the last hall status
+    logged = caplog.text
+    assert "malformed command" in logged and "malformed hall status" in logged
+    assert "malformed desired config" in logged and "malformed controller state" in logged
+    assert secret not in logged and "format_disk" not in logged

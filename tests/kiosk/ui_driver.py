@@ -22,6 +22,7 @@ from tests.kiosk.helpers import (
     SUNDAY_3AM,
     FakeLink,
     fake_devices,
+    hall_status,
 )
 from tests.kiosk.test_core import fresh, state_text
 
@@ -85,11 +86,11 @@ def main() -> None:
         yield 0.2
         out["home_has_entries"] = all(x in screen_text() for x in ("取号", "办事指南", "帮办代办"))
         # --- the home screen: today's hours, the controller's waiting figures (live)
-        link.hall_status = {"open": True, "waiting": {"id": 2, "ss": 5, "biz": 0}}
+        link.hall_status = hall_status({"id": 2, "ss": 5, "biz": 0})
         k.on_hall_status(link.hall_status)
         yield 0.1
         out["home_info"] = screen_text()
-        link.hall_status = {"open": True, "waiting": {"id": 4, "ss": 5, "biz": 0}}
+        link.hall_status = hall_status({"id": 4, "ss": 5, "biz": 0})
         k.on_hall_status(link.hall_status)
         yield 0.1
         out["home_info_updated"] = screen_text()

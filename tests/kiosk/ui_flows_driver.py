@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from hall_contract.messages import HallStatus
 from kiosk.__main__ import build, start_io, stop_io
 from kiosk.session import CardIdentity
 from tests.kiosk.ui_devices_driver import ELDER, ID_NUMBER, sim_devices
@@ -113,10 +114,10 @@ def main() -> None:
             lambda: k.online and all(s.usable for s in hw.statuses().values()), "devices + link"
         )
         # the controller's retained hall status: the home screen shows its waiting figure
-        yield from until(lambda: isinstance(k.link.hall_status, dict), "hall status")
+        yield from until(lambda: isinstance(k.link.hall_status, HallStatus), "hall status")
         yield 0.1
         out["home"] = screen_text()
-        out["status_waiting"] = k.link.hall_status.get("waiting")
+        out["status_waiting"] = k.link.hall_status.waiting
         # --- catalogue: search by pinyin initials on the touch keyboard, guide, print
         press("办事指南")
         yield 0.05
