@@ -533,10 +533,8 @@ class Kiosk:
         f = self.session.flow
         assert isinstance(f, HelpFlow)
         f.choose(kind)
-        loc = self.cfg.location or next(
-            (x.location for x in self.hall.terminals if x.id == self.cfg.terminal_id), ""
-        )
-        self._submit_outbox("help.request", f.payload(f"{self.cfg.terminal_id} {loc}".strip()), f)
+        # No location in the note: the controller knows where this terminal stands.
+        self._submit_outbox("help.request", f.payload(), f)
 
     def location(self) -> str:
         return self.cfg.location or next(

@@ -395,7 +395,10 @@ class RatingFlow(Flow[RatingAccepted]):
 # -------------------------------------------------------------------------------- help
 @dataclass
 class HelpFlow(Flow[HelpAccepted]):
-    """choose (helper | unresolved) → sending → done (reached or queued)."""
+    """choose (helper | unresolved) → sending → done (reached or queued).
+
+    The controller knows where each terminal stands (the hall config): the reply says where
+    staff will come to, and the note carries only what the citizen typed, if anything."""
 
     name: str = "help"
     step: str = "choose"
@@ -408,9 +411,9 @@ class HelpFlow(Flow[HelpAccepted]):
             raise FlowError("bad_choice")
         self.kind, self.note, self.step = kind, note[:500], "sending"
 
-    def payload(self, location: str) -> dict[str, Any]:
-        note = " ".join(x for x in (f"[{location}]" if location else "", self.note) if x)
+    def payload(self) -> dict[str, Any]:
         body: dict[str, Any] = {"kind": self.kind}
+        note = self.note.strip()
         if note:
             body["note"] = note[:500]
         if self.service:

@@ -502,12 +502,23 @@ def test_flow_payloads_are_requests_the_controller_accepts() -> None:
     assert rating.reasons == ["come_again"] and rating.text == "跑了两次"
     h = HelpFlow()
     h.choose("unresolved")
-    assert ok("help.request", h.payload("k01 一楼大厅东侧")).kind == "unresolved"
+    assert ok("help.request", h.payload()).note is None
     mail = MailingFlow(hall_id="testhall")
     body = mail.submit(
         {"ref": "tok1", "recipient": "王", "phone": "13800000000", "address": "福州市鼓楼区五四路"}
     )
     assert ok("mailing.request", body).ticket == "tok1"
+
+
+def test_help_note_is_only_what_the_citizen_typed() -> None:
+    from kiosk.flows import HelpFlow
+
+    f = HelpFlow()
+    f.choose("helper")
+    assert f.payload() == {"kind": "helper"}  # the controller knows where we stand
+    g = HelpFlow()
+    g.choose("unresolved", "  材料不全，窗口让我回家拿  ")
+    assert g.payload() == {"kind": "unresolved", "note": "材料不全，窗口让我回家拿"}
 
 
 def test_typed_results_only() -> None:
