@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from hall_contract.hallconfig import PriorityPolicy
 from hall_contract.messages import (
+    RATING_REASONS,
     CaseInfo,
     CaseList,
     CaseState,
@@ -37,16 +38,8 @@ _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 #: 好差评 levels, best first (5 非常满意 … 1 非常不满意).
 RATING_LEVELS = (5, 4, 3, 2, 1)
-#: Levels that ask for reasons and text.
+#: Levels that ask for reasons and text (the reasons: the contract's ``RATING_REASONS``).
 BAD_LEVELS = frozenset({1, 2})
-RATING_REASONS = (
-    "wait_long",
-    "attitude",
-    "unclear_materials",
-    "come_again",
-    "system_fault",
-    "other",
-)
 #: The operation's result type a flow holds once the controller said yes.
 R = TypeVar("R")
 

@@ -12,12 +12,11 @@ from kivy.metrics import dp
 from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
-from hall_contract.messages import PriorityClass
+from hall_contract.messages import RATING_REASONS, PriorityClass
 from kiosk import elderly as policy
 from kiosk.core import Kiosk
 from kiosk.flows import (
     RATING_LEVELS,
-    RATING_REASONS,
     CaseFlow,
     CheckinFlow,
     ChoicePage,

@@ -461,6 +461,21 @@ def test_outbox_erases_a_delivered_payload_and_keeps_a_passing_error(tmp_path: P
     assert comment.encode() not in (tmp_path / "outbox.db").read_bytes()
 
 
+def test_rating_reasons_are_the_contracts_in_the_kiosks_words() -> None:
+    from kiosk.i18n import T
+
+    f = RatingFlow()
+    f.use_ticket("tok9")
+    f.choose_level(2)
+    for code in m.RATING_REASONS:  # every reason the controller accepts can be chosen
+        f.toggle_reason(code)
+        zh, en = T[code]  # with the kiosk's own labels
+        assert zh and en
+    assert f.reasons == list(m.RATING_REASONS)
+    with pytest.raises(FlowError):
+        f.toggle_reason("too_cold")  # not a contract code
+
+
 def test_flow_payloads_are_requests_the_controller_accepts() -> None:
     """Every body a flow builds validates as its contract request (strict: no unknown
     field, no coercion, citizen_key of 32 hex digits, one target)."""
