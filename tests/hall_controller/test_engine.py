@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hall_contract import events
 from hall_contract.hallconfig import HallConfig, Interleave, PriorityPolicy
 from hall_contract.messages import ErrorCode, Level, PriorityClass, TicketState
-from hall_contract import events
 from hall_controller.engine import RATING_WINDOW_DAYS, Engine, EngineError
 from tests.conftest import OPEN_MORNING, SHANGHAI, load_hall
 

@@ -28,9 +28,7 @@ def start_controller(broker: Mosquitto, data: Path) -> subprocess.Popen[str]:
     )
 
 
-def issue_many(
-    client: HallClient, n: int, out: list[Any], progress: threading.Semaphore
-) -> None:
+def issue_many(client: HallClient, n: int, out: list[Any], progress: threading.Semaphore) -> None:
     for i in range(n):
         # Retried every 50 ms: while the controller is down, retries pile up in its
         # broker session, so a controller without idempotency would issue duplicates.
