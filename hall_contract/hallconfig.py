@@ -206,6 +206,17 @@ class Schedule(Strict):
 #: The hall controller's MQTT user name on the managed broker. ``gen-auth`` gives it read
 #: and write on the whole hall (``hall/{hall}/#``), so no terminal may use it as its id.
 CONTROLLER_USER = "controller"
+#: The technicians' tools' MQTT user name (``python -m hall_controller command``): it may
+#: send commands to terminals and read their results, nothing else. Its own login, not the
+#: controller's: with ``auth`` a login is bound to one connection (the broker uses the user
+#: name as the client id), so a tool logging in as the controller would throw it off.
+TOOLS_USER = "tools"
+#: Terminal ids that are broker logins of the hall itself, with what they are.
+RESERVED_USERS = {
+    CONTROLLER_USER: "the hall controller's broker login, which may read and write the whole hall",
+    TOOLS_USER: "the broker login of the technicians' tools (python -m hall_controller "
+    "command), which may send commands to every terminal",
+}
 
 
 class Terminal(Strict):
@@ -219,10 +230,10 @@ class Terminal(Strict):
     @field_validator("id")
     @classmethod
     def _not_the_controller(cls, v: str) -> str:
-        if v == CONTROLLER_USER:
+        if v in RESERVED_USERS:
             raise ValueError(
-                f"terminal id {v!r} is reserved: it is the hall controller's broker login, "
-                "which may read and write the whole hall; give the terminal another id"
+                f"terminal id {v!r} is reserved: it is {RESERVED_USERS[v]}; "
+                "give the terminal another id"
             )
         return v
 
@@ -304,6 +315,25 @@ class BrokerConfig(Strict):
             raise LocatedError(("tls_port",), f"tls_port must differ from port ({self.port})")
         if self.tls_client_key and not self.tls_client_cert:
             raise LocatedError(("tls_client_key",), "tls_client_key needs tls_client_cert with it")
+        return self
+
+    @model_validator(mode="after")
+    def _no_anonymous_network_broker(self) -> BrokerConfig:
+        """The managed broker never lets anonymous clients in from beyond this computer:
+        anyone on that network could publish as any terminal (issue tickets, call
+        numbers, rate windows) and read the whole hall. TLS alone does not help: it hides
+        the traffic, not who sends it."""
+        if self.url is None and not self.auth and not self.is_loopback(self.bind):
+            listener = "its TLS listener" if self.managed_tls else "the broker"
+            port = self.tls_port if self.managed_tls else self.port
+            raise LocatedError(
+                ("auth",),
+                f"{listener} would be open to the network on {self.bind}:{port} without "
+                "passwords: any machine there could publish as any terminal. Set "
+                "broker.auth: true (each terminal then logs in with its own password; "
+                "docs/technician.md, section 4), or bind: 127.0.0.1 to keep the broker on "
+                "this computer",
+            )
         return self
 
     @property

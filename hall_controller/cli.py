@@ -11,14 +11,18 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hall_contract.client import BrokerSettings, HallClient, RequestTimeout, TlsSetupError
 from hall_contract.hallconfig import HallConfig, WindowConfig
 from hall_contract.messages import Reply
 from hall_contract.topics import Topics
 from hall_contract.yamlconf import ConfigFileError, file_problems, load_model
+
+if TYPE_CHECKING:
+    from hall_controller.service import Controller, TerminalInfo
 
 DEFAULT_CONFIG = "config/hall.yaml"
 log = logging.getLogger("hall_controller")
@@ -102,8 +106,65 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+#: After a broker restart, how long the staff alert waits for the manager's consoles that
+#: were online to be back (their new birth), so they are there to hear it.
+CONSOLES_BACK_S = 15.0
+
+
+def broker_alerts(
+    ctl: Controller, cfg: HallConfig
+) -> tuple[Callable[[int | None], None], Callable[[int | None, int], None]]:
+    """The supervisor's ``on_exit`` and ``on_restart`` for the controller: a red staff alert
+    (kind ``broker``) once the broker is back. Alerts are not retained, and the consoles
+    that show them (role ``admin``) were thrown off with everyone else: the alert waits
+    (up to ``CONSOLES_BACK_S``) until each console that was online has announced itself
+    again, which it does after its subscriptions are back."""
+    from hall_controller.broker import exit_reason
+
+    admins = {t.id for t in cfg.terminals if t.role == "admin"}
+    online: dict[str, int] = {}
+
+    def on_exit(code: int | None) -> None:
+        online.clear()
+        for tid, info in list(ctl.terminals.items()):
+            if tid in admins and info.state == "online":
+                online[tid] = info.seq
+
+    def on_restart(code: int | None, restarts: int) -> None:
+        waiting = dict(online)
+
+        def alert() -> None:
+            deadline = time.monotonic() + CONSOLES_BACK_S
+            for tid, seq in waiting.items():
+
+                def back(info: TerminalInfo, seq: int = seq) -> bool:
+                    return info.state == "online" and info.seq > seq
+
+                ctl.wait_terminal(tid, back, max(0.0, deadline - time.monotonic()))
+            why = exit_reason(code)
+            ctl.raise_alert(
+                "broker",
+                f"消息服务（mosquitto）意外停止（{why}），已自动重启（第 {restarts} 次），终端会自动"
+                f"重连 / the hall's broker stopped unexpectedly ({why}) and was restarted "
+                f"(restart {restarts}); terminals reconnect by themselves",
+                level="red",
+            )
+
+        threading.Thread(target=alert, name="broker-alert", daemon=True).start()
+
+    return on_exit, on_restart
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from hall_controller.broker import managed_broker
+    """The controller, and (without a broker URL) its own mosquitto, supervised: restarted
+    when it dies. SIGTERM, SIGINT and SIGHUP stop both, in order."""
+    from hall_controller.broker import (
+        BrokerError,
+        BrokerSupervisor,
+        Mosquitto,
+        managed_broker,
+        refresh_auth,
+    )
     from hall_controller.sealing import Sealer
     from hall_controller.service import Controller
     from hall_controller.store import SqliteStore
@@ -112,44 +173,67 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_broker_files(cfg, args.config, args.broker_url, server=True)
     data = Path(args.data_dir or cfg.data_dir)
     data.mkdir(parents=True, exist_ok=True)
-    broker = None
-    if args.broker_url or cfg.broker.url:
-        settings = broker_for(cfg, args.broker_url)
-    else:
-        broker, settings = managed_broker(cfg, data)
-        print(f"mosquitto listening on {broker.bind}:{broker.port}", flush=True)
-        if broker.tls_port is not None:
-            print(f"mosquitto TLS listening on {broker.tls_bind}:{broker.tls_port}", flush=True)
-    store = SqliteStore(data / "hall.db")
-    ctl = Controller(
-        cfg,
-        store,
-        settings,
-        clock=make_clock(args.clock_start),
-        sealer=Sealer.from_dir(data / "secrets"),
-        manage_gc=True,
-    )
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    ctl.start(wait=None)
-    if ctl.wait_ready(15):
-        print(
-            f"controller ready: hall {cfg.hall.id}, {len(ctl.engine.state.tickets)} tickets "
-            f"restored",
-            flush=True,
+    # From here on a signal only asks to stop: whatever was started is stopped below.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.set())
+    broker: Mosquitto | None = None
+    supervisor: BrokerSupervisor | None = None
+    ctl: Controller | None = None
+    try:
+        if args.broker_url or cfg.broker.url:
+            settings = broker_for(cfg, args.broker_url)
+        else:
+            try:
+                broker, settings = managed_broker(cfg, data)
+            except BrokerError as err:
+                print(f"cannot start the hall's broker: {err}", file=sys.stderr)
+                return 1
+            print(f"mosquitto listening on {broker.bind}:{broker.port}", flush=True)
+            if broker.tls_port is not None:
+                print(f"mosquitto TLS listening on {broker.tls_bind}:{broker.tls_port}", flush=True)
+        if stop.is_set():
+            return 0
+        store = SqliteStore(data / "hall.db")
+        ctl = Controller(
+            cfg,
+            store,
+            settings,
+            clock=make_clock(args.clock_start),
+            sealer=Sealer.from_dir(data / "secrets"),
+            manage_gc=True,
         )
+        if broker is not None:
+            on_exit, on_restart = broker_alerts(ctl, cfg)
+            supervisor = BrokerSupervisor(
+                broker,
+                prepare=lambda: refresh_auth(cfg, data, settings),
+                on_exit=on_exit,
+                on_restart=on_restart,
+            ).start()
+        ctl.start(wait=None)
+        if ctl.wait_ready(15):
+            print(
+                f"controller ready: hall {cfg.hall.id}, {len(ctl.engine.state.tickets)} "
+                "tickets restored",
+                flush=True,
+            )
 
-    def watch_fatal() -> None:
-        ctl.fatal.wait()
-        stop.set()
+        def watch_fatal() -> None:
+            assert ctl is not None
+            ctl.fatal.wait()
+            stop.set()
 
-    threading.Thread(target=watch_fatal, daemon=True).start()
-    stop.wait()
-    ctl.stop()
-    if broker is not None:
-        broker.stop()
-    return 1 if ctl.fatal.is_set() else 0
+        threading.Thread(target=watch_fatal, daemon=True).start()
+        stop.wait()
+    finally:
+        if ctl is not None:
+            ctl.stop()
+        if supervisor is not None:
+            supervisor.stop()
+        elif broker is not None:
+            broker.stop()
+    return 1 if ctl is not None and ctl.fatal.is_set() else 0
 
 
 def cmd_gen_auth(args: argparse.Namespace) -> int:
@@ -343,12 +427,14 @@ def cmd_admin(args: argparse.Namespace) -> int:
 def cmd_command(args: argparse.Namespace) -> int:
     """Send a command to a terminal (with expiry and an idempotency id), wait for its result."""
     from hall_contract.messages import Command, CommandResult
-    from hall_controller.broker import CONTROLLER_USER
+    from hall_controller.broker import TOOLS_USER
 
     cfg = load_config(args.config)
     topics = Topics(cfg.hall.id)
-    # With the controller's login: a command may go to any terminal.
-    client = connect_tool(cfg, args, f"cli{int(time.time())}", "tool", user=CONTROLLER_USER)
+    # With the tools' own login (with auth: commands to any terminal, their results, and
+    # nothing else). Not the controller's: a login is one connection, and a second one
+    # with the controller's login would throw the controller off the broker.
+    client = connect_tool(cfg, args, TOOLS_USER, "tool")
     if client is None:
         return 3
     done = threading.Event()
