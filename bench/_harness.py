@@ -1,10 +1,18 @@
 """Shared plumbing of the hall benchmarks: broker, controller process, echo responder,
-simulated kiosks in worker processes. Not a benchmark itself."""
+simulated kiosks in worker processes. Not a benchmark itself.
+
+A benchmark ends everything it started, however it ends: importing this module turns
+SIGTERM, SIGHUP and SIGINT into ``SystemExit`` (so every ``finally`` runs, and then the
+``atexit`` sweep of whatever is still running), and every child is started so that the
+kernel ends it when the benchmark dies, even by ``kill -9`` (``PR_SET_PDEATHSIG``)."""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import multiprocessing as mp
+import os
 import signal
 import statistics
 import subprocess
@@ -20,10 +28,54 @@ sys.path.insert(0, str(ROOT))
 
 from hall_contract.topics import Topics  # noqa: E402
 from hall_controller.broker import Mosquitto  # noqa: E402
-from hall_controller.process import spawn_controller  # noqa: E402
+from hall_controller.process import (  # noqa: E402
+    die_with_parent,
+    exit_on_signals,
+    spawn_controller,
+)
 
 CONFIG = ROOT / "config" / "hall.yaml"
 OPEN_TIME = "2026-11-18T10:00:00+08:00"  # a Wednesday morning: the hall is open
+
+#: Everything this benchmark started that may still run, oldest first; ended at exit.
+_started: list[Any] = []
+
+
+def _end_all() -> None:
+    """End whatever this benchmark started and has not stopped yet, newest first."""
+    while _started:
+        thing = _started.pop()
+        with contextlib.suppress(Exception):
+            if isinstance(thing, Mosquitto):
+                thing.stop()
+            elif isinstance(thing, subprocess.Popen):
+                stop_process(thing)
+            elif thing.is_alive():  # a multiprocessing.Process
+                thing.terminate()
+                thing.join(5)
+                if thing.is_alive():
+                    thing.kill()
+                    thing.join(5)
+
+
+atexit.register(_end_all)  # after every finally; before multiprocessing's own sweep
+# (In the workers, which import this module too, quietly: the benchmark speaks for them.)
+exit_on_signals("bench" if mp.current_process().name == "MainProcess" else "")
+
+
+def worker_dies_with_parent() -> None:
+    """In a multiprocessing worker: end (SIGTERM) when the benchmark's process dies."""
+    parent = mp.parent_process()
+    die_with_parent(signal.SIGTERM, parent.pid if parent is not None else None)
+
+
+def start_process(ctx: Any, target: Callable[..., object], args: tuple[Any, ...]) -> Any:
+    """A multiprocessing worker, started and remembered (ended at exit if still alive).
+    Started from the main thread: see ``process.die_with_parent``."""
+    p = ctx.Process(target=target, args=args, daemon=True)
+    p.start()
+    _started.append(p)
+    return p
 
 
 def percentile(xs: list[float], p: float) -> float:
@@ -35,19 +87,31 @@ def percentile(xs: list[float], p: float) -> float:
 
 
 def start_broker(workdir: Path) -> Mosquitto:
-    return Mosquitto(workdir / "broker").start()
+    mq = Mosquitto(workdir / "broker", die_with_parent=True)
+    _started.append(mq)
+    mq.start()
+    assert mq.proc is not None
+    print(f"bench: mosquitto pid {mq.proc.pid} on {mq.bind}:{mq.port}", file=sys.stderr)
+    return mq
 
 
 def start_controller(broker: Mosquitto, data: Path) -> subprocess.Popen[str]:
-    return spawn_controller(CONFIG, broker.url, data, clock_start=OPEN_TIME)
+    proc = spawn_controller(CONFIG, broker.url, data, clock_start=OPEN_TIME, die_with_parent=True)
+    _started.append(proc)
+    print(f"bench: controller pid {proc.pid}", file=sys.stderr, flush=True)
+    return proc
 
 
 def stop_process(proc: subprocess.Popen[Any]) -> None:
-    proc.send_signal(signal.SIGTERM)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait(10)
+    with contextlib.suppress(ValueError):
+        _started.remove(proc)
 
 
 def lean_subscriber(
@@ -82,6 +146,7 @@ def echo_server(port: int, hall: str, ready: Any, stop: Any) -> None:
             correlation=msg.correlation,
         )
 
+    worker_dies_with_parent()
     c = lean_subscriber("echo", port, Topics(hall).requests_filter, on_message)
     ready.set()
     while not stop.is_set():
@@ -108,9 +173,9 @@ def lean_worker(
     sends that kiosk's next request at once (or at its next paced slot), and everything
     sent in a round leaves with one write per connection: on a 2-core machine the load
     generator must not eat the CPU the system under test needs."""
-    import os
     import selectors
 
+    worker_dies_with_parent()
     # In the hall the kiosks are 50 other machines; here they share 2 cores with what
     # they measure, so they yield the CPU to it (the echo baseline gets the same).
     os.nice(10)
@@ -229,23 +294,32 @@ def drive(
     start_at = time.time() + 3.0  # time for every worker to connect
     per = [kiosks // procs + (1 if i < kiosks % procs else 0) for i in range(procs)]
     ps, first = [], 0
-    for n in per:
-        rate = load_per_s / kiosks if load_per_s else None
-        p = ctx.Process(
-            target=lean_worker,
-            args=(port, hall, first, n, op, payloads, warmup, duration, start_at, rate, q),
-        )
-        p.start()
-        ps.append(p)
-        first += n
     lat: list[float] = []
     errors = 0
-    for _ in ps:
-        xs, e = q.get(timeout=duration + warmup + 120)
-        lat += xs
-        errors += e
-    for p in ps:
-        p.join(30)
+    try:
+        for n in per:
+            rate = load_per_s / kiosks if load_per_s else None
+            ps.append(
+                start_process(
+                    ctx,
+                    lean_worker,
+                    (port, hall, first, n, op, payloads, warmup, duration, start_at, rate, q),
+                )
+            )
+            first += n
+        print(
+            f"bench: {kiosks} kiosks in worker processes {[p.pid for p in ps]}",
+            file=sys.stderr,
+            flush=True,
+        )
+        for _ in ps:
+            xs, e = q.get(timeout=duration + warmup + 120)
+            lat += xs
+            errors += e
+        for p in ps:
+            p.join(30)
+    finally:
+        end_processes(ps)
     return {
         "count": len(lat),
         "per_s": len(lat) / duration,
@@ -254,6 +328,20 @@ def drive(
         "mean_ms": statistics.fmean(lat) if lat else 0,
         "errors": errors,
     }
+
+
+def end_processes(ps: list[Any]) -> None:
+    """End (SIGTERM, then SIGKILL) the multiprocessing workers of ``ps`` still alive."""
+    for p in ps:
+        if p.is_alive():
+            p.terminate()
+    for p in ps:
+        p.join(5)
+        if p.is_alive():
+            p.kill()
+            p.join(5)
+        with contextlib.suppress(ValueError):
+            _started.remove(p)
 
 
 def tmpdir() -> Path:

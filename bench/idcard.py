@@ -21,6 +21,7 @@ import argparse
 import json
 import multiprocessing as mp
 import resource
+import signal
 import statistics
 import threading
 import time
@@ -31,6 +32,7 @@ from devices.idcard.driver import IdCardReader
 from devices.idcard.simulator import IdCardSimulator, sample_identity
 from devices.serialio import line_seconds
 from devices.sim import SimServer
+from hall_controller.process import die_with_parent, exit_on_signals
 
 BAUD = 115200
 
@@ -54,6 +56,8 @@ def cpu_seconds() -> float:
 
 def idle_simulator(conn: Connection) -> None:
     """Child process: an empty reader on a pty at real line timing, until told to stop."""
+    parent = mp.parent_process()
+    die_with_parent(signal.SIGTERM, parent.pid if parent is not None else None)
     sim = IdCardSimulator([sample_identity(0)])
     sim.remove_card()
     with SimServer(sim, baud=BAUD, name="idcard-sim") as server:
@@ -90,6 +94,9 @@ def measure_idle(idle_s: float) -> tuple[float, float, int, float]:
             reader.close()
     finally:
         proc.join(10)
+        if proc.is_alive():  # interrupted before it was told to stop
+            proc.terminate()
+            proc.join(10)
     return cpu / wall * 100, sim_pct, polls, reader.poll_interval
 
 
@@ -148,4 +155,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    exit_on_signals("bench")  # a signal ends it through the finally blocks above
     main()

@@ -50,6 +50,8 @@ def cold_start(runs: int = 5) -> dict[str, float]:
 
 
 def cold_start_once() -> float:
+    from hall_controller.process import preexec_die_with_parent
+
     t0 = time.monotonic()
     proc = subprocess.Popen(
         [
@@ -62,18 +64,26 @@ def cold_start_once() -> float:
             "--headless",
             "--exit-when-ready",
         ],
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         text=True,
         env=env(),
         cwd=ROOT,
+        # ends with this benchmark, even by kill -9 (started from the main thread)
+        preexec_fn=preexec_die_with_parent(),
     )
     assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.startswith("READY"):
-            dt_s = time.monotonic() - t0
-            proc.wait(30)
-            return round(dt_s, 3)
-    raise SystemExit("kiosk never became ready")
+    try:
+        for line in proc.stdout:
+            if line.startswith("READY"):
+                dt_s = time.monotonic() - t0
+                proc.wait(30)
+                return round(dt_s, 3)
+        raise SystemExit("kiosk never became ready")
+    finally:
+        if proc.poll() is None:  # interrupted, or it hangs: do not leave it behind
+            proc.kill()
+        proc.wait(30)
 
 
 class SyncLink:
@@ -230,4 +240,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from hall_controller.process import exit_on_signals
+
+    exit_on_signals("bench")  # a signal ends it through the finally blocks above
     main()

@@ -26,9 +26,11 @@ import psutil
 from _harness import (
     drive,
     echo_server,
+    end_processes,
     lean_subscriber,
     start_broker,
     start_controller,
+    start_process,
     stop_process,
     tmpdir,
 )
@@ -100,12 +102,14 @@ def drain(broker_port: int, start: Any, n: int) -> float:
 
     proc = start()
     t = threading.Thread(target=run)
-    t.start()
-    t.join(120)
-    stop.set()
-    t.join()
-    sub.disconnect()
-    stop_process(proc)
+    try:
+        t.start()
+        t.join(120)
+    finally:
+        stop.set()
+        t.join()
+        sub.disconnect()
+        stop_process(proc)
     if len(got) < n:
         raise SystemExit(f"drain: only {len(got)} of {n} replies arrived")
     return (len(got) - 1) / (got[-1] - got[0])
@@ -130,12 +134,14 @@ def main() -> None:
         # --- baseline: bare echo through the same broker
         ctx = mp.get_context("spawn")
         ready, stop = ctx.Event(), ctx.Event()
-        echo = ctx.Process(target=echo_server, args=(broker.port, "yunxi", ready, stop))
-        echo.start()
-        ready.wait(10)
-        base = both(broker.port, args.kiosks, seconds, args.load)
-        stop.set()
-        echo.join(10)
+        echo = start_process(ctx, echo_server, (broker.port, "yunxi", ready, stop))
+        try:
+            ready.wait(10)
+            base = both(broker.port, args.kiosks, seconds, args.load)
+            stop.set()
+            echo.join(10)
+        finally:
+            end_processes([echo])
         # --- ours
         ctl = start_controller(broker, work / "ctl")
         try:

@@ -1,8 +1,10 @@
 """Shared fixtures: a real mosquitto per test on a free loopback port, and a real
-controller on it (in-process, with a settable clock)."""
+controller on it (in-process, with a settable clock); every test is checked for processes
+it leaves running."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import os
@@ -14,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
+import psutil
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -21,6 +24,7 @@ from hall_contract.client import BrokerSettings, HallClient
 from hall_contract.hallconfig import HallConfig
 from hall_contract.yamlconf import load_model
 from hall_controller.broker import Mosquitto
+from hall_controller.process import become_subreaper, cmdline, wait_gone
 from hall_controller.sealing import Sealer
 from hall_controller.service import Controller
 from hall_controller.store import SqliteStore
@@ -32,6 +36,47 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 OPEN_MORNING = dt.datetime(2026, 11, 18, 10, 0, tzinfo=SHANGHAI)
 
 os.environ.setdefault("HALLKIT_TEST", "1")
+
+# Orphans (a broker whose controller was killed, a worker whose benchmark died) are
+# re-parented to this process instead of init: they stay visible to the leak check.
+become_subreaper()
+#: How long a test's processes may take to end after it (they are awaited as events).
+PROCESS_GRACE_S = float(os.environ.get("HALLKIT_PROCESS_GRACE_S", "5"))
+
+
+def _descendants() -> dict[tuple[int, float], psutil.Process]:
+    found = {}
+    for p in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            found[(p.pid, p.create_time())] = p
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_process_leak() -> Iterator[None]:
+    """Fail a test that leaves a process running that it started, directly or not
+    (brokers, controllers, benchmark workers, their orphans). Such processes get
+    ``PROCESS_GRACE_S`` to end, then are killed and named in the failure. Processes that
+    ended and were re-parented here are reaped: this process is their subreaper, nobody
+    else will. (By now every fixture of the test is torn down, so no ``Popen`` of the test
+    still waits for one of them.)"""
+    before = set(_descendants())
+    yield
+    new = {k: p for k, p in _descendants().items() if k not in before}
+    running = wait_gone([pid for pid, _t in new], PROCESS_GRACE_S)
+    leaked = []
+    for (pid, _t), p in new.items():
+        if pid in running:
+            leaked.append(f"pid {pid}: {' '.join(cmdline(pid))[:200]}")
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+    wait_gone(running, PROCESS_GRACE_S)
+    me = os.getpid()
+    for (pid, _t), p in new.items():
+        with contextlib.suppress(psutil.Error, ChildProcessError):
+            if p.ppid() == me and p.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(pid, os.WNOHANG)
+    assert not leaked, "processes left running by this test (now killed): " + "; ".join(leaked)
 
 
 class FakeClock:
