@@ -374,10 +374,13 @@ def cmd_window(args: argparse.Namespace) -> int:
     reply = one_request(cfg, args, tid, "window", WINDOW_OPS[args.op], payload)
     if reply is None:
         return 3
+    # As JSON data: the contract's result types serialise themselves (Reply.dumps).
+    data = json.loads(reply.dumps())
     if args.json:
-        print(reply.model_dump_json(exclude_none=True))
+        print(json.dumps({k: v for k, v in data.items() if v is not None}, ensure_ascii=False))
     elif reply.ok:
-        r = reply.result or {}
+        r = data.get("result") or {}
+        r = r.get("ticket", r)  # finish: the ticket (and the case, in --json)
         if "number" in r:
             print(f"{args.op}: {r['number']} ({r.get('queue_name', '')}) — {r.get('state')}")
         else:
@@ -420,7 +423,7 @@ def cmd_admin(args: argparse.Namespace) -> int:
         assert reply.error is not None
         print(f"{args.action} refused: {reply.error.message}", file=sys.stderr)
         return 1
-    print(json.dumps(reply.result, ensure_ascii=False))
+    print(json.dumps(json.loads(reply.dumps())["result"], ensure_ascii=False))
     return 0
 
 
@@ -526,7 +529,15 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "finish":
             op.add_argument("--case", action="store_true", help="open a case with deadlines")
         if name == "pause":
-            op.add_argument("--reason")
+            from hall_contract.messages import PAUSE_REASONS
+
+            op.add_argument(
+                "--reason",
+                choices=list(PAUSE_REASONS),
+                default="break",
+                help="shown on the window's display: "
+                + ", ".join(f"{k} ({zh})" for k, (zh, _en) in PAUSE_REASONS.items()),
+            )
     w.set_defaults(func=cmd_window)
 
     a = sub.add_parser("admin", help="hall manager's console: appointments, case states")

@@ -59,7 +59,7 @@ def test_window_client_calls_and_finishes(
     fin = run_cli(*base, "--json", "finish", "--case")
     assert fin.returncode == 0, fin.stderr
     reply = json.loads(fin.stdout)
-    assert reply["ok"] and reply["result"]["state"] == "finished"
+    assert reply["ok"] and reply["result"]["ticket"]["state"] == "finished"
     assert reply["result"]["case"]["case_no"].startswith("MINI")
     unknown = run_cli("window", "--config", str(MINIMAL), "--window", "win99", "status")
     assert unknown.returncode == 2 and "win01" in unknown.stderr
@@ -134,7 +134,7 @@ def test_run_starts_its_own_broker_when_none_is_configured(tmp_path: Path) -> No
         assert "set_tcp_nodelay true" in conf and "max_queued_messages 100000" in conf
         with HallClient(Topics("mini"), "k01", BrokerSettings(port=port), role="kiosk") as k:
             r = k.request("ticket.issue", {"service": "id_card_renew"})
-            assert r.ok and r.result is not None and r.result["number"] == "A001"
+            assert r.ok and r.result is not None and r.result.number == "A001"
     finally:
         proc.terminate()
         assert proc.wait(15) == 0
@@ -167,7 +167,7 @@ def test_admin_books_an_appointment_the_kiosk_can_check_in(
     assert json.loads(r.stdout)["queue"] == "general"
     kiosk = client_factory("k01", role="kiosk")
     t = kiosk.request("appointment.checkin", {"code": "YY20261118001"})
-    assert t.ok and t.result is not None and t.result["priority"] == "appointment"
+    assert t.ok and t.result is not None and t.result.priority == "appointment"
     # a kiosk may not do what only the admin console may
     forged = kiosk.request(
         "admin.book_appointment",
@@ -194,13 +194,13 @@ def test_admin_moves_a_case_on(controller: Controller, broker: Mosquitto, client
     window.request("window.call_next", {})
     fin = window.request("window.finish", {"accept_case": True})
     assert fin.result is not None
-    case_no = fin.result["case"]["case_no"]
+    case_no = fin.result.case.case_no
     r = run_cli(
         "admin", "--config", str(MINIMAL), "--broker-url", broker.url, "case-state", case_no, "done"
     )
     assert r.returncode == 0, r.stderr
     found = kiosk.request("case.lookup", {"case_no": case_no})
-    assert found.result is not None and found.result["cases"][0]["state"] == "done"
+    assert found.result is not None and found.result.cases[0].state == "done"
 
 
 def test_command_reaches_the_terminal_once_and_reports(broker: Mosquitto, client_factory) -> None:
@@ -349,9 +349,9 @@ def test_window_transfer_pause_and_resume(
     code, reply, err = window_cli(broker, "win02", "transfer", "--to-queue", "social")
     assert code == 0, err
     assert reply["result"]["queue"] == "social" and reply["result"]["state"] == "waiting"
-    code, reply, err = window_cli(broker, "win02", "pause", "--reason", "午休")
+    code, reply, err = window_cli(broker, "win02", "pause", "--reason", "lunch")
     assert code == 0, err
-    assert reply["result"]["paused"] is True and reply["result"]["pause_reason"] == "午休"
+    assert reply["result"]["paused"] is True and reply["result"]["pause_reason"] == "lunch"
     code, reply, err = window_cli(broker, "win02", "call-next")
     assert code == 1 and not reply["ok"]  # a paused window calls nobody
     code, reply, err = window_cli(broker, "win02", "resume")
