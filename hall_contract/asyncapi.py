@@ -37,8 +37,9 @@ PARAMS = {
     "terminal": {
         "description": "Terminal id from the hall config (terminals[].id): a kiosk "
         "(k01), window terminal (w03), display (d01), rater (r01) or admin console (a01). "
-        "It is also the terminal's MQTT username (and, with auth on, its client id), so "
-        "the broker ACL keeps it to its own topics."
+        "It is also the terminal's MQTT username, so the broker ACL keeps it to its own "
+        "topics; with `broker.auth` on, the broker uses the username as the client id "
+        "(without it, any client id will do)."
     },
 }
 
@@ -241,7 +242,9 @@ CHANNELS: tuple[Channel, ...] = (
         "Retained presence. The terminal publishes `online` (birth) on every connect with "
         "a larger `seq`, `offline` when it stops, and its Will publishes `lost` with the "
         "same `seq` (`at` may be left out of the Will); a death with a smaller `seq` than "
-        "the last birth is ignored. A `lost` after `online` raises a staff alert.",
+        "the last birth is ignored. A terminal may publish `online` again with the same "
+        "`seq` (e.g. once it knows its config version). A `lost` after `online` raises a "
+        "staff alert. Unknown extra fields are ignored (forward compatibility).",
         "receive",
         1,
         True,
@@ -253,7 +256,8 @@ CHANNELS: tuple[Channel, ...] = (
         m.DeviceReport,
         "One device's state.",
         "Retained state of one device (idcard, scanner, printer, display, voice). A fault "
-        "or absence raises a staff alert; `reason` is cut to 200 characters.",
+        "or absence raises a staff alert; `reason` is cut to 200 characters. Unknown extra "
+        "fields are ignored.",
         "receive",
         1,
         True,
@@ -265,7 +269,7 @@ CHANNELS: tuple[Channel, ...] = (
         "Heartbeat",
         m.Heartbeat,
         "Liveness and mode, every heartbeat_s.",
-        "Heartbeats (QoS 0, not retained).",
+        "Heartbeats (QoS 0, not retained). Unknown extra fields are ignored.",
         "receive",
         0,
     ),
@@ -287,7 +291,8 @@ CHANNELS: tuple[Channel, ...] = (
         "CommandResult",
         m.CommandResult,
         "Outcome of one command.",
-        "Terminal → controller: the result of a command, by its id.",
+        "Terminal → controller: the result of a command, by its id. Unknown extra fields "
+        "are ignored.",
         "receive",
         1,
     ),
@@ -400,7 +405,12 @@ def build() -> dict[str, Any]:
             name,
             sc.put(name, _reply_schema(op, sc.add(op.result))),
             f"The reply to `{op.name}`.",
-            {"correlationData": {"type": "string", "description": "Copied from the request"}},
+            {
+                "correlationData": {
+                    "type": "string",
+                    "description": "The request's Correlation Data, copied",
+                }
+            },
         )
     reply_ch = channel(
         "terminalReply",
@@ -420,7 +430,12 @@ def build() -> dict[str, Any]:
                     "type": "string",
                     "description": "hall/{hall}/t/{terminal}/reply",
                 },
-                "correlationData": {"type": "string", "description": "The request id"},
+                "correlationData": {
+                    "type": "string",
+                    "description": "Any bytes the terminal chooses (hallkit's clients send "
+                    "the request id, UTF-8); copied into the reply, so even a request "
+                    "without a usable id can be matched to its error reply",
+                },
             },
         )
         cid = f"{_camel(op.name)}Request"
@@ -436,6 +451,8 @@ def build() -> dict[str, Any]:
         operations[f"receive{cid[0].upper()}{cid[1:]}"] = {
             "action": "receive",
             "channel": ref,
+            "x-operation": op.name,
+            "x-roles": [r for r in m.ROLES if r in op.roles],
             "summary": op.summary,
             "description": f"Roles: {who}. Result: {op.result_doc}",
             "bindings": mqtt_op(
@@ -456,6 +473,15 @@ def build() -> dict[str, Any]:
             },
         }
 
+    operations["sendTerminalReply"] = {
+        "action": "send",
+        "channel": reply_ch,
+        "summary": "The controller's replies.",
+        "description": "QoS 0: a lost reply is recovered by the terminal's retry, which the "
+        "stored reply answers (idempotent ids).",
+        "bindings": mqtt_op(0),
+    }
+
     # --- events
     for kind, cls in ev.PUBLISHED.items():
         name = f"{_pascal(kind)}Event"
@@ -466,9 +492,10 @@ def build() -> dict[str, Any]:
             cid,
             T.event(kind),
             [name],
-            f"`{kind}` events, in commit order. {cls.SUMMARY} Never retained. Only the "
-            "fields listed here are published (an allow-list); citizen keys, lookup "
-            "tokens, appointment codes and free text never are.",
+            f"`{kind}` events, in commit order (a batch's calls, at QoS 1, go out before "
+            f"its other events). {cls.SUMMARY} Never retained. Only the fields listed here "
+            "are published (an allow-list); citizen keys, lookup tokens, appointment codes "
+            "and free text never are.",
         )
         operations[f"send{cid[0].upper()}{cid[1:]}"] = {
             "action": "send",

@@ -25,6 +25,7 @@ from pydantic import ConfigDict, Field
 from hall_contract.messages import (
     PAUSE_REASONS,
     RATING_REASONS,
+    At,
     CaseState,
     PauseReason,
     PriorityName,
@@ -93,7 +94,7 @@ class IssuedTicket(Record):
     day: Annotated[str, Field(description="The service day it belongs to (ISO date)")]
     queue: str
     priority: PriorityName
-    issued_at: float
+    issued_at: At
     token: str
     service: str | None = None
     bundle: Annotated[str | None, Field(description="一件事 bundle id, when issued for one")] = None
@@ -119,7 +120,7 @@ class CaseRecord(Record):
     ticket: Annotated[str, Field(description="The ticket id it was accepted from")]
     service: str | None
     citizen_key: str | None
-    accepted_at: float
+    accepted_at: At
     deadline: Annotated[str, Field(description="Legal deadline, ISO date (working days)")]
     promised_deadline: Annotated[str, Field(description="Promised (承诺) deadline, ISO date")]
     state: CaseState = "accepted"

@@ -90,6 +90,38 @@ FreeText = Annotated[
 ]
 
 
+#: Times the controller sends: its hall time.
+At = Annotated[float, Field(description="Epoch seconds (UTC), the controller's hall time")]
+#: Times a terminal sends: its own clock.
+TerminalAt = Annotated[float, Field(description="Epoch seconds (UTC), the terminal's clock")]
+#: A ticket as window staff name it.
+StaffTicketRef = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$"),
+    Field(
+        description="The ticket's number as staff say it (A001, a1), its id or its lookup "
+        "token; when left out, the window's current ticket"
+    ),
+]
+
+
+def _exactly_one(*names: str) -> dict[str, Any]:
+    """The JSON Schema of "exactly one of these fields is given" (the others absent or
+    null), for the document: pydantic checks it in a model validator."""
+    return {
+        "oneOf": [
+            {
+                "required": [n],
+                "properties": {
+                    n: {"type": "string"},
+                    **{o: {"type": "null"} for o in names if o != n},
+                },
+            }
+            for n in names
+        ]
+    }
+
+
 def _clip(limit: int) -> BeforeValidator:
     """Cut an over-long string to ``limit`` characters instead of refusing the message:
     a device report with a 1.5 MB reason still raises its alert, with the first words."""
@@ -188,7 +220,10 @@ class Request(BaseModel):
 
 class TicketIssue(Request):
     """Exactly one of ``service``, ``bundle`` or ``queue``: the ticket's queue is the
-    service's (or the bundle's) queue, or the one named."""
+    service's (or the bundle's) queue, or the one named. Two of them are refused
+    (``bad_request``), not ranked."""
+
+    model_config = ConfigDict(json_schema_extra=_exactly_one("service", "bundle", "queue"))
 
     service: Id | None = Field(None, description="A service id (事项) of the catalogue")
     bundle: Id | None = Field(None, description="A 一件事 bundle id")
@@ -220,6 +255,8 @@ class TicketIssue(Request):
 class AppointmentCheckin(Request):
     """Exactly one of ``code`` (the appointment QR) or ``citizen_key`` (the ID card)."""
 
+    model_config = ConfigDict(json_schema_extra=_exactly_one("code", "citizen_key"))
+
     code: Id | None = Field(None, description="The appointment code in the citizen's QR")
     citizen_key: CitizenKey | None = None
 
@@ -235,7 +272,10 @@ class TicketLookup(Request):
 
 
 class CaseLookup(Request):
-    """Exactly one of ``case_no`` or ``citizen_key``."""
+    """Exactly one of ``case_no`` or ``citizen_key`` (a case carries the citizen key of
+    the ticket it was accepted from)."""
+
+    model_config = ConfigDict(json_schema_extra=_exactly_one("case_no", "citizen_key"))
 
     case_no: Id | None = None
     citizen_key: CitizenKey | None = None
@@ -248,6 +288,15 @@ class CaseLookup(Request):
 
 
 class RatingSubmit(Request):
+    """One rating per finished ticket, within 7 days after the day it was finished.
+    ``reasons`` and ``text`` only with levels 1-2."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"level": {"minimum": 3}}},
+            "then": {"properties": {"reasons": {"maxItems": 0}, "text": {"type": "null"}}},
+        }
+    )
     ticket: Id = Field(
         description="The ticket's lookup token; the rating device at the serving window "
         "may give the ticket id instead"
@@ -272,6 +321,8 @@ class HelpRequest(Request):
 class MailingRequest(Request):
     """Exactly one of ``ticket`` (its lookup token) or ``case_no``, which must exist."""
 
+    model_config = ConfigDict(json_schema_extra=_exactly_one("ticket", "case_no"))
+
     ticket: Id | None = Field(None, description="The ticket's lookup token")
     case_no: Id | None = None
     recipient: Annotated[str, StringConstraints(min_length=1, max_length=30)]
@@ -290,7 +341,8 @@ class HallStatusRequest(Request):
 
 
 class AdminBookAppointment(Request):
-    """An appointment booked elsewhere (online, by phone) becomes known to the hall."""
+    """An appointment booked elsewhere (online, by phone) becomes known to the hall.
+    ``end`` must be after ``start``; booking a code again moves it."""
 
     code: Id = Field(description="The appointment code in the citizen's QR code")
     service: Id
@@ -315,22 +367,20 @@ class WindowRequest(Request):
 
 
 class WindowTicketRequest(Request):
-    ticket: Id | None = Field(
-        None,
-        description="The ticket's number as staff say it (A001, a1), its id or its token; "
-        "default: the window's current ticket",
-    )
+    ticket: StaffTicketRef | None = None
 
 
 class WindowRequeue(Request):
-    ticket: Id = Field(description="The skipped ticket: its number (A001), id or token")
+    ticket: StaffTicketRef
 
 
 class WindowTransfer(Request):
     """Exactly one of ``to_queue`` or ``to_window`` (a window: into the ticket's queue,
-    served only there)."""
+    served only there). A normal ticket becomes priority ``transfer`` (when
+    ``priority.transfer_is_priority``); a ticket of another priority class keeps it."""
 
-    ticket: Id | None = None
+    model_config = ConfigDict(json_schema_extra=_exactly_one("to_queue", "to_window"))
+    ticket: StaffTicketRef | None = None
     to_queue: Id | None = None
     to_window: Id | None = None
     note: FreeText | None = Field(None, description="For the next window's staff; sealed")
@@ -343,12 +393,12 @@ class WindowTransfer(Request):
 
 
 class WindowNoShow(Request):
-    ticket: Id | None = None
+    ticket: StaffTicketRef | None = None
     requeue: bool = Field(False, description="Put it back at once instead of the grace list")
 
 
 class WindowFinish(Request):
-    ticket: Id | None = None
+    ticket: StaffTicketRef | None = None
     accept_case: bool = Field(False, description="Open a case (办件) with its deadlines")
 
 
@@ -382,7 +432,7 @@ class TicketStep:
     """One step of a ticket's history."""
 
     __pydantic_config__: ClassVar = OUT
-    at: float
+    at: At
     what: StepName
     window: str | None = None
     queue: str | None = None
@@ -406,7 +456,7 @@ class TicketInfo:
     bundle: str | None
     priority: PriorityName
     state: StateName
-    issued_at: float
+    issued_at: At
     people_ahead: Annotated[int, Field(description="Waiting tickets to be called before it")]
     expected_wait_min: int
     window: Annotated[str | None, Field(description="The window calling or serving it")]
@@ -433,7 +483,7 @@ class CaseInfo:
     service: str | None
     service_name: str | None
     state: CaseState
-    accepted_at: float
+    accepted_at: At
     deadline: Annotated[str, Field(description="Legal deadline, ISO date (working days)")]
     promised_deadline: Annotated[str, Field(description="Promised (承诺) deadline, ISO date")]
     level: Annotated[
@@ -480,8 +530,8 @@ class AppointmentBooked:
     code: str
     service: str
     queue: str
-    start: float
-    end: float
+    start: At
+    end: At
     day: Annotated[str, Field(description="The hall's service day of the slot (ISO date)")]
 
 
@@ -507,11 +557,13 @@ class QueueSnapshot:
     name: str
     letter: str
     waiting: int
-    serving: Annotated[list[str], Field(description="Numbers at windows, oldest call first")]
+    serving: Annotated[
+        list[str], Field(description="Numbers being called or served at windows, oldest call first")
+    ]
     last_called: str | None
     expected_wait_min: int
     open: bool
-    at: float
+    at: At
 
 
 @dataclass(slots=True)
@@ -641,7 +693,7 @@ OPERATIONS: dict[str, Operation] = dict(
             "好差评: one rating per finished ticket, levels 1-5; reasons and text only for 1-2.",
             "`forbidden` unless given the ticket's lookup token (or sent by the rating device "
             "at the serving window, by ticket id); `conflict` when rated already or not "
-            "finished; `too_late` past the rating window.",
+            "finished; `too_late` more than 7 days after the day it was finished.",
         ),
         _op(
             "help.request",
@@ -650,7 +702,8 @@ OPERATIONS: dict[str, Operation] = dict(
             "kiosk rater",
             "帮办代办 (helper) or 办不成事 (unresolved): staff are alerted at once with the "
             "terminal's location. The note is sealed.",
-            "The alert's id and the location staff will come to.",
+            "The alert's id and the location staff will come to (the terminal's location in "
+            "the hall config, else its id).",
         ),
         _op(
             "mailing.request",
@@ -683,7 +736,8 @@ OPERATIONS: dict[str, Operation] = dict(
             AdminUpdateCase,
             CaseInfo,
             "admin",
-            "The back office moves a case on (in_review, done, delivered, rejected).",
+            "The back office moves a case on (in_review, done, delivered, rejected); any "
+            "state may follow any other: the back office decides.",
             "The case, with its level.",
         ),
         _op(
@@ -693,7 +747,9 @@ OPERATIONS: dict[str, Operation] = dict(
             "window",
             "叫号: the next ticket for this window (priority interleave, queue order, "
             "starvation bound).",
-            "The ticket called; `empty` when none waits.",
+            "The ticket called; `empty` when none waits; `conflict` while the window is "
+            "paused or still has a ticket called or being served (finish it, transfer it "
+            "or mark it a no-show first).",
         ),
         _op(
             "window.recall",
@@ -787,7 +843,7 @@ class CallBoardEntry:
     window: str
     window_name: str
     queue: str
-    at: Annotated[float, Field(description="When it was called")]
+    at: Annotated[float, Field(description="When it was called: epoch seconds, hall time")]
     recall: Annotated[int, Field(description="How many times this call was repeated")]
     state: Annotated[Literal["called", "serving"], Field(description="Being called, or served")]
 
@@ -820,7 +876,7 @@ class ControllerState:
     __pydantic_config__: ClassVar = OUT
     state: Literal["online", "offline", "lost"]
     seq: Annotated[int, Field(description="Birth/death sequence number, growing")]
-    at: float
+    at: Annotated[float, Field(description="Epoch seconds, hall time; 0 in the Will")]
     config_version: int
 
 
@@ -842,7 +898,7 @@ class Alert:
     location: str | None
     ticket: Annotated[str | None, Field(description="A ticket's number")]
     message: Annotated[str, Field(description="Chinese, for the staff")]
-    at: float
+    at: At
 
 
 CommandName = Literal["reload_config", "set_mode", "print_test_page", "restart", "self_test"]
@@ -857,7 +913,7 @@ class Command:
     id: RequestId
     cmd: CommandName
     args: dict[str, str]
-    expires_at: float
+    expires_at: At
 
     def dumps(self) -> bytes:
         return orjson.dumps(self)
@@ -889,10 +945,14 @@ class Presence(TerminalMsg):
 
     state: Literal["online", "offline", "lost"]
     seq: int
-    role: Literal["kiosk", "window", "display", "rater", "admin", "tool"] = "kiosk"
+    role: Literal["kiosk", "window", "display", "rater", "admin", "tool"] = Field(
+        "kiosk", description="Its role in the hall config; `tool` for the hall's own tools"
+    )
     version: Annotated[str, _clip(40)] | None = None
-    config_version: int | None = None
-    at: float | None = None
+    config_version: int | None = Field(
+        None, description="The version of the desired config it runs (null: not known yet)"
+    )
+    at: TerminalAt | None = None
 
 
 def presence_counts(state: str, seq: int, last_seq: int) -> bool:
@@ -911,11 +971,13 @@ class DeviceReport(TerminalMsg):
     reason: Annotated[str, _clip(200)] = Field(
         "", description="Technician's words, cut to 200 characters"
     )
-    at: float
+    at: TerminalAt
 
 
 class Heartbeat(TerminalMsg):
-    at: float
+    """Every ``heartbeat_s`` seconds (kiosk.yaml, default 15) while connected."""
+
+    at: TerminalAt
     uptime_s: float = 0
     mode: Annotated[str, _clip(20)] | None = None
 
@@ -927,8 +989,8 @@ class CommandResult(TerminalMsg):
 
 
 # --------------------------------------------------------------------- parsing input
-#: Largest request payload accepted (the biggest legitimate one, a mailing request, is
-#: under 1 KB). Checked before parsing, so a huge payload costs nothing.
+#: Largest request payload accepted, in bytes (the biggest legitimate one, a mailing
+#: request, is under 1 KB). Checked before parsing, so a huge payload costs nothing.
 MAX_REQUEST_BYTES = 16_384
 
 

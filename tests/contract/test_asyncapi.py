@@ -182,7 +182,8 @@ def _strict(doc: dict[str, Any], node: Any, depth: int = 0) -> Any:
     if "$ref" in node:
         return _strict(doc, copy.deepcopy(_resolve(doc, node["$ref"])), depth + 1)
     out = {k: _strict(doc, v, depth + 1) for k, v in node.items()}
-    if "properties" in out and "additionalProperties" not in out:
+    # an object schema (not a oneOf branch that only constrains some of its properties)
+    if out.get("type") == "object" and "additionalProperties" not in out:
         out["additionalProperties"] = False
     return out
 
