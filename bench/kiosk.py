@@ -92,18 +92,32 @@ class SyncLink:
     n = 0
 
     def request(self, op: str, body: dict[str, Any], timeout: float) -> Any:
-        from hall_contract.messages import Reply
+        import orjson
+
+        from hall_contract.messages import Reply, TicketInfo, read_reply
 
         self.n += 1
-        result = {
-            "number": f"A{self.n % 1000:03d}",
-            "people_ahead": 2,
-            "expected_wait_min": 5,
-            "token": f"t{self.n}",
-            "window_hint": "1号窗口",
-            "queue_name": "户籍证照",
-        }
-        return Reply(id=body["id"], ok=True, result=result)
+        number = f"A{self.n % 1000:03d}"
+        result = TicketInfo(
+            ticket_id=f"2025-09-15-{number}",
+            number=number,
+            queue="id",
+            queue_name="户籍证照",
+            service=body.get("service"),
+            bundle=body.get("bundle"),
+            priority=body.get("priority", "normal"),
+            state="waiting",
+            issued_at=time.time(),
+            people_ahead=2,
+            expected_wait_min=5,
+            window=None,
+            window_hint="1号窗口",
+            rating_open=False,
+            token=f"t{self.n}",
+            history=[],
+        )
+        # through the contract, as the real link reads a reply
+        return read_reply(op, orjson.dumps(Reply(id=body["id"], ok=True, result=result)))
 
     def new_id(self) -> str:
         return f"bench.{self.n}.{time.monotonic_ns()}"
