@@ -28,6 +28,7 @@ from hall_contract.messages import CallBoard, read
 from hall_contract.topics import Topics
 from hall_controller.broker import Mosquitto
 from hall_controller.cli import load_config
+from hall_controller.process import preexec_die_with_parent
 from hall_controller.sealing import Sealer
 from hall_controller.service import Controller
 from hall_controller.store import SqliteStore
@@ -122,7 +123,21 @@ def run_demo(args: argparse.Namespace) -> int:
     if data.exists():
         shutil.rmtree(data)  # a fresh hall every demo
     data.mkdir(parents=True)
-    mq = Mosquitto(data / "mosquitto", port=0, persistent=True).start()
+    # Ctrl-C, SIGTERM and SIGHUP (a closed terminal) all end the demo cleanly, and the
+    # broker and the kiosk window die with it even when it is killed outright.
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: done.set())
+    mq = Mosquitto(data / "mosquitto", port=0, persistent=True, die_with_parent=True).start()
+    try:
+        return _run(args, cfg, data, mq, done)
+    finally:
+        mq.stop()
+
+
+def _run(
+    args: argparse.Namespace, cfg: HallConfig, data: Path, mq: Mosquitto, done: threading.Event
+) -> int:
     say("broker", f"mosquitto on {mq.url} (tuned: TCP_NODELAY, deep queues)")
     clock = demo_clock(cfg, args.speed)
     ctl = Controller(
@@ -202,6 +217,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 dt.datetime.fromtimestamp(clock(), cfg.tz).isoformat(),
             ],
             cwd=ROOT,
+            preexec_fn=preexec_die_with_parent(),
         )
         say("kiosk", "kiosk window started on simulated devices (ID card, scanner, printer)")
     elif not args.no_kiosk:
@@ -212,9 +228,6 @@ def run_demo(args: argparse.Namespace) -> int:
         )
     say("hall", "press Ctrl-C to stop")
 
-    done = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: done.set())
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
     done.wait(args.duration if args.duration > 0 else None)
     stop.set()
     if kiosk_proc is not None:
@@ -231,6 +244,5 @@ def run_demo(args: argparse.Namespace) -> int:
         c.stop()
     tickets = len(ctl.engine.state.tickets)
     ctl.stop()
-    mq.stop()
     say("hall", f"demo over: {tickets} tickets today, all in {data / 'hall.db'}")
     return 0
