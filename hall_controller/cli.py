@@ -173,6 +173,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_broker_files(cfg, args.config, args.broker_url, server=True)
     data = Path(args.data_dir or cfg.data_dir)
     data.mkdir(parents=True, exist_ok=True)
+    # The store, the seal key, the broker's passwords and its queued messages: for the
+    # controller's user only.
+    data.chmod(0o700)
     stop = threading.Event()
     # From here on a signal only asks to stop: whatever was started is stopped below.
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -130,6 +131,10 @@ def test_run_starts_its_own_broker_when_none_is_configured(tmp_path: Path) -> No
             if line.startswith("controller ready"):
                 break
         assert any(f"mosquitto listening on 127.0.0.1:{port}" in x for x in lines), lines
+        # the data dir (store, seal key, broker files) is the controller's user's only
+        assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
+        for name in ("hall.db", "secrets/seal.key"):
+            assert stat.S_IMODE((tmp_path / "data" / name).stat().st_mode) == 0o600, name
         conf = (tmp_path / "data" / "mosquitto" / "mosquitto.conf").read_text()
         assert "set_tcp_nodelay true" in conf and "max_queued_messages 100000" in conf
         with HallClient(Topics("mini"), "k01", BrokerSettings(port=port), role="kiosk") as k:
