@@ -143,7 +143,7 @@ def main() -> None:
                 r = w.request("window.call_next", {})
                 reply.append((time.perf_counter() - t0) * 1000)
                 assert r.ok and r.result is not None, r.error
-                lat.append((disp.wait(r.result["number"]) - t0) * 1000)
+                lat.append((disp.wait(r.result.number) - t0) * 1000)
                 assert w.request("window.finish", {}).ok
             for w in windows:
                 w.stop()
