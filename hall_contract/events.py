@@ -73,7 +73,7 @@ class Event:
 
 
 # ----------------------------------------------------------------------------- records
-@dataclass(slots=True)
+@dataclass
 class IssuedTicket(Record):
     """A ticket as issued. Public: all but its lookup token, citizen key and
     appointment code (a second check-in with the code answers with the token)."""
@@ -102,7 +102,7 @@ class IssuedTicket(Record):
     appointment: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass
 class CaseRecord(Record):
     """A case (办件) as accepted. Public: all but the citizen key."""
 
@@ -126,7 +126,7 @@ class CaseRecord(Record):
     state: CaseState = "accepted"
 
 
-@dataclass(slots=True)
+@dataclass
 class AppointmentRecord(Record):
     __pydantic_config__: ClassVar = _CFG
     code: str
@@ -146,7 +146,7 @@ WindowId = Annotated[str, Field(description="Window id from the hall config")]
 QueueId = Annotated[str, Field(description="Queue id from the hall config")]
 
 
-@dataclass(slots=True)
+@dataclass
 class TicketIssued(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "ticket.issued"
@@ -158,7 +158,7 @@ class TicketIssued(Event):
     n: Annotated[int, Field(description="The counter's new value")]
 
 
-@dataclass(slots=True)
+@dataclass
 class TicketCalled(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "ticket.called"
@@ -175,7 +175,7 @@ class TicketCalled(Event):
     ]
 
 
-@dataclass(slots=True)
+@dataclass
 class TicketRecalled(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "ticket.recalled"
@@ -188,7 +188,7 @@ class TicketRecalled(Event):
     recall: Annotated[int, Field(description="How many times this call was repeated, from 1")]
 
 
-@dataclass(slots=True)
+@dataclass
 class TicketStarted(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "ticket.started"
@@ -199,7 +199,7 @@ class TicketStarted(Event):
     window: WindowId
 
 
-@dataclass(slots=True)
+@dataclass
 class TicketNoShow(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "ticket.no_show"
@@ -213,7 +213,7 @@ class TicketNoShow(Event):
     waiting_since: float | None = None
 
 
-@dataclass(slots=True)
+@dataclass
 class TicketRequeued(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "ticket.requeued"
@@ -225,7 +225,7 @@ class TicketRequeued(Event):
     waiting_since: float | None = None
 
 
-@dataclass(slots=True)
+@dataclass
 class TicketTransferred(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "ticket.transferred"
@@ -241,7 +241,7 @@ class TicketTransferred(Event):
     sealed_note: Sealed = None
 
 
-@dataclass(slots=True)
+@dataclass
 class TicketFinished(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "ticket.finished"
@@ -253,7 +253,7 @@ class TicketFinished(Event):
     queue: QueueId
 
 
-@dataclass(slots=True)
+@dataclass
 class TicketExpired(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "ticket.expired"
@@ -264,7 +264,7 @@ class TicketExpired(Event):
     queue: QueueId
 
 
-@dataclass(slots=True)
+@dataclass
 class TicketWarning(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "ticket.warning"
@@ -278,7 +278,7 @@ class TicketWarning(Event):
     window: Annotated[str | None, Field(description="For kind service only")] = None
 
 
-@dataclass(slots=True)
+@dataclass
 class WindowPaused(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "window.paused"
@@ -289,7 +289,7 @@ class WindowPaused(Event):
     sealed_note: Sealed = None
 
 
-@dataclass(slots=True)
+@dataclass
 class WindowResumed(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "window.resumed"
@@ -298,7 +298,7 @@ class WindowResumed(Event):
     window: WindowId
 
 
-@dataclass(slots=True)
+@dataclass
 class RatingSubmitted(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "rating.submitted"
@@ -313,7 +313,7 @@ class RatingSubmitted(Event):
     sealed_text: Sealed = None
 
 
-@dataclass(slots=True)
+@dataclass
 class CaseAccepted(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "case.accepted"
@@ -324,7 +324,7 @@ class CaseAccepted(Event):
     counter: int
 
 
-@dataclass(slots=True)
+@dataclass
 class CaseUpdated(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "case.updated"
@@ -334,7 +334,7 @@ class CaseUpdated(Event):
     state: CaseState
 
 
-@dataclass(slots=True)
+@dataclass
 class DayRolled(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "day.rolled"
@@ -350,7 +350,7 @@ class DayRolled(Event):
     dropped_appointments: list[str]
 
 
-@dataclass(slots=True)
+@dataclass
 class AppointmentBooked(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "appointment.booked"
@@ -358,7 +358,7 @@ class AppointmentBooked(Event):
     appointment: AppointmentRecord
 
 
-@dataclass(slots=True)
+@dataclass
 class HelpRequested(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "help.requested"
@@ -369,7 +369,7 @@ class HelpRequested(Event):
     sealed_note: Sealed = None
 
 
-@dataclass(slots=True)
+@dataclass
 class MailingRequested(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "mailing.requested"

@@ -427,7 +427,7 @@ StepName = Literal[
 ]
 
 
-@dataclass(slots=True)
+@dataclass
 class TicketStep:
     """One step of a ticket's history."""
 
@@ -440,7 +440,7 @@ class TicketStep:
     note: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass
 class TicketInfo:
     """A ticket as a terminal sees it (the result of ticket.issue, appointment.checkin,
     ticket.lookup and the window operations)."""
@@ -474,7 +474,7 @@ class TicketInfo:
     history: list[TicketStep]
 
 
-@dataclass(slots=True)
+@dataclass
 class CaseInfo:
     """A case (办件) with its deadlines."""
 
@@ -491,40 +491,40 @@ class CaseInfo:
     ]
 
 
-@dataclass(slots=True)
+@dataclass
 class CaseList:
     __pydantic_config__: ClassVar = OUT
     cases: Annotated[list[CaseInfo], Field(description="Newest first, at most 10")]
 
 
-@dataclass(slots=True)
+@dataclass
 class TicketFinished:
     __pydantic_config__: ClassVar = OUT
     ticket: TicketInfo
     case: Annotated[CaseInfo | None, Field(description="With accept_case: the new case")]
 
 
-@dataclass(slots=True)
+@dataclass
 class RatingAccepted:
     __pydantic_config__: ClassVar = OUT
     number: str
     level: int
 
 
-@dataclass(slots=True)
+@dataclass
 class HelpAccepted:
     __pydantic_config__: ClassVar = OUT
     alert: Annotated[str, Field(description="The staff alert raised")]
     location: Annotated[str, Field(description="Where staff will come to")]
 
 
-@dataclass(slots=True)
+@dataclass
 class MailingAccepted:
     __pydantic_config__: ClassVar = OUT
     accepted: bool
 
 
-@dataclass(slots=True)
+@dataclass
 class AppointmentBooked:
     __pydantic_config__: ClassVar = OUT
     code: str
@@ -535,7 +535,7 @@ class AppointmentBooked:
     day: Annotated[str, Field(description="The hall's service day of the slot (ISO date)")]
 
 
-@dataclass(slots=True)
+@dataclass
 class WindowStatus:
     __pydantic_config__: ClassVar = OUT
     window: str
@@ -548,7 +548,7 @@ class WindowStatus:
     waiting: Annotated[int, Field(description="Tickets this window may call now")]
 
 
-@dataclass(slots=True)
+@dataclass
 class QueueSnapshot:
     """One queue's state for displays."""
 
@@ -566,7 +566,7 @@ class QueueSnapshot:
     at: At
 
 
-@dataclass(slots=True)
+@dataclass
 class HallStatusInfo:
     """The result of ``hall.status``: every queue's full snapshot."""
 
@@ -578,7 +578,7 @@ class HallStatusInfo:
 
 
 # ------------------------------------------------------------------------------ replies
-@dataclass(slots=True)
+@dataclass
 class ErrorInfo:
     __pydantic_config__: ClassVar = OUT
     code: Annotated[
@@ -605,7 +605,7 @@ class ErrorInfo:
 R = TypeVar("R")
 
 
-@dataclass(slots=True)
+@dataclass
 class Reply(Generic[R]):
     """``ok`` with ``result`` (the operation's result type), or ``error``. ``id`` is the
     request's; a payload without a usable id still gets its error reply, with ``id`` ""."""
@@ -836,7 +836,7 @@ def may_call(role: str | None, op: str) -> bool:
 
 
 # ----------------------------------------------------------- controller → everyone
-@dataclass(slots=True)
+@dataclass
 class CallBoardEntry:
     __pydantic_config__: ClassVar = OUT
     number: str
@@ -848,7 +848,7 @@ class CallBoardEntry:
     state: Annotated[Literal["called", "serving"], Field(description="Being called, or served")]
 
 
-@dataclass(slots=True)
+@dataclass
 class CallBoard:
     """The tickets being called or served now, newest call first (at most 10)."""
 
@@ -856,7 +856,7 @@ class CallBoard:
     calls: list[CallBoardEntry]
 
 
-@dataclass(slots=True)
+@dataclass
 class HallStatus:
     """Retained on ``status``: what a kiosk shows before anyone touches it. Published only
     when it changes (at most every 0.2 s)."""
@@ -868,7 +868,7 @@ class HallStatus:
     waiting: Annotated[dict[str, int], Field(description="Waiting tickets per queue id")]
 
 
-@dataclass(slots=True)
+@dataclass
 class ControllerState:
     """Retained controller presence: ``online`` on every connect, ``offline`` on a clean
     stop, ``lost`` from its Will (set before each connect, so its ``at`` is 0)."""
@@ -885,7 +885,7 @@ AlertKind = Literal[
 ]
 
 
-@dataclass(slots=True)
+@dataclass
 class Alert:
     """For staff: 帮办 requests, 办不成事 reports, bad ratings to follow up, red time limits
     (电子监察), device faults, lost terminals, broker restarts."""
@@ -904,7 +904,7 @@ class Alert:
 CommandName = Literal["reload_config", "set_mode", "print_test_page", "restart", "self_test"]
 
 
-@dataclass(slots=True)
+@dataclass
 class Command:
     """Controller → terminal. Sent with MQTT MessageExpiryInterval too; a terminal drops a
     command past ``expires_at`` and executes each ``id`` at most once."""
@@ -919,7 +919,7 @@ class Command:
         return orjson.dumps(self)
 
 
-@dataclass(slots=True)
+@dataclass
 class DesiredConfig:
     """The hall config a terminal should run (without broker secrets), with its version."""
 

@@ -11,6 +11,7 @@ parts between batches, prunes old replies, and runs the garbage collector when q
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
 import math
 import queue
@@ -102,10 +103,10 @@ def persist(store: EventStore, core: HallCore, out: Outgoing, now: float) -> lis
 
 class SnapshotWriter:
     """A snapshot of the engine's state, written a part at a time between batches so it
-    never holds up a request: the tickets in parts of ``SNAPSHOT_PART``, then one last
-    part with every ticket that changed meanwhile (later parts win when loading), then
-    the rest of the state at the store's last seq. A day boundary (tickets leaving
-    memory) or a rebuilt engine abandons it."""
+    never holds up a request for long: the tickets in parts of ``SNAPSHOT_PART``, then
+    the tickets that changed meanwhile, again in parts (later parts win when loading),
+    until few are left, then those and the rest of the state at the store's last seq. A
+    day boundary (tickets leaving memory) or a rebuilt engine abandons it."""
 
     def __init__(self, store: EventStore, engine: Engine) -> None:
         self.store = store
@@ -141,16 +142,25 @@ class SnapshotWriter:
         if self.abandoned:
             self.store.drop_snapshot(self.sid)
             return
-        if self.part < len(self.chunks):
-            self.store.put_snapshot_part(self.sid, self.part, orjson.dumps(self.chunks[self.part]))
-            self.part += 1
-            return
         s = engine.state
-        last = [s.tickets[t] for t in self.touched if t in s.tickets]
-        self.store.put_snapshot_part(self.sid, self.part, orjson.dumps(last))
-        header = {**s.header(), "parts": self.part + 1, "parts_of": self.sid}
-        self.store.finish_snapshot(self.store.last_seq(), self.sid, orjson.dumps(header))
-        self.done = True
+        if self.part < len(self.chunks):
+            part = self.chunks[self.part]
+        elif len(self.touched) > SNAPSHOT_PART:
+            # what changed meanwhile, a part at a time too, until little is left (a
+            # ticket changed again goes to the end, to be written again)
+            ids = list(itertools.islice(self.touched, SNAPSHOT_PART))
+            for tid in ids:
+                del self.touched[tid]
+            part = [s.tickets[t] for t in ids if t in s.tickets]
+        else:
+            last = [s.tickets[t] for t in self.touched if t in s.tickets]
+            self.store.put_snapshot_part(self.sid, self.part, orjson.dumps(last))
+            header = {**s.header(), "parts": self.part + 1, "parts_of": self.sid}
+            self.store.finish_snapshot(self.store.last_seq(), self.sid, orjson.dumps(header))
+            self.done = True
+            return
+        self.store.put_snapshot_part(self.sid, self.part, orjson.dumps(part))
+        self.part += 1
 
 
 class Controller:

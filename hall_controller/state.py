@@ -60,7 +60,7 @@ TRANSITIONS: dict[str, Transition] = {
 }
 
 
-@dataclass(slots=True)
+@dataclass
 class Ticket:
     id: str
     number: str
@@ -100,7 +100,7 @@ class Ticket:
         return t
 
 
-@dataclass(slots=True)
+@dataclass
 class WindowState:
     id: str
     paused: bool = False
@@ -111,7 +111,7 @@ class WindowState:
     served: int = 0
 
 
-@dataclass(slots=True)
+@dataclass
 class Appointment:
     code: str
     service: str | None
@@ -124,7 +124,7 @@ class Appointment:
     day: str = ""
 
 
-@dataclass(slots=True)
+@dataclass
 class HallState:
     day: str = ""
     #: Tickets of the live day, and any still active (a queue kept overnight).

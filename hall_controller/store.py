@@ -14,8 +14,11 @@ Tables:
 
 - ``events`` — the log (typed events of ``hall_contract.events``, stored whole);
 - ``replies`` — request key → reply, for idempotent retries;
-- ``snapshots`` / ``snapshot_parts`` — the engine's state at an event seq, written in
-  parts between batches (see the controller's runner), so start-up replays only the tail;
+- snapshots of the engine's state at an event seq, written in parts between batches (see
+  the controller's runner) so start-up replays only the tail: in a file of their own
+  beside the store (``hall-snapshots.db``), never fsync'd with the requests — a lost
+  snapshot costs a longer replay, nothing else, and its writes stay out of the fsync
+  every ticket waits for;
 - ``tickets`` — the archive: tickets that left memory at a day boundary, by id and by
   lookup token (a late rating, a status lookup, the reports);
 - ``cases`` — every case (办件), kept up to date from the case events in the same
@@ -113,10 +116,6 @@ CREATE TABLE IF NOT EXISTS replies (
     reply BLOB NOT NULL,
     at    REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS snapshots (
-    seq  INTEGER PRIMARY KEY,
-    data TEXT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -124,12 +123,6 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 #: Tables of schema 3 (created by the migration from 2, or with a new store).
 SCHEMA_3 = """
-CREATE TABLE IF NOT EXISTS snapshot_parts (
-    seq  INTEGER NOT NULL,
-    part INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (seq, part)
-);
 CREATE TABLE IF NOT EXISTS tickets (
     id     TEXT PRIMARY KEY,
     token  TEXT NOT NULL,
@@ -164,15 +157,29 @@ DROP TABLE replies_v1;
 UPDATE meta SET value = '2' WHERE key = 'schema';
 """
 #: Schema 3: the ticket archive and the cases table (memory holds the live day only), and
-#: snapshots in parts. Snapshots of schema 2 held every ticket ever issued, in clear
-#: (free text included): they are dropped, and the next start replays the events once.
+#: snapshots in their own file. Snapshots of schema 2 held every ticket ever issued, in
+#: clear (free text included): they are dropped, and the next start replays the events
+#: once.
 MIGRATE_2_TO_3 = (
     SCHEMA_3
     + """
-DELETE FROM snapshots;
+DROP TABLE IF EXISTS snapshots;
 UPDATE meta SET value = '3' WHERE key = 'schema';
 """
 )
+#: The snapshots' own file (``{store}-snapshots.db`` beside the store).
+SNAPSHOT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS snapshots (
+    seq  INTEGER PRIMARY KEY,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshot_parts (
+    seq  INTEGER NOT NULL,
+    part INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (seq, part)
+);
+"""
 
 
 def private_file(path: Path) -> None:
@@ -219,6 +226,21 @@ class SqliteStore:
                 raise StoreError(
                     f"{path}: store schema {version}, this controller knows {SCHEMA_VERSION}"
                 )
+            snap_path = (
+                ":memory:" if memory else self.path.with_name(f"{self.path.stem}-snapshots.db")
+            )
+            if not memory:
+                private_file(Path(snap_path))
+            self.snapshot_path = snap_path
+            # A second connection, to another file: written between batches, never part
+            # of their transactions, and never fsync'd (a lost snapshot means a longer
+            # replay at start-up, no lost event).
+            self._snap = sqlite3.connect(
+                str(snap_path), check_same_thread=False, isolation_level=None
+            )
+            self._snap.execute("PRAGMA journal_mode=WAL")
+            self._snap.execute("PRAGMA synchronous=OFF")
+            self._snap.executescript(SNAPSHOT_SCHEMA)
         except sqlite3.Error as err:
             raise StoreError(f"cannot open the event store {path}: {err}") from err
         self._lock = threading.RLock()
@@ -430,45 +452,61 @@ class SqliteStore:
 
     # ------------------------------------------------------------- snapshots
     def put_snapshot_part(self, seq: int, part: int, data: bytes) -> None:
-        """One part (a list of tickets) of the snapshot at ``seq``; not used until
-        ``finish_snapshot``."""
-        self._db.execute(
-            "INSERT OR REPLACE INTO snapshot_parts VALUES (?, ?, ?)", (seq, part, data)
-        )
+        """One part (a list of tickets) of the snapshot begun under key ``seq``; not used
+        until ``finish_snapshot``."""
+        try:
+            self._snap.execute(
+                "INSERT OR REPLACE INTO snapshot_parts VALUES (?, ?, ?)", (seq, part, data)
+            )
+        except sqlite3.Error as err:
+            raise StoreError(f"writing a snapshot to {self.snapshot_path} failed: {err}") from err
 
     def finish_snapshot(self, seq: int, parts_of: int, header: bytes) -> None:
         """The snapshot at ``seq`` is complete: its parts are written under ``parts_of``
-        (the seq it was begun at). It replaces older ones. ``header`` is the state
+        (the key it was begun with). It replaces older ones. ``header`` is the state
         without its tickets, with ``parts`` (how many) and ``parts_of``."""
-        with self.transaction(sync=False):
-            self._db.execute(
+        try:
+            self._snap.execute("BEGIN")
+            self._snap.execute(
                 "INSERT OR REPLACE INTO snapshots VALUES (?, ?)", (seq, header.decode())
             )
-            self._db.execute("DELETE FROM snapshots WHERE seq < ?", (seq,))
-            self._db.execute("DELETE FROM snapshot_parts WHERE seq != ?", (parts_of,))
+            self._snap.execute("DELETE FROM snapshots WHERE seq < ?", (seq,))
+            self._snap.execute("DELETE FROM snapshot_parts WHERE seq != ?", (parts_of,))
+            self._snap.execute("COMMIT")
+        except sqlite3.Error as err:
+            with contextlib.suppress(sqlite3.Error):
+                self._snap.execute("ROLLBACK")
+            raise StoreError(f"writing a snapshot to {self.snapshot_path} failed: {err}") from err
 
     def new_snapshot_key(self) -> int:
         """A key for the parts of a snapshot about to be written, used by no other."""
-        return self._max("snapshot_parts", "seq") + 1
+        row = self._snap.execute("SELECT COALESCE(MAX(seq), 0) FROM snapshot_parts").fetchone()
+        return int(row[0]) + 1
 
     def drop_snapshot(self, seq: int) -> None:
         """Forget the parts of an unfinished snapshot."""
-        self._db.execute("DELETE FROM snapshot_parts WHERE seq = ?", (seq,))
+        self._snap.execute("DELETE FROM snapshot_parts WHERE seq = ?", (seq,))
 
     def latest_snapshot(self) -> Snapshot | None:
-        row = self._db.execute(
-            "SELECT seq, data FROM snapshots ORDER BY seq DESC LIMIT 1"
+        """The newest complete snapshot that the events reach (one ahead of the events,
+        e.g. beside a store restored from an older backup, is not used)."""
+        last = self.last_seq()
+        row = self._snap.execute(
+            "SELECT seq, data FROM snapshots WHERE seq <= ? ORDER BY seq DESC LIMIT 1", (last,)
         ).fetchone()
         if row is None:
             return None
         seq, header = int(row[0]), orjson.loads(row[1])
         tickets: list[dict[str, Any]] = []
-        parts = self._db.execute(
+        parts = self._snap.execute(
             "SELECT part, data FROM snapshot_parts WHERE seq = ? ORDER BY part",
             (header.get("parts_of", seq),),
         ).fetchall()
         if [p for p, _d in parts] != list(range(header.get("parts", -1))):
-            raise StoreError(f"{self.path}: snapshot {seq} is missing parts")
+            log.warning(
+                "%s: snapshot %d is missing parts; replaying all events", self.snapshot_path, seq
+            )
+            return None
         for _p, data in parts:
             tickets += orjson.loads(data)
         return Snapshot(seq, header, tickets)
@@ -569,6 +607,9 @@ class SqliteStore:
         with contextlib.suppress(sqlite3.Error):
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.close()
+        with contextlib.suppress(sqlite3.Error):
+            self._snap.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._snap.close()
 
 
 # ----------------------------------------------------------------- projections

@@ -449,19 +449,22 @@ def test_a_snapshot_written_in_parts_during_traffic_rebuilds_the_same_state(
         hall.ok("k01", "ticket.issue", {"service": "id_card_renew"})
     w = SnapshotWriter(hall.store, hall.engine)
     w.step(hall.engine)  # the first part ...
-    for _ in range(3):  # ... then traffic between the parts
-        out = hall.batch(
-            [
-                Inbound("w01", "window.call_next", hall.body({})),
-                Inbound("w01", "window.finish", hall.body({})),
-                Inbound("k01", "ticket.issue", hall.body({"service": "ss_proof_print"})),
-            ]
-        )
+    for _ in range(3):  # ... then traffic between the parts, more than a part's worth
+        items = [
+            Inbound("w01", "window.call_next", hall.body({})),
+            Inbound("w01", "window.finish", hall.body({})),
+        ]
+        items += [
+            Inbound("k01", "ticket.issue", hall.body({"service": "ss_proof_print"}))
+            for _ in range(40)
+        ]
+        out = hall.batch(items)
         w.note(out.events)
         w.step(hall.engine)
     while not w.done:
         w.step(hall.engine)
     assert not w.abandoned
+    assert w.part > len(w.chunks) + 1, "what changed meanwhile went out in parts too"
     snap = hall.store.latest_snapshot()
     assert snap is not None and snap.seq == hall.store.last_seq()
     state = hall.engine.state.dumps()
