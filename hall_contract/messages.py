@@ -1043,20 +1043,43 @@ def _error_words(e: Any) -> tuple[str, str]:
     return f"字段取值不正确（{e['msg']}）", str(e["msg"])
 
 
+_NAME = re.compile(r"[a-z_][a-z_.]{0,39}\Z|[0-9]{1,3}\Z")
+
+
+def safe_name(text: str) -> str:
+    """``text`` when it looks like an operation or field name (or a list index), else
+    ``?``: what a sender chose as a name goes into replies and log lines only if it
+    cannot be personal data."""
+    return text if _NAME.match(text) else "?"
+
+
+def problem(err: Exception) -> str:
+    """What is wrong with a message, in words fit for a log line: the field and the rule
+    it broke, never the value (pydantic's own text repeats the input)."""
+    if isinstance(err, ValidationError):
+        first = err.errors(include_url=False, include_input=False)[0]
+        where = ".".join(safe_name(str(p)) for p in first["loc"]) or "payload"
+        return f"{where}: {first['msg']}"[:200]
+    return type(err).__name__
+
+
 def validate_request(op: str, data: dict[str, Any]) -> Request:
     """Validate a decoded request. Raises :class:`BadPayload` naming the first field at
     fault, in Chinese and English (never echoing the payload, which may hold personal
     data)."""
     model = REQUESTS.get(op)
     if model is None:
+        shown = safe_name(op)
         raise BadPayload(
-            ErrorCode.UNKNOWN_OP, f"没有这个操作：{op[:40]}", f"unknown operation {op[:40]!r}"
+            ErrorCode.UNKNOWN_OP, f"没有这个操作：{shown}", f"unknown operation {shown}"
         )
     try:
         return model.model_validate(data)
     except ValidationError as err:
         first = err.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or None
+        # a field name comes from the sender, like the values: shown only when it looks
+        # like a name (an ID number sent as a field name must not reach a log)
+        where = ".".join(safe_name(str(p)) for p in first["loc"]) or None
         zh, en = _error_words(first)
         label = where or "payload"
         raise BadPayload(ErrorCode.BAD_REQUEST, f"{label}：{zh}", f"{label}: {en}", where) from None

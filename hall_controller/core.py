@@ -110,9 +110,9 @@ class RateLimitedLog:
             self._dropped += 1
 
 
-def _safe(text: str, limit: int = 40) -> str:
+def _safe(text: str) -> str:
     """An operation name fit for a log line (it comes from a topic anybody may write)."""
-    return "".join(c if c.isascii() and c.isprintable() else "?" for c in text[:limit])
+    return m.safe_name(text)
 
 
 #: A stored reply that holds free text (a staff note) is kept sealed, behind this mark.
@@ -262,7 +262,7 @@ class HallCore:
                 raise m.BadPayload(
                     ErrorCode.UNKNOWN_OP,
                     f"没有这个操作：{_safe(item.op)}",
-                    f"unknown operation {_safe(item.op)!r}",
+                    f"unknown operation {_safe(item.op)}",
                 )
             ctx.role = self.role_of(item.terminal)
             if ctx.role not in op.roles:

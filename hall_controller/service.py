@@ -35,7 +35,7 @@ from hall_controller.engine import Emitted, Engine
 from hall_controller.sealing import Sealer
 from hall_controller.state import HallState
 from hall_controller.store import EventStore, StoreError
-from hall_controller.terminals import AlertSignal, TerminalInfo, Terminals
+from hall_controller.terminals import AlertSignal, BadReport, TerminalInfo, Terminals
 from hall_controller.upgrade import seal_free_text
 
 log = logging.getLogger(__name__)
@@ -339,7 +339,7 @@ class Controller:
             # Not a terminal id the contract allows (the ACL could not name it, no reply
             # topic can be built for it): dropped here, before it can spoil a batch.
             self.core.rejected.warning(
-                "ignored a %s message on a malformed terminal topic", kind[:16]
+                "ignored a %s message on a malformed terminal topic", m.safe_name(kind)
             )
             return
         try:
@@ -363,12 +363,12 @@ class Controller:
                 waiter = self._command_waiters.get(res.id)
                 if waiter:
                     waiter.set()
-        except ValueError as err:
+        except ValueError as err:  # pydantic's ValidationError too
             self.core.rejected.warning(
                 "ignored a malformed %s message from terminal %s: %s",
-                kind[:16],
+                m.safe_name(kind),
                 tid,
-                str(err)[:200],
+                str(err) if isinstance(err, BadReport) else m.problem(err),
             )
 
     # ------------------------------------------------------------------ worker

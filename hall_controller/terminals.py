@@ -29,6 +29,11 @@ class TerminalInfo:
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+class BadReport(ValueError):
+    """A terminal's report that cannot be used; the message names the field and the rule,
+    never the value."""
+
+
 @dataclass(frozen=True, slots=True)
 class AlertSignal:
     """An alert to raise (in the controller's next batch)."""
@@ -58,7 +63,7 @@ class Terminals:
         try:
             p = m.Presence.model_validate_json(payload)
         except ValidationError as err:
-            raise ValueError(str(err.errors(include_url=False)[0]["msg"])) from None
+            raise BadReport(m.problem(err)) from None
         info = self._get(tid)
         if not m.presence_counts(p.state, p.seq, info.seq):
             return None  # a late death of an older session: the newer birth stands
@@ -78,7 +83,7 @@ class Terminals:
         try:
             d = m.DeviceReport.model_validate_json(payload)
         except ValidationError as err:
-            raise ValueError(str(err.errors(include_url=False)[0]["msg"])) from None
+            raise BadReport(m.problem(err)) from None
         info = self._get(tid)
         old = info.devices.get(d.device, {}).get("state")
         with self._cond:

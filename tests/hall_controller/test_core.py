@@ -272,6 +272,27 @@ def test_numbers_that_json_cannot_hold_are_bad_requests_not_internal_errors() ->
     assert hall.error("a01", "admin.book_appointment", huge)["code"] == "bad_request"
 
 
+def test_what_a_sender_chose_never_reaches_a_log_or_a_reply(caplog) -> None:
+    """Values are never echoed, and neither is a field or operation name that could hold
+    personal data (an ID number sent as a field name, as an operation)."""
+    secret = "110105194912310029"
+    hall = Hall()
+    with caplog.at_level(logging.DEBUG):
+        r1 = hall.ask("k01", "ticket.issue", {"service": "id_card_renew", secret: "张三"})
+        r2 = hall.ask("k01", f"ticket.{secret}", {"service": "id_card_renew"})
+        reg = Terminals(lambda: 0.0)
+        for payload in (
+            orjson.dumps({"state": secret, "seq": 1}),
+            orjson.dumps({"device": "printer", "state": "fault", "reason": 1, "at": secret}),
+        ):
+            with pytest.raises(ValueError) as err:
+                reg.presence("k01", payload) if b"seq" in payload else reg.device("k01", payload)
+            assert secret not in str(err.value)
+    assert r1["error"]["field"] == "?" and r2["error"]["code"] == "unknown_op"
+    for text in (orjson.dumps(r1).decode(), orjson.dumps(r2).decode(), caplog.text):
+        assert secret not in text and "张三" not in text
+
+
 def test_ids_are_ascii_in_every_language() -> None:
     """The id pattern means the same in Python, pydantic's engine and JavaScript: ASCII."""
     hall = Hall()
