@@ -141,6 +141,8 @@ CREATE INDEX IF NOT EXISTS cases_by_citizen ON cases (citizen_key, accepted_at);
 """
 
 SCHEMA_VERSION = "3"
+#: Set in ``meta`` once no event holds free text in clear (see hall_controller.upgrade).
+FREE_TEXT_SEALED = "free_text_sealed"
 #: Schema 1 kept replies under a primary key of request ids: every reply wrote a page of
 #: that index at random (terminals interleave), the biggest part of each commit. Schema 2
 #: appends replies in id order; the controller keeps the request id → row map in memory.
@@ -214,6 +216,8 @@ class SqliteStore:
             if version is None:
                 self._db.executescript(SCHEMA_3)
                 self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+                # a new store has never held free text in clear (hall_controller.upgrade)
+                self._db.execute("INSERT INTO meta VALUES (?, '1')", (FREE_TEXT_SEALED,))
             if version == "1":
                 self._db.executescript("BEGIN IMMEDIATE;" + MIGRATE_1_TO_2 + "COMMIT;")
                 log.info("%s: event store migrated from schema 1 to 2", path)

@@ -17,11 +17,11 @@ from typing import Any
 
 from hall_contract.messages import PAUSE_REASONS
 from hall_controller.sealing import Sealer
-from hall_controller.store import EventStore
+from hall_controller.store import FREE_TEXT_SEALED, EventStore
 
 log = logging.getLogger(__name__)
 
-DONE = "free_text_sealed"
+DONE = FREE_TEXT_SEALED
 #: event type → (field in clear, field sealed)
 CLEAR = {
     "ticket.transferred": ("note", "sealed_note"),
