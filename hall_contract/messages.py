@@ -994,8 +994,10 @@ class CommandResult(TerminalMsg):
 MAX_REQUEST_BYTES = 16_384
 
 
-class BadPayload(Exception):
-    """A request that cannot be used; becomes a ``bad_request``/``unknown_op`` reply."""
+class Refusal(Exception):
+    """The root of every refused request: becomes an error reply with this code, the
+    words in Chinese and English, and the field at fault. The controller's engine raises
+    its own (``EngineError``); the contract raises ``BadPayload``."""
 
     def __init__(
         self, code: ErrorCode, message: str, message_en: str, field: str | None = None
@@ -1005,6 +1007,14 @@ class BadPayload(Exception):
         self.message = message
         self.message_en = message_en
         self.field = field
+
+    def reply(self, rid: str) -> Reply[Any]:
+        return error_reply(rid, self.code, self.message, self.message_en, self.field)
+
+
+class BadPayload(Refusal):
+    """A request that cannot be read or is not what the contract allows: ``bad_request``
+    or ``unknown_op``."""
 
 
 def decode_payload(payload: bytes) -> dict[str, Any]:

@@ -272,25 +272,16 @@ class HallCore:
                     f"a {ctx.role} terminal may not call {op.name}",
                 )
             req = m.validate_request(item.op, data)
-        except m.BadPayload as err:
+        except m.Refusal as err:  # unreadable, unknown, not this role's, not the contract's
             self.rejected.warning(
                 "rejected %s from %s: %s", _safe(item.op), item.terminal, err.message_en
             )
-            reply = m.error_reply(rid or "", err.code, err.message, err.message_en, err.field)
-            return reply.dumps(), None
-        except EngineError as err:
-            self.rejected.warning(
-                "refused %s from %s: %s", _safe(item.op), item.terminal, err.message_en
-            )
-            return m.error_reply(rid or "", err.code, err.message, err.message_en).dumps(), None
+            return err.reply(rid or "").dumps(), None
         before = len(self.engine.pending)
         try:
             result = _HANDLERS[item.op](self, ctx, req)
-        except EngineError as err:
-            return (
-                m.error_reply(req.id, err.code, err.message, err.message_en, err.field).dumps(),
-                None,
-            )
+        except m.Refusal as err:
+            return err.reply(req.id).dumps(), None
         except Exception:
             log.exception("internal error handling %s from %s", item.op, item.terminal)
             return (

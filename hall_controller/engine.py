@@ -28,7 +28,7 @@ from hall_contract.hallconfig import (
     open_spans,
     service_day,
 )
-from hall_contract.messages import ErrorCode, Level, PriorityClass
+from hall_contract.messages import ErrorCode, Level, PriorityClass, Refusal
 from hall_controller.apply import APPLY
 from hall_controller.state import (
     ACTIVE,
@@ -51,18 +51,9 @@ _LEVEL_RANK = {Level.NONE.value: 0, Level.YELLOW.value: 1, Level.RED.value: 2}
 RATING_WINDOW_DAYS = 7
 
 
-class EngineError(Exception):
-    """A request the hall cannot carry out; becomes an error reply (Chinese first, with
-    the same in English)."""
-
-    def __init__(
-        self, code: ErrorCode, message: str, message_en: str, field: str | None = None
-    ) -> None:
-        super().__init__(message_en)
-        self.code = code
-        self.message = message
-        self.message_en = message_en
-        self.field = field
+class EngineError(Refusal):
+    """A request the hall cannot carry out (closed, nobody waiting, not at this window,
+    …); becomes an error reply, Chinese first, with the same in English."""
 
 
 @dataclass(slots=True)
@@ -306,14 +297,7 @@ class Engine:
         if check_hours and not self.is_open(now):
             raise self._closed_error(now)
         if service is not None:
-            svc = self.services.get(service)
-            if svc is None:
-                raise EngineError(
-                    ErrorCode.NOT_FOUND,
-                    f"没有这个事项: {service}",
-                    f"unknown service {service}",
-                    "service",
-                )
+            svc = self._service(service)
             queue = svc.queue
             cap = svc.daily_cap
             if (
@@ -382,6 +366,14 @@ class Engine:
         )
         self._emit(now, ev.TicketIssued(issued, counter, n))
         return self.state.tickets[tid]
+
+    def _service(self, sid: str) -> Any:
+        svc = self.services.get(sid)
+        if svc is None:
+            raise EngineError(
+                ErrorCode.NOT_FOUND, f"没有这个事项: {sid}", f"unknown service {sid}", "service"
+            )
+        return svc
 
     def _held_for_appointments(
         self, now: float, *, service: str | None = None, queue: str | None = None
@@ -734,15 +726,7 @@ class Engine:
         citizen_key: str | None = None,
     ) -> ev.AppointmentRecord:
         if service is not None:
-            svc = self.services.get(service)
-            if svc is None:
-                raise EngineError(
-                    ErrorCode.NOT_FOUND,
-                    f"没有这个事项: {service}",
-                    f"unknown service {service}",
-                    "service",
-                )
-            queue = svc.queue
+            queue = self._service(service).queue
         if queue is None or queue not in self._queue_index:
             raise EngineError(
                 ErrorCode.NOT_FOUND,
