@@ -1,6 +1,6 @@
 """The hall's state in memory: what the engine decides on, bounded by the live day.
 
-``HallState`` is plain data (slotted dataclasses and dicts): a snapshot is orjson of it.
+``HallState`` is plain data (dataclasses and dicts): a snapshot is orjson of it.
 ``Index`` holds what is derived from it for speed (waiting lines per queue and class in
 line order, tickets sent to a window, …); it is never stored, only rebuilt.
 
