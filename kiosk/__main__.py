@@ -236,6 +236,40 @@ class SampleLink:
         self.hall_status = status
 
 
+def sample_ticket(
+    number: str = "A001",
+    *,
+    queue: str = "id",
+    queue_name: str = "户籍证照",
+    service: str | None = "idcard_reissue",
+    priority: str = "normal",
+    token: str | None = "tok",
+    at: float = 1757899800.0,  # 2025-09-15 09:30 in the hall
+) -> Any:
+    """A waiting ticket as the controller describes it (``TicketInfo``): the samples of the
+    screenshots, the tests' fake controller and the kiosk benchmark all take this one."""
+    from hall_contract import messages as m
+
+    return m.TicketInfo(
+        ticket_id=f"2025-09-15-{number}",
+        number=number,
+        queue=queue,
+        queue_name=queue_name,
+        service=service,
+        bundle=None,
+        priority=priority,  # type: ignore[arg-type]
+        state="waiting",
+        issued_at=at,
+        people_ahead=3,
+        expected_wait_min=12,
+        window=None,
+        window_hint="1号窗口",
+        rating_open=False,
+        token=token,
+        history=[m.TicketStep(at=at, what="issued", queue=queue)],
+    )
+
+
 def sample_result(op: str, result: Any) -> Any:
     """``result`` as the reply to ``op`` the controller would send, read back through the
     contract (``messages.read_reply``): a sample that drifts from the contract fails here."""
@@ -257,23 +291,8 @@ def sample_states() -> list[tuple[str, Any]]:
     def ticket(k: Any, op: str, priority: m.PriorityName = "normal") -> m.TicketInfo:
         svc = k.hall.services[0]
         queue = next((q for q in k.hall.queues if q.id == svc.queue), k.hall.queues[0])
-        info = m.TicketInfo(
-            ticket_id="2025-09-15-A001",
-            number="A001",
-            queue=queue.id,
-            queue_name=queue.name,
-            service=svc.id,
-            bundle=None,
-            priority=priority,
-            state="waiting",
-            issued_at=at,
-            people_ahead=3,
-            expected_wait_min=12,
-            window=None,
-            window_hint="1号窗口",
-            rating_open=False,
-            token="tok",
-            history=[m.TicketStep(at=at, what="issued", queue=queue.id)],
+        info = sample_ticket(
+            queue=queue.id, queue_name=queue.name, service=svc.id, priority=priority, at=at
         )
         result: m.TicketInfo = sample_result(op, info)
         return result
@@ -396,8 +415,11 @@ def sample_states() -> list[tuple[str, Any]]:
     ]
 
 
-def walk(app: Any, visit: Any) -> Iterator[float]:
-    """Script: every screen × both modes × both languages; ``visit(name, mode, lang)``."""
+def walk(app: Any, visit: Any, *, drawn: bool = False) -> Iterator[float]:
+    """Script: every screen × both modes × both languages; ``visit(name, mode, lang)``.
+    ``drawn``: wait one frame more, until the window shows the new widgets (a screenshot
+    reads the last frame drawn: without it, a state shown on the same screen as the one
+    before, such as help → help done, came out as the one before)."""
     k = app.k
     link = k.link
     for elderly in (False, True):
@@ -410,6 +432,8 @@ def walk(app: Any, visit: Any) -> Iterator[float]:
                 k.elderly, k.lang = elderly, lang
                 k.changed()
                 yield 0.12
+                if drawn:
+                    yield 0.05
                 visit(name, "elderly" if elderly else "normal", lang)
 
 
@@ -460,7 +484,7 @@ def cmd_screenshots(args: argparse.Namespace) -> int:
                 p.replace(path)
         shots.append(str(path))
 
-    app.script = walk(app, visit)
+    app.script = walk(app, visit, drawn=True)
     start_io(app)
     try:
         app.run()

@@ -197,6 +197,34 @@ def test_audit_passes() -> None:
     assert report["modes"]["elderly"]["min_contrast"] >= 7
 
 
+def test_screenshots_show_each_state_not_the_one_before(tmp_path: Path) -> None:
+    """``python -m kiosk screenshots`` draws every screen; a state shown on the same
+    screen as the one before it (help → help done) came out as the one before."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kiosk",
+            "screenshots",
+            str(tmp_path),
+            "--config",
+            str(ROOT / "tests/kiosk/data/kiosk-test.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        env=headless_env(),
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    shots = {p.name: p.read_bytes() for p in tmp_path.glob("*.png")}
+    assert len(shots) == json.loads(proc.stdout.strip().splitlines()[-1])["screenshots"] > 40
+    for mode in ("normal", "elderly"):
+        for done in ("help_done", "checkin_done", "case_done", "rating_done"):
+            before = done.removesuffix("_done")
+            assert shots[f"{done}-{mode}-zh.png"] != shots[f"{before}-{mode}-zh.png"], done
+
+
 # --------------------------------------------------------------------------------------
 # The app on the devices' simulators (real wire protocols) against a real controller.
 def _dialect_pack(folder: Path) -> None:
