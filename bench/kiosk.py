@@ -94,27 +94,16 @@ class SyncLink:
     def request(self, op: str, body: dict[str, Any], timeout: float) -> Any:
         import orjson
 
-        from hall_contract.messages import Reply, TicketInfo, read_reply
+        from hall_contract.messages import Reply, read_reply
+        from kiosk.__main__ import sample_ticket
 
         self.n += 1
-        number = f"A{self.n % 1000:03d}"
-        result = TicketInfo(
-            ticket_id=f"2025-09-15-{number}",
-            number=number,
-            queue="id",
-            queue_name="户籍证照",
+        result = sample_ticket(
+            f"A{self.n % 1000:03d}",
             service=body.get("service"),
-            bundle=body.get("bundle"),
             priority=body.get("priority", "normal"),
-            state="waiting",
-            issued_at=time.time(),
-            people_ahead=2,
-            expected_wait_min=5,
-            window=None,
-            window_hint="1号窗口",
-            rating_open=False,
             token=f"t{self.n}",
-            history=[],
+            at=time.time(),
         )
         # through the contract, as the real link reads a reply
         return read_reply(op, orjson.dumps(Reply(id=body["id"], ok=True, result=result)))

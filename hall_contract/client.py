@@ -36,6 +36,7 @@ from hall_contract.messages import (
     Presence,
     Reply,
     error_reply,
+    problem,
     read_reply,
     reply_id,
 )
@@ -517,7 +518,7 @@ class HallClient:
         try:
             return read_reply(op, payload)
         except ValueError as err:
-            log.warning("a reply to %s does not follow the contract: %s", op, str(err)[:300])
+            log.warning("a reply to %s does not follow the contract: %s", op, problem(err))
             return error_reply(
                 rid,
                 ErrorCode.INTERNAL,

@@ -283,7 +283,7 @@ class HallCore:
         except m.Refusal as err:
             return err.reply(req.id).dumps(), None
         except Exception:
-            log.exception("internal error handling %s from %s", item.op, item.terminal)
+            log.exception("internal error handling %s from %s", _safe(item.op), item.terminal)
             return (
                 m.error_reply(
                     req.id,

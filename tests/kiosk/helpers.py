@@ -27,7 +27,6 @@ from hall_contract.messages import (
     RatingAccepted,
     Reply,
     TicketInfo,
-    TicketStep,
     error_reply,
     read,
     read_reply,
@@ -149,25 +148,12 @@ def ticket_info(
     priority: PriorityName = "normal",
     service: str | None = "idcard_reissue",
 ) -> TicketInfo:
-    at = MONDAY_10.timestamp()
-    return TicketInfo(
-        ticket_id=f"2025-09-15-{number}",
-        number=number,
-        queue="id",
-        queue_name="户籍证照",
-        service=service,
-        bundle=None,
-        priority=priority,
-        state="waiting",
-        issued_at=at,
-        people_ahead=3,
-        expected_wait_min=12,
-        window=None,
-        window_hint="1号窗口",
-        rating_open=False,
-        token=token,
-        history=[TicketStep(at=at, what="issued", queue="id")],
+    from kiosk.__main__ import sample_ticket
+
+    info: TicketInfo = sample_ticket(
+        number, token=token, priority=priority, service=service, at=MONDAY_10.timestamp()
     )
+    return info
 
 
 def case_info(case_no: str = "TESTHALL2025091500001", level: LevelName = "yellow") -> CaseInfo:
