@@ -30,7 +30,7 @@ from hall_contract.topics import Topics
 REF = "#/components/schemas/{model}"
 T = Topics("{hall}")
 
-VERSION = "2.0.0"
+VERSION = "2.1.0"
 
 PARAMS = {
     "hall": {"description": "Hall id from the hall config (hall.id), e.g. `yunxi`."},
@@ -195,13 +195,25 @@ CHANNELS: tuple[Channel, ...] = (
         True,
     ),
     Channel(
+        "windowBoard",
+        T.windows,
+        "WindowBoard",
+        m.WindowBoard,
+        "Every window's state: what window displays show.",
+        "Retained board of every window (open, paused and why, its current ticket), in "
+        "the hall config's order; published when a window changes.",
+        "send",
+        1,
+        True,
+    ),
+    Channel(
         "alerts",
         T.alerts,
         "Alert",
         m.Alert,
         "For staff: 帮办 requests, 办不成事 reports, bad ratings to follow up, red time "
         "limits, device faults, lost terminals, broker restarts.",
-        "Staff alerts (not retained); readable by admin consoles only.",
+        "Staff alerts (not retained); readable by admin consoles and the web server only.",
         "send",
         1,
     ),

@@ -35,6 +35,9 @@ from hall_contract.messages import (
 #: Sealed free text (Fernet token under the hall's key); never published, null if none.
 Sealed = Annotated[str | None, Field(description="Sealed free text (Fernet), or null")]
 _CFG = ConfigDict(extra="forbid")
+#: The staff member who acted (their account id at the web server's staff console, or
+#: what a window terminal says); null from terminals that do not say (the staff CLI).
+Staff = Annotated[str | None, Field(description="The acting staff member's account id, or null")]
 
 
 class Record:
@@ -163,7 +166,7 @@ class TicketCalled(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "ticket.called"
     SUMMARY = "叫号: a window called a ticket."
-    PUBLIC = ("ticket", "number", "window", "queue", "pick")
+    PUBLIC = ("ticket", "number", "window", "queue", "pick", "staff")
     QOS = 1
     ticket: TicketId
     number: Number
@@ -173,6 +176,7 @@ class TicketCalled(Event):
         Literal["priority", "normal", "starved"],
         Field(description="Why this ticket: the priority/normal interleave, or starvation"),
     ]
+    staff: Staff = None
 
 
 @dataclass
@@ -180,12 +184,13 @@ class TicketRecalled(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "ticket.recalled"
     SUMMARY = "重呼: the window called its ticket again."
-    PUBLIC = ("ticket", "number", "window", "recall")
+    PUBLIC = ("ticket", "number", "window", "recall", "staff")
     QOS = 1
     ticket: TicketId
     number: Number
     window: WindowId
     recall: Annotated[int, Field(description="How many times this call was repeated, from 1")]
+    staff: Staff = None
 
 
 @dataclass
@@ -193,10 +198,11 @@ class TicketStarted(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "ticket.started"
     SUMMARY = "The called citizen arrived; service started."
-    PUBLIC = ("ticket", "number", "window")
+    PUBLIC = ("ticket", "number", "window", "staff")
     ticket: TicketId
     number: Number
     window: WindowId
+    staff: Staff = None
 
 
 @dataclass
@@ -204,13 +210,14 @@ class TicketNoShow(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "ticket.no_show"
     SUMMARY = "过号: the called citizen did not come."
-    PUBLIC = ("ticket", "number", "window", "requeue")
+    PUBLIC = ("ticket", "number", "window", "requeue", "staff")
     ticket: TicketId
     number: Number
     window: WindowId
     requeue: Annotated[bool, Field(description="Back in the queue at once (else skipped)")]
     #: where it re-enters its line (None in events older than requeue_behind)
     waiting_since: float | None = None
+    staff: Staff = None
 
 
 @dataclass
@@ -218,11 +225,12 @@ class TicketRequeued(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "ticket.requeued"
     SUMMARY = "A skipped ticket is back in its queue."
-    PUBLIC = ("ticket", "number", "window")
+    PUBLIC = ("ticket", "number", "window", "staff")
     ticket: TicketId
     number: Number
     window: WindowId
     waiting_since: float | None = None
+    staff: Staff = None
 
 
 @dataclass
@@ -230,7 +238,16 @@ class TicketTransferred(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "ticket.transferred"
     SUMMARY = "转号 to another queue or window."
-    PUBLIC = ("ticket", "number", "from_window", "from_queue", "to_queue", "to_window", "priority")
+    PUBLIC = (
+        "ticket",
+        "number",
+        "from_window",
+        "from_queue",
+        "to_queue",
+        "to_window",
+        "priority",
+        "staff",
+    )
     ticket: TicketId
     number: Number
     from_window: WindowId
@@ -239,6 +256,7 @@ class TicketTransferred(Event):
     to_window: Annotated[str | None, Field(description="Served only at this window, if set")]
     priority: Annotated[PriorityName, Field(description="Its class from now on")]
     sealed_note: Sealed = None
+    staff: Staff = None
 
 
 @dataclass
@@ -246,11 +264,12 @@ class TicketFinished(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "ticket.finished"
     SUMMARY = "办结: service finished; the rating opens."
-    PUBLIC = ("ticket", "number", "window", "queue")
+    PUBLIC = ("ticket", "number", "window", "queue", "staff")
     ticket: TicketId
     number: Number
     window: WindowId
     queue: QueueId
+    staff: Staff = None
 
 
 @dataclass
@@ -283,10 +302,11 @@ class WindowPaused(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "window.paused"
     SUMMARY = "A window paused (no calls)."
-    PUBLIC = ("window", "reason")
+    PUBLIC = ("window", "reason", "staff")
     window: WindowId
     reason: Annotated[PauseReason, Field(description="Why (its display shows it)")]
     sealed_note: Sealed = None
+    staff: Staff = None
 
 
 @dataclass
@@ -294,8 +314,29 @@ class WindowResumed(Event):
     __pydantic_config__: ClassVar = _CFG
     TYPE = "window.resumed"
     SUMMARY = "A paused window resumed."
-    PUBLIC = ("window",)
+    PUBLIC = ("window", "staff")
     window: WindowId
+    staff: Staff = None
+
+
+@dataclass
+class WindowOpened(Event):
+    __pydantic_config__: ClassVar = _CFG
+    TYPE = "window.opened"
+    SUMMARY = "Staff signed on at a window: it is open (its display leaves blank)."
+    PUBLIC = ("window", "staff")
+    window: WindowId
+    staff: Staff = None
+
+
+@dataclass
+class WindowClosed(Event):
+    __pydantic_config__: ClassVar = _CFG
+    TYPE = "window.closed"
+    SUMMARY = "Staff signed off at a window: it is closed (its display goes blank)."
+    PUBLIC = ("window", "staff")
+    window: WindowId
+    staff: Staff = None
 
 
 @dataclass
@@ -392,6 +433,8 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     TicketWarning,
     WindowPaused,
     WindowResumed,
+    WindowOpened,
+    WindowClosed,
     RatingSubmitted,
     CaseAccepted,
     CaseUpdated,

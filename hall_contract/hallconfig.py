@@ -221,8 +221,9 @@ RESERVED_USERS = {
 
 class Terminal(Strict):
     id: Ident
-    role: Literal["kiosk", "window", "display", "rater", "admin"] = Field(
-        description="admin: the hall manager's console (appointments, case states)"
+    role: Literal["kiosk", "window", "display", "rater", "admin", "web"] = Field(
+        description="admin: the hall manager's console (appointments, case states); web: "
+        "the hall's web server (hall display, staff console, rating pads, phone pages)"
     )
     location: str = ""
     window: Ident | None = Field(None, description="For window and rater terminals")

@@ -178,8 +178,11 @@ LevelName = Literal["none", "yellow", "red"]
 CaseState = Literal["accepted", "in_review", "done", "delivered", "rejected"]
 #: Who a terminal is (hall config ``terminals[].role``). ``tool`` and ``controller`` are
 #: the hall's own programs.
-Role = Literal["kiosk", "window", "display", "rater", "admin"]
-ROLES: tuple[Role, ...] = ("kiosk", "window", "display", "rater", "admin")
+#: ``web`` is the hall's web server (hall_web): it acts for the window staff who signed in
+#: at its staff console (naming the window and the staff member in each request), for the
+#: rating pads paired with it, and for the citizens' phone pages.
+Role = Literal["kiosk", "window", "display", "rater", "admin", "web"]
+ROLES: tuple[Role, ...] = ("kiosk", "window", "display", "rater", "admin", "web")
 
 #: 好差评 reasons a citizen may choose for a bad rating (levels 1-2): code → (中文, English).
 RATING_REASONS: dict[str, tuple[str, str]] = {
@@ -309,6 +312,11 @@ class RatingSubmit(Request):
         default_factory=list, max_length=6, description="Only for levels 1-2"
     )
     text: FreeText | None = Field(None, description="Only for levels 1-2; sealed, never published")
+    window: Id | None = Field(
+        None,
+        description="Only from the web server's rating pads (role web): the pad's window, "
+        "whose ticket it rates by id",
+    )
 
 
 class HelpRequest(Request):
@@ -364,18 +372,31 @@ class AdminUpdateCase(Request):
 
 
 class WindowRequest(Request):
-    pass
+    """Every window operation. A window terminal acts for its own window and leaves
+    ``window`` out; the web server (role ``web``) names the window and the staff member
+    it acts for in every request."""
+
+    window: Id | None = Field(
+        None,
+        description="The window acted for: required from the web server (role web); a "
+        "window terminal may only name its own",
+    )
+    staff: Id | None = Field(
+        None,
+        description="The staff member acting (their account id): recorded in the events, "
+        "for reports per person; required from the web server (role web)",
+    )
 
 
-class WindowTicketRequest(Request):
+class WindowTicketRequest(WindowRequest):
     ticket: StaffTicketRef | None = None
 
 
-class WindowRequeue(Request):
+class WindowRequeue(WindowRequest):
     ticket: StaffTicketRef
 
 
-class WindowTransfer(Request):
+class WindowTransfer(WindowRequest):
     """Exactly one of ``to_queue`` or ``to_window`` (a window: into the ticket's queue,
     served only there). A normal ticket becomes priority ``transfer`` (when
     ``priority.transfer_is_priority``); a ticket of another priority class keeps it."""
@@ -393,17 +414,17 @@ class WindowTransfer(Request):
         return self
 
 
-class WindowNoShow(Request):
+class WindowNoShow(WindowRequest):
     ticket: StaffTicketRef | None = None
     requeue: bool = Field(False, description="Put it back at once instead of the grace list")
 
 
-class WindowFinish(Request):
+class WindowFinish(WindowRequest):
     ticket: StaffTicketRef | None = None
     accept_case: bool = Field(False, description="Open a case (办件) with its deadlines")
 
 
-class WindowPause(Request):
+class WindowPause(WindowRequest):
     reason: PauseReason = Field(description="Shown on the window's display")
     note: FreeText | None = Field(None, description="For the hall manager; sealed")
 
@@ -439,6 +460,8 @@ class TicketStep:
     queue: str | None = None
     #: a transfer's note, in window replies only (unsealed for the staff); else null
     note: str | None = None
+    #: the staff member who did it (window steps from the staff console), else null
+    staff: str | None = None
 
 
 @dataclass
@@ -547,6 +570,8 @@ class WindowStatus:
     current_state: StateName | None
     served: Annotated[int, Field(description="Tickets finished here (since it was set up)")]
     waiting: Annotated[int, Field(description="Tickets this window may call now")]
+    open: Annotated[bool, Field(description="Staff signed on (window.sign_on) and not off")]
+    staff: Annotated[str | None, Field(description="Who signed on, while it is open")]
 
 
 @dataclass
@@ -674,7 +699,7 @@ OPERATIONS: dict[str, Operation] = dict(
             "ticket.lookup",
             TicketLookup,
             TicketInfo,
-            "kiosk",
+            "kiosk web",
             "Look up a ticket by its lookup token (the public ticket id is not accepted).",
             "The ticket, with `token`; `not_found` for anything but a valid token.",
         ),
@@ -690,7 +715,7 @@ OPERATIONS: dict[str, Operation] = dict(
             "rating.submit",
             RatingSubmit,
             RatingAccepted,
-            "kiosk rater",
+            "kiosk rater web",
             "好差评: one rating per finished ticket, levels 1-5; reasons and text only for 1-2.",
             "`forbidden` unless given the ticket's lookup token (or sent by the rating device "
             "at the serving window, by ticket id); `conflict` when rated already or not "
@@ -745,7 +770,7 @@ OPERATIONS: dict[str, Operation] = dict(
             "window.call_next",
             WindowRequest,
             TicketInfo,
-            "window",
+            "window web",
             "叫号: the next ticket for this window (priority interleave, queue order, "
             "starvation bound).",
             "The ticket called; `empty` when none waits; `conflict` while the window is "
@@ -756,7 +781,7 @@ OPERATIONS: dict[str, Operation] = dict(
             "window.recall",
             WindowTicketRequest,
             TicketInfo,
-            "window",
+            "window web",
             "重呼 the current ticket (limited by window_policy.recall_limit).",
             "The ticket.",
         ),
@@ -764,7 +789,7 @@ OPERATIONS: dict[str, Operation] = dict(
             "window.start",
             WindowTicketRequest,
             TicketInfo,
-            "window",
+            "window web",
             "The called citizen arrived: service starts.",
             "The ticket.",
         ),
@@ -772,7 +797,7 @@ OPERATIONS: dict[str, Operation] = dict(
             "window.no_show",
             WindowNoShow,
             TicketInfo,
-            "window",
+            "window web",
             "过号: skip; the ticket may come back within the grace period.",
             "The ticket.",
         ),
@@ -780,7 +805,7 @@ OPERATIONS: dict[str, Operation] = dict(
             "window.requeue",
             WindowRequeue,
             TicketInfo,
-            "window",
+            "window web",
             "Put a skipped ticket back in its queue within the grace period.",
             "The ticket.",
         ),
@@ -788,7 +813,7 @@ OPERATIONS: dict[str, Operation] = dict(
             "window.transfer",
             WindowTransfer,
             TicketInfo,
-            "window",
+            "window web",
             "转号 to another queue or window: number and history kept, raised priority.",
             "The ticket.",
         ),
@@ -796,7 +821,7 @@ OPERATIONS: dict[str, Operation] = dict(
             "window.finish",
             WindowFinish,
             TicketFinished,
-            "window",
+            "window web",
             "办结: finish; opens the one-time rating; optionally accepts a case.",
             "The ticket and, with accept_case, the new case with its deadlines.",
         ),
@@ -804,7 +829,7 @@ OPERATIONS: dict[str, Operation] = dict(
             "window.pause",
             WindowPause,
             WindowStatus,
-            "window",
+            "window web",
             "Pause the window (no calls) with a reason its display shows.",
             "The window's status.",
         ),
@@ -812,15 +837,31 @@ OPERATIONS: dict[str, Operation] = dict(
             "window.resume",
             WindowRequest,
             WindowStatus,
-            "window",
+            "window web",
             "Resume the window.",
             "The window's status.",
+        ),
+        _op(
+            "window.sign_on",
+            WindowRequest,
+            WindowStatus,
+            "window web",
+            "Staff sign on at the window: it is open (its displays leave blank).",
+            "The window's status; signing on again (another staff member) takes it over.",
+        ),
+        _op(
+            "window.sign_off",
+            WindowRequest,
+            WindowStatus,
+            "window web",
+            "Staff sign off: the window is closed (its displays go blank) and paused no more.",
+            "The window's status; `conflict` while it still has a ticket called or served.",
         ),
         _op(
             "window.status",
             WindowRequest,
             WindowStatus,
-            "window",
+            "window web",
             "This window's current ticket, waiting count, served count.",
             "The window's status.",
         ),
@@ -855,6 +896,30 @@ class CallBoard:
 
     __pydantic_config__: ClassVar = OUT
     calls: list[CallBoardEntry]
+
+
+@dataclass
+class WindowBoardEntry:
+    __pydantic_config__: ClassVar = OUT
+    window: str
+    name: str
+    open: Annotated[bool, Field(description="Staff signed on (window.sign_on)")]
+    paused: bool
+    pause_reason: PauseReason | None
+    current: Annotated[str | None, Field(description="Number of the ticket called or served")]
+    state: Annotated[
+        Literal["called", "serving"] | None, Field(description="Of the current ticket, if any")
+    ]
+
+
+@dataclass
+class WindowBoard:
+    """Retained on ``windows``: every window of the hall config in its order, for the
+    window displays (number, 暂停服务 while paused, blank when closed) and staff consoles.
+    Published when a window changes."""
+
+    __pydantic_config__: ClassVar = OUT
+    windows: list[WindowBoardEntry]
 
 
 @dataclass

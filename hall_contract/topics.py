@@ -118,6 +118,11 @@ class Topics:
         return f"{self.base}/calls"
 
     @property
+    def windows(self) -> str:
+        """Retained board of every window's state (what window displays show)."""
+        return f"{self.base}/windows"
+
+    @property
     def hall_status(self) -> str:
         """Retained: open now, next opening, config version, waiting count per queue."""
         return f"{self.base}/status"

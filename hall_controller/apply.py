@@ -133,7 +133,7 @@ def _called(e: Engine, at: float, d: ev.TicketCalled) -> None:
         w.norm_streak += 1
         if w.norm_streak >= e.config.priority.interleave.normal:
             w.pri_streak = 0
-    _step(t, at, "called", window=w.id)
+    _step(t, at, "called", window=w.id, staff=d.staff)
     e.index.update(t)
 
 
@@ -141,7 +141,7 @@ def _called(e: Engine, at: float, d: ev.TicketCalled) -> None:
 def _recalled(e: Engine, at: float, d: ev.TicketRecalled) -> None:
     t = e.state.tickets[d.ticket]
     t.recalls += 1
-    _step(t, at, "recalled", window=t.window)
+    _step(t, at, "recalled", window=t.window, staff=d.staff)
 
 
 @applies(ev.TicketStarted)
@@ -149,7 +149,7 @@ def _started(e: Engine, at: float, d: ev.TicketStarted) -> None:
     t = e.state.tickets[d.ticket]
     t.state = TRANSITIONS["start"].target
     t.started_at = at
-    _step(t, at, "started", window=t.window)
+    _step(t, at, "started", window=t.window, staff=d.staff)
     e.index.update(t)
 
 
@@ -159,7 +159,7 @@ def _no_show(e: Engine, at: float, d: ev.TicketNoShow) -> None:
     w = e.state.windows[d.window]
     if w.current == t.id:
         w.current = None
-    _step(t, at, "no_show", window=w.id)
+    _step(t, at, "no_show", window=w.id, staff=d.staff)
     if d.requeue:
         t.state = TRANSITIONS["requeue"].target
         # where it re-enters the line, as decided (events older than requeue_behind
@@ -196,7 +196,15 @@ def _transferred(e: Engine, at: float, d: ev.TicketTransferred) -> None:
     t.priority = d.priority
     t.waiting_since = at
     t.wait_level = t.service_level = NONE
-    _step(t, at, "transferred", window=d.to_window, queue=d.to_queue, note=d.sealed_note)
+    _step(
+        t,
+        at,
+        "transferred",
+        window=d.to_window,
+        queue=d.to_queue,
+        note=d.sealed_note,
+        staff=d.staff,
+    )
     e.index.update(t)
 
 
@@ -216,7 +224,7 @@ def _finished(e: Engine, at: float, d: ev.TicketFinished) -> None:
         q = t.queue
         old = s.avg_service_s.get(q, e.config.queue(q).default_service_min * 60)
         s.avg_service_s[q] = (1 - EWMA_ALPHA) * old + EWMA_ALPHA * dur
-    _step(t, at, "finished", window=w.id)
+    _step(t, at, "finished", window=w.id, staff=d.staff)
     e.index.update(t)
 
 
@@ -257,6 +265,22 @@ def _paused(e: Engine, at: float, d: ev.WindowPaused) -> None:
 @applies(ev.WindowResumed)
 def _resumed(e: Engine, at: float, d: ev.WindowResumed) -> None:
     w = e.state.windows[d.window]
+    w.paused = False
+    w.pause_reason = None
+
+
+@applies(ev.WindowOpened)
+def _opened(e: Engine, at: float, d: ev.WindowOpened) -> None:
+    w = e.state.windows[d.window]
+    w.open = True
+    w.staff = d.staff
+
+
+@applies(ev.WindowClosed)
+def _closed(e: Engine, at: float, d: ev.WindowClosed) -> None:
+    w = e.state.windows[d.window]
+    w.open = False
+    w.staff = None
     w.paused = False
     w.pause_reason = None
 

@@ -131,6 +131,7 @@ def acl_text(config: HallConfig) -> str:
         f"pattern read {base}/t/%u/config",
         f"pattern read {base}/queue/+",
         f"pattern read {base}/calls",
+        f"pattern read {base}/windows",
         f"pattern read {base}/status",
         f"pattern read {base}/controller/state",
         f"pattern read {base}/events/ticket/#",
@@ -149,6 +150,9 @@ def acl_text(config: HallConfig) -> str:
         if term.role == "admin":
             reads = [f"{base}/events/#", t.alerts]
             why = "the manager's console: every event and the staff alerts"
+        elif term.role == "web":
+            reads = [f"{base}/events/#", t.alerts]
+            why = "the web server (hall display, staff console, desk): every event, alerts"
         elif term.role in ROLE_EXTRA_READS:
             reads = [f"{base}/events/{kind}/#" for kind in ROLE_EXTRA_READS[term.role]]
             why = f"{term.role}: window and day events"

@@ -179,6 +179,35 @@ class HallCore:
             )
         return wid
 
+    def acting_window(self, c: _Ctx, r: m.WindowRequest) -> str:
+        """The window a window operation acts for. A window terminal acts for its own;
+        the web server names the window and the staff member in every request."""
+        if c.role == "web":
+            if r.window is None or r.staff is None:
+                raise EngineError(
+                    ErrorCode.BAD_REQUEST,
+                    "网页服务须注明窗口和工作人员",
+                    "the web server must name the window and the staff member",
+                    "window" if r.window is None else "staff",
+                )
+            if r.window not in self.engine.state.windows:
+                raise EngineError(
+                    ErrorCode.NOT_FOUND,
+                    f"没有 {r.window} 号窗口",
+                    f"no window {r.window}",
+                    "window",
+                )
+            return r.window
+        wid = self.window_of(c.terminal)
+        if r.window is not None and r.window != wid:
+            raise EngineError(
+                ErrorCode.FORBIDDEN,
+                f"终端 {c.terminal} 只能操作自己的窗口",
+                f"terminal {c.terminal} may act for its own window only",
+                "window",
+            )
+        return wid
+
     # ---------------------------------------------------------------- sealing
     def seal(self, text: str | None) -> str | None:
         """Free text as it may be stored: sealed, or not at all (no key set up)."""
@@ -278,8 +307,10 @@ class HallCore:
             )
             return err.reply(rid or "").dumps(), None
         before = len(self.engine.pending)
+        staff = req.staff if isinstance(req, m.WindowRequest) else None
         try:
-            result = _HANDLERS[item.op](self, ctx, req)
+            with self.engine.acting(staff):
+                result = _HANDLERS[item.op](self, ctx, req)
         except m.Refusal as err:
             return err.reply(req.id).dumps(), None
         except Exception:
@@ -386,14 +417,18 @@ class HallCore:
         if t is not None and not hmac.compare_digest(r.ticket, t.token):
             t = None
         if t is None:
-            if c.role != "rater":
+            if c.role == "rater":
+                pad_window = self._window_of.get(c.terminal)
+            elif c.role == "web" and r.window is not None:
+                pad_window = r.window  # a rating pad paired with the web server
+            else:
                 raise forbidden
             # The rating device at a window rates that window's ticket, by its id.
             t = self.engine.state.tickets.get(r.ticket)
             if t is None:
                 d = self.lookups.archived_ticket(tid=r.ticket)
                 t = Ticket.from_dict(d) if d is not None else None
-            if t is None or t.window != self._window_of.get(c.terminal):
+            if t is None or pad_window is None or t.window != pad_window:
                 raise forbidden
         self.engine.rate(c.now, t, r.level, list(r.reasons), self.seal(r.text))
         if r.level <= 2:
@@ -462,24 +497,24 @@ class HallCore:
         return views.ticket_info(self.engine, t, unseal=self.unseal)
 
     def _call_next(self, c: _Ctx, r: m.WindowRequest) -> m.TicketInfo:
-        return self._staff(c, self.engine.call_next(self.window_of(c.terminal), c.now))
+        return self._staff(c, self.engine.call_next(self.acting_window(c, r), c.now))
 
     def _recall(self, c: _Ctx, r: m.WindowTicketRequest) -> m.TicketInfo:
-        return self._staff(c, self.engine.recall(self.window_of(c.terminal), c.now, r.ticket))
+        return self._staff(c, self.engine.recall(self.acting_window(c, r), c.now, r.ticket))
 
     def _start(self, c: _Ctx, r: m.WindowTicketRequest) -> m.TicketInfo:
-        return self._staff(c, self.engine.start(self.window_of(c.terminal), c.now, r.ticket))
+        return self._staff(c, self.engine.start(self.acting_window(c, r), c.now, r.ticket))
 
     def _no_show(self, c: _Ctx, r: m.WindowNoShow) -> m.TicketInfo:
-        wid = self.window_of(c.terminal)
+        wid = self.acting_window(c, r)
         return self._staff(c, self.engine.no_show(wid, c.now, r.ticket, r.requeue))
 
     def _requeue(self, c: _Ctx, r: m.WindowRequeue) -> m.TicketInfo:
-        return self._staff(c, self.engine.requeue(self.window_of(c.terminal), c.now, r.ticket))
+        return self._staff(c, self.engine.requeue(self.acting_window(c, r), c.now, r.ticket))
 
     def _transfer(self, c: _Ctx, r: m.WindowTransfer) -> m.TicketInfo:
         t = self.engine.transfer(
-            self.window_of(c.terminal),
+            self.acting_window(c, r),
             c.now,
             r.ticket,
             r.to_queue,
@@ -489,22 +524,32 @@ class HallCore:
         return self._staff(c, t)
 
     def _finish(self, c: _Ctx, r: m.WindowFinish) -> m.TicketFinished:
-        t, case = self.engine.finish(self.window_of(c.terminal), c.now, r.ticket, r.accept_case)
+        t, case = self.engine.finish(self.acting_window(c, r), c.now, r.ticket, r.accept_case)
         info = views.case_info(self.engine, case, c.now) if case is not None else None
         return m.TicketFinished(self._staff(c, t), info)
 
     def _pause(self, c: _Ctx, r: m.WindowPause) -> m.WindowStatus:
-        wid = self.window_of(c.terminal)
+        wid = self.acting_window(c, r)
         self.engine.pause(wid, c.now, r.reason, self.seal(r.note))
         return views.window_status(self.engine, wid)
 
     def _resume(self, c: _Ctx, r: m.WindowRequest) -> m.WindowStatus:
-        wid = self.window_of(c.terminal)
+        wid = self.acting_window(c, r)
         self.engine.resume(wid, c.now)
         return views.window_status(self.engine, wid)
 
+    def _sign_on(self, c: _Ctx, r: m.WindowRequest) -> m.WindowStatus:
+        wid = self.acting_window(c, r)
+        self.engine.sign_on(wid, c.now)
+        return views.window_status(self.engine, wid)
+
+    def _sign_off(self, c: _Ctx, r: m.WindowRequest) -> m.WindowStatus:
+        wid = self.acting_window(c, r)
+        self.engine.sign_off(wid, c.now)
+        return views.window_status(self.engine, wid)
+
     def _window_status(self, c: _Ctx, r: m.WindowRequest) -> m.WindowStatus:
-        return views.window_status(self.engine, self.window_of(c.terminal))
+        return views.window_status(self.engine, self.acting_window(c, r))
 
 
 Handler = Callable[[HallCore, _Ctx, Any], Any]
@@ -529,6 +574,8 @@ _HANDLERS: dict[str, Handler] = {
     "window.finish": HallCore._finish,
     "window.pause": HallCore._pause,
     "window.resume": HallCore._resume,
+    "window.sign_on": HallCore._sign_on,
+    "window.sign_off": HallCore._sign_off,
     "window.status": HallCore._window_status,
 }
 assert set(_HANDLERS) == set(m.OPERATIONS), set(_HANDLERS) ^ set(m.OPERATIONS)

@@ -10,12 +10,14 @@ store's archive (a ticket of an earlier day, a case) the caller looks up and han
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import math
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -104,6 +106,7 @@ class Engine:
         #: Events applied so far (a snapshot in the making is abandoned when it moves).
         self.version = 0
         self._open_cache: tuple[int, bool] = (-1, False)
+        self._staff: str | None = None
         self._day_checked = -1
         self.services = {s.id: s for s in config.services}
         #: Windows serving each queue (config order), for the waiting estimates.
@@ -138,7 +141,18 @@ class Engine:
         out, self.departed = self.departed, []
         return out
 
+    @contextlib.contextmanager
+    def acting(self, staff: str | None) -> Iterator[None]:
+        """Within it, the events of window actions record ``staff`` as who did them."""
+        self._staff = staff
+        try:
+            yield
+        finally:
+            self._staff = None
+
     def _emit(self, now: float, event: ev.Event) -> None:
+        if self._staff is not None and getattr(event, "staff", "-") is None:
+            event.staff = self._staff  # type: ignore[attr-defined]
         self.apply(now, event)
         self._pending.append(Emitted(now, event))
 
@@ -667,6 +681,26 @@ class Engine:
         w = self._window(wid)
         if w.paused:
             self._emit(now, ev.WindowResumed(wid))
+        return w
+
+    def sign_on(self, wid: str, now: float) -> WindowState:
+        """Staff sign on: the window is open. Again by someone else: they take it over."""
+        w = self._window(wid)
+        if not w.open or w.staff != self._staff:
+            self._emit(now, ev.WindowOpened(wid))
+        return w
+
+    def sign_off(self, wid: str, now: float) -> WindowState:
+        w = self._window(wid)
+        if w.current is not None:
+            cur = self.state.tickets[w.current]
+            raise EngineError(
+                ErrorCode.CONFLICT,
+                f"请先办结或转出当前号 {cur.number}",
+                f"finish or transfer {cur.number} first",
+            )
+        if w.open or w.paused:
+            self._emit(now, ev.WindowClosed(wid))
         return w
 
     # ------------------------------------------------------------------ cases

@@ -62,6 +62,13 @@ BOARD_EVENTS = frozenset(
         "day.rolled",
     }
 )
+#: Events that change a window's state on the window board (and the board's events).
+WINDOW_EVENTS = BOARD_EVENTS | {
+    "window.paused",
+    "window.resumed",
+    "window.opened",
+    "window.closed",
+}
 #: Events published on MQTT (the allow-lists are in hall_contract.events).
 PUBLIC_EVENTS = frozenset(ev.PUBLISHED)
 CALL_EVENTS = ev.CALL_EVENTS
@@ -231,6 +238,7 @@ class Controller:
         self._worker: threading.Thread | None = None
         self._last_status: bytes | None = None
         self._published_board: bytes | None = None
+        self._published_windows: bytes | None = None
         self._queue_ids = frozenset(q.id for q in config.queues)
         self._dirty: set[str] = set()
         self._snap_due: float | None = None
@@ -571,6 +579,7 @@ class Controller:
         at most one per ``SNAPSHOT_INTERVAL_S``, so a burst of tickets costs one each."""
         queues = self._queue_ids
         board = force
+        windows = force
         for x in events:
             d = x.data
             for k in ("queue", "to_queue", "from_queue"):
@@ -581,6 +590,8 @@ class Controller:
                 self._dirty.add(d.ticket.queue)
             if d.TYPE in BOARD_EVENTS:
                 board = True
+            if d.TYPE in WINDOW_EVENTS:
+                windows = True
             if isinstance(d, ev.DayRolled):
                 force = True
         if force:
@@ -593,6 +604,11 @@ class Controller:
             if body != self._published_board:
                 self.client.publish(self.topics.calls, body, qos=1, retain=True)
                 self._published_board = body
+        if windows or force:
+            body = orjson.dumps(views.window_board(e))
+            if body != self._published_windows:
+                self.client.publish(self.topics.windows, body, qos=1, retain=True)
+                self._published_windows = body
         mono = time.monotonic()
         if not self._dirty and not force:
             return

@@ -109,6 +109,9 @@ class WindowState:
     pri_streak: int = 0
     norm_streak: int = 0
     served: int = 0
+    #: staff signed on (window.sign_on); a window nobody signed on at is closed
+    open: bool = False
+    staff: str | None = None
 
 
 @dataclass

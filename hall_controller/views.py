@@ -38,6 +38,7 @@ def ticket_info(
             s.window,
             s.queue,
             unseal(s.note) if unseal is not None and s.note else None,
+            s.staff,
         )
         for s in t.history
     ]
@@ -88,7 +89,29 @@ def window_status(e: Engine, wid: str) -> m.WindowStatus:
         current_state=cur.state if cur else None,  # type: ignore[arg-type]
         served=w.served,
         waiting=e.candidates(wid),
+        open=w.open,
+        staff=w.staff if w.open else None,
     )
+
+
+def window_board(e: Engine) -> m.WindowBoard:
+    """Every window of the config, in its order (retained on ``windows``)."""
+    out = []
+    for wc in e.config.windows:
+        w = e.state.windows[wc.id]
+        cur = e.state.tickets.get(w.current or "")
+        out.append(
+            m.WindowBoardEntry(
+                window=wc.id,
+                name=wc.name,
+                open=w.open,
+                paused=w.paused,
+                pause_reason=w.pause_reason,  # type: ignore[arg-type]
+                current=cur.number if cur else None,
+                state=("serving" if cur.state == "serving" else "called") if cur else None,
+            )
+        )
+    return m.WindowBoard(out)
 
 
 def at_windows(e: Engine) -> list[Ticket]:

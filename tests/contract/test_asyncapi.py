@@ -225,6 +225,7 @@ def test_every_message_the_controller_publishes_matches_the_document(
         window = client_factory("w01", role="window")
         admin = client_factory("a01", role="admin")
         clock = controller.clock_control  # type: ignore[attr-defined]
+        _ok(window, "window.sign_on", {"staff": "zhang.wei"})
         t1 = _ok(kiosk, "ticket.issue", {"service": "id_card_renew"})
         _ok(window, "window.call_next", {})
         _ok(window, "window.recall", {})
@@ -251,6 +252,8 @@ def test_every_message_the_controller_publishes_matches_the_document(
         _ok(window, "window.transfer", {"to_queue": "social", "note": "补材料"})
         _ok(window, "window.call_next", {})  # the transferred ticket, served first
         _ok(window, "window.finish", {})
+        _ok(window, "window.sign_off", {"staff": "zhang.wei"})
+        _ok(window, "window.sign_on", {"staff": "li.na"})
         _ok(kiosk, "ticket.issue", {"service": "id_card_renew"})
         _ok(kiosk, "ticket.issue", {"service": "ss_proof_print"})
         _ok(window, "window.call_next", {})

@@ -26,7 +26,7 @@ HALL = "mini"  # hall.id of config/hall-minimal.yaml
 SECRET = "independent-client-test-secret"
 ID_NUMBER = " 11010519491231002x "  # stripped and upper-cased before hashing
 MQTT_MD = Path(__file__).resolve().parents[2] / "docs" / "mqtt.md"
-ROLES = ("kiosk", "window", "display", "rater", "admin")
+ROLES = ("kiosk", "window", "display", "rater", "admin", "web")
 
 CONTRACT = Contract()
 
@@ -74,7 +74,7 @@ def test_contract_is_self_consistent() -> None:
             cells = [c.strip() for c in m.group(4).split("|")]
             table[m.group(1)] = tuple(r for r, c in zip(ROLES, cells, strict=True) if c == "✓")
             names[m.group(1)] = (m.group(2), m.group(3))
-    assert len(table) == 20
+    assert len(table) == 22
     assert {k: set(v) for k, v in table.items()} == {
         k: set(o.roles) for k, o in CONTRACT.operations.items()
     }

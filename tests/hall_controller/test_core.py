@@ -36,11 +36,12 @@ KEY = "0123456789abcdef0123456789abcdef"
 
 def every_role() -> HallConfig:
     """hall-minimal with a terminal of every role: k01 kiosk, w01 window (win01), a01
-    admin, d01 display, r01 rater (win01)."""
+    admin, d01 display, r01 rater (win01), web1 the web server."""
     base = load_hall()
     extra = [
         Terminal(id="d01", role="display", location="大厅主屏"),
         Terminal(id="r01", role="rater", window="win01"),
+        Terminal(id="web1", role="web", location="中控机房"),
     ]
     return base.model_copy(update={"terminals": [*base.terminals, *extra]})
 
@@ -70,12 +71,15 @@ class Hall:
             reply_keys=self.store.reply_index(0),
         )
         self._n = 0
+        #: every event decided, in order
+        self.events: list[Any] = []
 
     def batch(self, items: list[Inbound | AlertSignal], *, tick: bool = False) -> Outgoing:
         with self.store.transaction():
             now = max(self.clock(), self.engine.last_at)
             out = self.core.handle(items, now, tick=tick)
             persist(self.store, self.core, out, now)
+        self.events += out.events
         return out
 
     def body(self, payload: dict[str, Any]) -> bytes:
@@ -143,9 +147,18 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "window.finish": {},
     "window.pause": {"reason": "break"},
     "window.resume": {},
+    "window.sign_on": {},
+    "window.sign_off": {},
     "window.status": {},
 }
-TERMINAL_OF = {"kiosk": "k01", "window": "w01", "admin": "a01", "display": "d01", "rater": "r01"}
+TERMINAL_OF = {
+    "kiosk": "k01",
+    "window": "w01",
+    "admin": "a01",
+    "display": "d01",
+    "rater": "r01",
+    "web": "web1",
+}
 
 
 def test_the_role_table_decides_every_role_and_operation_pair() -> None:
@@ -570,3 +583,101 @@ def test_events_of_an_older_hallkit_replay_into_today_s_state(tmp_path: Path) ->
     assert hall.store.cases_of(KEY, 10)[0].case_no == "MINI2026111800001"
     called = next(e.event for e in hall.store.events() if e.type == "ticket.called")
     assert isinstance(called, ev.TicketCalled) and called.pick == "normal"
+
+
+# ------------------------------------------------------------------- the web server
+def test_the_web_server_acts_for_the_window_and_staff_it_names_and_events_record_who() -> None:
+    """The staff console (role web) names window and staff in every window request; the
+    events and the ticket's history record the staff member, for reports per person."""
+    hall = Hall()
+    # without a window or a staff member it is refused, naming the field
+    err = hall.error("web1", "window.call_next", {"staff": "zhang.wei"})
+    assert (err["code"], err["field"]) == ("bad_request", "window")
+    err = hall.error("web1", "window.call_next", {"window": "win01"})
+    assert (err["code"], err["field"]) == ("bad_request", "staff")
+    nowhere = {"window": "nope", "staff": "z"}
+    assert hall.error("web1", "window.sign_on", nowhere)["code"] == "not_found"
+    on = hall.ok("web1", "window.sign_on", {"window": "win01", "staff": "zhang.wei"})
+    assert (on.open, on.staff) == (True, "zhang.wei")
+    t = hall.ok("k01", "ticket.issue", {"service": "id_card_renew"})
+    me = {"window": "win01", "staff": "zhang.wei"}
+    called = hall.ok("web1", "window.call_next", me)
+    assert called.number == t.number
+    hall.ok("web1", "window.start", me)
+    done = hall.ok("web1", "window.finish", me)
+    steps = {s.what: s.staff for s in done.ticket.history}
+    assert steps == {
+        "issued": None,
+        "called": "zhang.wei",
+        "started": "zhang.wei",
+        "finished": "zhang.wei",
+    }
+    kinds = [(e.data.TYPE, getattr(e.data, "staff", "-")) for e in hall.events]
+    assert ("window.opened", "zhang.wei") in kinds
+    assert ("ticket.called", "zhang.wei") in kinds and ("ticket.finished", "zhang.wei") in kinds
+    # published with the staff id (reports per person read the event stream)
+    called_ev = next(e.data for e in hall.events if e.data.TYPE == "ticket.called")
+    assert orjson.loads(ev.envelope(1, 0.0, called_ev))["data"]["staff"] == "zhang.wei"
+
+
+def test_a_window_terminal_acts_only_for_its_own_window() -> None:
+    hall = Hall()
+    assert hall.error("w01", "window.sign_on", {"window": "win02"})["code"] == "forbidden"
+    assert hall.ok("w01", "window.sign_on", {"window": "win01", "staff": "li.na"}).open
+
+
+def test_sign_off_closes_the_window_and_is_refused_while_it_has_a_ticket() -> None:
+    hall = Hall()
+    me = {"window": "win01", "staff": "zhang.wei"}
+    hall.ok("web1", "window.sign_on", me)
+    hall.ok("web1", "window.pause", {**me, "reason": "lunch"})
+    hall.ok("k01", "ticket.issue", {"service": "id_card_renew"})
+    hall.ok("web1", "window.resume", me)
+    hall.ok("web1", "window.call_next", me)
+    assert hall.error("web1", "window.sign_off", me)["code"] == "conflict"
+    hall.ok("web1", "window.finish", me)
+    off = hall.ok("web1", "window.sign_off", me)
+    assert (off.open, off.staff, off.paused) == (False, None, False)
+    # signing on again by a colleague takes the window over (one event each time)
+    hall.ok("web1", "window.sign_on", me)
+    hall.ok("web1", "window.sign_on", {"window": "win01", "staff": "li.na"})
+    hall.ok("web1", "window.sign_on", {"window": "win01", "staff": "li.na"})
+    opened = [e.data.staff for e in hall.events if e.data.TYPE == "window.opened"]
+    assert opened == ["zhang.wei", "zhang.wei", "li.na"]
+
+
+def test_the_window_board_shows_each_window_open_paused_and_its_ticket() -> None:
+    from hall_controller import views
+
+    hall = Hall()
+    me = {"window": "win01", "staff": "zhang.wei"}
+    board = views.window_board(hall.core.engine)
+    assert [w.window for w in board.windows] == [w.id for w in hall.cfg.windows]
+    assert not board.windows[0].open
+    hall.ok("web1", "window.sign_on", me)
+    t = hall.ok("k01", "ticket.issue", {"service": "id_card_renew"})
+    hall.ok("web1", "window.call_next", me)
+    w = views.window_board(hall.core.engine).windows[0]
+    assert (w.open, w.current, w.state, w.paused) == (True, t.number, "called", False)
+    hall.ok("web1", "window.start", me)
+    hall.ok("web1", "window.finish", me)
+    hall.ok("web1", "window.pause", {**me, "reason": "lunch"})
+    w = views.window_board(hall.core.engine).windows[0]
+    assert (w.current, w.paused, w.pause_reason) == (None, True, "lunch")
+    # the retained payload validates as the contract's type
+    m.read(m.WindowBoard, orjson.dumps(views.window_board(hall.core.engine)))
+
+
+def test_a_rating_pad_of_the_web_server_rates_only_its_window_s_ticket_by_id() -> None:
+    hall = Hall()
+    me = {"window": "win01", "staff": "zhang.wei"}
+    t = hall.ok("k01", "ticket.issue", {"service": "id_card_renew"})
+    hall.ok("web1", "window.call_next", me)
+    hall.ok("web1", "window.finish", me)
+    tid = t.ticket_id
+    # another window's pad, or none, may not rate it by id
+    assert hall.error("web1", "rating.submit", {"ticket": tid, "level": 5})["code"] == "forbidden"
+    other = {"ticket": tid, "level": 5, "window": "win02"}
+    assert hall.error("web1", "rating.submit", other)["code"] == "forbidden"
+    ok = hall.ok("web1", "rating.submit", {"ticket": tid, "level": 4, "window": "win01"})
+    assert ok.level == 4
