@@ -1011,7 +1011,7 @@ class Presence(TerminalMsg):
 
     state: Literal["online", "offline", "lost"]
     seq: int
-    role: Literal["kiosk", "window", "display", "rater", "admin", "tool"] = Field(
+    role: Literal["kiosk", "window", "display", "rater", "admin", "web", "tool"] = Field(
         "kiosk", description="Its role in the hall config; `tool` for the hall's own tools"
     )
     version: Annotated[str, _clip(40)] | None = None

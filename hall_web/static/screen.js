@@ -1,0 +1,102 @@
+/* The hall display (综合屏): calls, waiting counts, clock, notice, and the voice. */
+"use strict";
+(function () {
+  const cfg = JSON.parse(document.getElementById("screen-config").textContent);
+  const $ = (id) => document.getElementById(id);
+  const page = "screen-" + Math.random().toString(36).slice(2, 8);
+  Hall.clock($("clock"), $("date"));
+  let lastCall = null, flashTimer = null;
+  let lastPlayed = null;           // highest announcement seq played (or skipped at load)
+  const queue = [];                // announcements waiting to be played, in order
+  let playing = false;
+  const player = new Audio();
+  player.preload = "auto";
+
+  function report(seq, event) {
+    fetch("/api/playback", {method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({seq, event, page})}).catch(() => {});
+  }
+  function playNext() {
+    if (playing || queue.length === 0) return;
+    const a = queue.shift();
+    playing = true;
+    $("audio-state").textContent = "playing " + a.seq;
+    let finished = false;
+    const done = (ev) => {
+      if (finished) return;
+      finished = true;
+      playing = false;
+      report(a.seq, ev);
+      $("audio-state").textContent = "idle";
+      playNext();
+    };
+    player.onended = () => done("end");
+    player.onerror = () => done("error");
+    player.src = "/audio/call/" + a.seq + ".wav";
+    report(a.seq, "start");
+    const p = player.play();
+    if (p && p.catch) p.catch(() => done("error"));
+  }
+  function announce(list) {
+    if (!cfg.audio) return;
+    if (lastPlayed === null) {  // a page (re)loaded: old calls are not announced again
+      lastPlayed = list.length ? list[list.length - 1].seq : 0;
+      return;
+    }
+    for (const a of list) {
+      if (a.seq > lastPlayed) { queue.push(a); lastPlayed = a.seq; }
+    }
+    playNext();
+  }
+
+  function render(st) {
+    const closed = st.open === false;
+    $("closed").hidden = !closed;
+    $("next-open").textContent = closed && st.next_opening ? "下次开放 " + st.next_opening.slice(0, 16).replace("T", " ") : "";
+    $("hours").textContent = st.hours || "";
+    const calls = st.calls || [];
+    const now = calls.find((c) => c.state === "called") || calls[0];
+    const card = $("now");
+    if (now) {
+      card.dataset.empty = "0";
+      $("now-number").textContent = now.number;
+      $("now-window").textContent = now.window_name;
+      $("now-window-en").textContent = now.window_name_en || "";
+      $("now-location").textContent = now.location || "";
+      const key = now.number + "|" + now.window + "|" + now.at + "|" + now.recall;
+      if (key !== lastCall) {
+        lastCall = key;
+        card.classList.remove("flash"); void card.offsetWidth; card.classList.add("flash");
+        clearTimeout(flashTimer);
+        flashTimer = setTimeout(() => card.classList.remove("flash"), cfg.flash_s * 1000);
+      }
+    } else {
+      card.dataset.empty = "1";
+      $("now-number").textContent = "—";
+      $("now-window").textContent = ""; $("now-window-en").textContent = ""; $("now-location").textContent = "";
+    }
+    const others = $("others");
+    others.replaceChildren(...calls.filter((c) => c !== now).slice(0, 6).map((c) => {
+      const d = document.createElement("div");
+      d.className = "s-other " + c.state;
+      d.innerHTML = "<span class='s-o-num'></span><span class='s-o-win'></span>";
+      d.children[0].textContent = c.number; d.children[1].textContent = c.window_name;
+      return d;
+    }));
+    for (const q of st.queues || []) {
+      const row = document.querySelector("tr[data-queue='" + q.queue + "'] .s-count");
+      if (row) row.textContent = q.waiting === null ? "—" : q.waiting;
+    }
+    const recent = $("recent");
+    const items = (st.announce || []).slice().reverse().slice(0, cfg.recent);
+    recent.replaceChildren(...items.map((a) => {
+      const li = document.createElement("li");
+      li.innerHTML = "<span class='s-r-num'></span><span class='s-r-win'></span>";
+      li.children[0].textContent = a.number; li.children[1].textContent = a.window_name;
+      return li;
+    }));
+    document.body.dataset.version = st.version;
+    announce(st.announce || []);
+  }
+  Hall.follow("/live/hall", ["state"], (_n, st) => render(st));
+})();
