@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -162,6 +163,18 @@ class WebServer:
         self.client.start(wait=None)
         self.live.attach(self.client)
         self.live.on_change.append(self._queue_changed)
+        if self.silent is not None:
+            self.client.subscribe(self.topics.event("day.rolled"), self._day_rolled)
+
+    def _day_rolled(self, topic: str, payload: bytes, _msg: Any) -> None:
+        """At the end of a service day every silent-call number of it is deleted."""
+        try:
+            prev = str(orjson.loads(payload)["data"]["prev_day"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            log.warning("ignored a day.rolled event that breaks the contract")
+            return
+        if prev and self.silent is not None:
+            self.silent.end_of_day(prev)
 
     def _silent_calls(self) -> Any:
         from hall_web.notify import SilentCalls, build_notifier
@@ -170,7 +183,10 @@ class WebServer:
         self.notifier = build_notifier(sms)
         if self.notifier is None:
             return None  # silent calling is not offered
-        return SilentCalls.open(self.data_dir, self.data_dir / "secrets", self.notifier, sms)
+        today = dt.datetime.now(self.hall.tz).date().isoformat()
+        return SilentCalls.open(
+            self.data_dir, self.data_dir / "secrets", self.notifier, sms, today=today
+        )
 
     def silent_status(self, ticket_id: str) -> dict[str, Any] | None:
         """The phone page's view of a subscription: the masked number and N."""
@@ -451,7 +467,7 @@ def create_app(
                 srv.silent.subscribe,
                 t.ticket_id,
                 t.number,
-                t.ticket_id.split("-")[0],
+                t.ticket_id[:10],  # ids are {day}-{number}[-n]: the ticket's service day
                 body.phone,
                 body.when_ahead,
             )

@@ -3,7 +3,8 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const pad = $("pad"), wid = pad.dataset.window, idleS = parseFloat(pad.dataset.idle);
-  let pending = null, level = null, idleTimer = null, rated = new Set(), paired = false, startAt = Date.now() / 1000;
+  let pending = null, level = null, idleTimer = null, rated = new Set(), paired = false, baseline = undefined, latest = null;
+  const finishedNow = () => { const f = latest && (latest.finished || {})[wid]; return f ? f.ticket : null; };
   function show(which) {
     for (const id of ["r-pair", "r-idle", "r-ask", "r-reasons", "r-thanks"]) $(id).hidden = id !== which;
     pad.dataset.state = which.slice(2);
@@ -36,21 +37,24 @@
     ev.preventDefault();
     try {
       await Hall.api("POST", "/api/rate/" + wid + "/pair", {account: $("r-account").value.trim(), password: $("r-password").value});
-      $("r-password").value = ""; paired = true; idle();
+      $("r-password").value = ""; paired = true; baseline = finishedNow(); idle();
     } catch (e) { $("r-password").value = ""; $("r-error").textContent = e.message + " " + (e.message_en || ""); }
   });
   async function init() {
     const st = await Hall.api("GET", "/api/rate/" + wid);
     paired = st.paired;
     if (!paired) { show("r-pair"); return; }
+    baseline = st.finished ? st.finished.ticket : null;
     idle();
   }
   Hall.follow("/live/hall", ["state"], (_n, st) => {
     document.body.dataset.version = st.version;
-    if (!paired) return;
+    latest = st;
+    if (!paired || baseline === undefined) return;
     const f = (st.finished || {})[wid];
-    // a service finished since this page started, not rated here yet: ask for it
-    if (f && f.at >= startAt - 120 && !rated.has(f.ticket) && (!pending || pending.ticket !== f.ticket)) ask(f);
+    // the service finished before the pad was ready is not asked for (it may be long
+    // gone); each one finished while it watches is, once
+    if (f && f.ticket !== baseline && !rated.has(f.ticket) && (!pending || pending.ticket !== f.ticket)) ask(f);
   });
   init().catch(() => show("r-pair"));
 })();
