@@ -580,3 +580,17 @@ def service_day(schedule: Schedule, when: dt.datetime, tz: ZoneInfo) -> dt.date:
     local = when.astimezone(tz)
     h, m = (int(x) for x in schedule.day_boundary.split(":"))
     return (local - dt.timedelta(hours=h, minutes=m)).date()
+
+
+def around_the_clock(config: HallConfig) -> HallConfig:
+    """The hall open 24 hours every day, holidays ignored: the demo hall's calendar, so a
+    newcomer sees a working hall at any hour (the screens say so)."""
+    days: list[Weekday] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    schedule = config.schedule.model_copy(
+        update={
+            "weekly": {d: [DaySpan(start="00:00", end="24:00")] for d in days},
+            "holidays": [],
+            "workdays": [],
+        }
+    )
+    return config.model_copy(update={"schedule": schedule})

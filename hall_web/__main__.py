@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from hall_contract.hallconfig import HallConfig
 from hall_contract.yamlconf import ConfigFileError, load_model
@@ -65,7 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="serve the hall's web faces")
     r.add_argument("--port", type=int, default=None, help="override web.yaml's port")
     sub.add_parser("user", help="staff accounts: add, passwd, remove, list", add_help=False)
+    sh = sub.add_parser("screenshots", help="draw every page into OUTDIR (a throw-away hall)")
+    sh.add_argument("outdir")
     args, rest = p.parse_known_args(argv)
+    if args.cmd == "screenshots":
+        from hall_web.shots import take
+
+        for f in take(Path(args.outdir)):
+            print(f)
+        return 0
     if args.cmd == "run":
         if rest:
             p.error(f"unknown arguments {rest}")

@@ -25,7 +25,7 @@ class ScreenSettings(Strict):
         max_length=400,
         description="The scrolling notice at the bottom of the hall display",
     )
-    recent: int = Field(8, ge=2, le=20, description="Recent calls listed beside the current one")
+    recent: int = Field(6, ge=2, le=20, description="Recent calls listed beside the current one")
     flash_s: float = Field(6.0, ge=1, le=30, description="How long a new call flashes")
     audio: bool = Field(True, description="The hall display page announces calls aloud")
     calendar_note: str | None = Field(

@@ -16,9 +16,10 @@
     $("p-queue").textContent = t.queue_name;
     const s = STATES[t.state] || [t.state, t.state];
     let line = s[0] + " · " + s[1];
-    if (t.state === "called" && t.window_hint) line = "请到 " + t.window_hint + " 办理 · Go to " + t.window_hint;
+    if (t.state === "called" && t.window_hint) line = "请到 " + t.window_hint + " 办理 · Your turn: please go to the window";
     $("p-state").textContent = line;
     document.body.dataset.state = t.state;
+    document.body.dataset.version = String((parseInt(document.body.dataset.version || "0", 10) || 0) + 1);
     $("p-facts").hidden = t.state !== "waiting";
     $("p-ahead").textContent = t.people_ahead;
     $("p-wait").textContent = t.expected_wait_min;

@@ -33,6 +33,7 @@
     if (level <= 2) { show("r-reasons"); armIdle(); } else { submit(); }
   });
   $("r-submit").addEventListener("click", submit);
+  $("r-back").addEventListener("click", () => { level = null; show("r-ask"); armIdle(); });
   $("pair-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     try {

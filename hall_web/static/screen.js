@@ -79,8 +79,10 @@
     others.replaceChildren(...calls.filter((c) => c !== now).slice(0, 6).map((c) => {
       const d = document.createElement("div");
       d.className = "s-other " + c.state;
-      d.innerHTML = "<span class='s-o-num'></span><span class='s-o-win'></span>";
-      d.children[0].textContent = c.number; d.children[1].textContent = c.window_name;
+      d.innerHTML = "<span><span class='s-o-num'></span><span class='s-o-tag'></span></span><span class='s-o-win'></span>";
+      d.querySelector(".s-o-num").textContent = c.number;
+      d.querySelector(".s-o-tag").textContent = c.state === "serving" ? "办理中" : "";
+      d.children[1].textContent = c.window_name;
       return d;
     }));
     for (const q of st.queues || []) {
