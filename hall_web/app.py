@@ -22,11 +22,10 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field
-from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from hall_contract import messages as m
@@ -98,6 +97,28 @@ class PlaybackBody(Body):
     seq: int
     event: Literal["start", "end", "error"]
     page: str = Field(max_length=64)
+
+
+def event_stream(events: AsyncIterator[tuple[str, bytes] | None]) -> StreamingResponse:
+    """Server-Sent Events from ``(event, data)`` pairs; ``None`` sends a keep-alive comment.
+
+    Written here rather than with sse-starlette: that library keeps one process-wide
+    "shutting down" flag, so once any server in the process stops (the tests start many)
+    every later stream ends at once. Starlette ends the generator when the browser goes."""
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"retry: 2000\n\n"
+        async for item in events:
+            if item is None:
+                yield b": keep-alive\n\n"
+            else:
+                yield b"event: " + item[0].encode() + b"\ndata: " + item[1] + b"\n\n"
+
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 class Problem(Exception):
@@ -377,21 +398,20 @@ def create_app(
         return Response(srv.state_bytes()[1], media_type="application/json")
 
     @app.get("/live/hall", tags=["hall"])
-    async def live_hall(request: Request) -> EventSourceResponse:
+    async def live_hall() -> StreamingResponse:
         """Server-Sent Events: a ``state`` event (the ``/api/hall`` JSON) on every change."""
 
-        async def stream() -> AsyncIterator[dict[str, str]]:
+        async def stream() -> AsyncIterator[tuple[str, bytes] | None]:
             seen = -1
             while True:
                 v, body = srv.state_bytes()
                 if v != seen:
                     seen = v
-                    yield {"event": "state", "data": body.decode()}
-                await srv.hub.wait_newer(seen, KEEPALIVE_S)
-                if await request.is_disconnected():
-                    return
+                    yield ("state", body)
+                elif await srv.hub.wait_newer(seen, KEEPALIVE_S) == seen:
+                    yield None
 
-        return EventSourceResponse(stream(), ping=KEEPALIVE_S, send_timeout=10)
+        return event_stream(stream())
 
     @app.get("/audio/call/{seq}.wav", tags=["hall"])
     async def call_audio(seq: int) -> Response:
@@ -427,18 +447,20 @@ def create_app(
         return out
 
     @app.get("/live/tickets/{token}", tags=["citizen"])
-    async def live_ticket(token: str, request: Request) -> EventSourceResponse:
+    async def live_ticket(token: str) -> StreamingResponse:
         """SSE: a ``ticket`` event whenever the ticket's place changes."""
         first = await srv.ask("ticket.lookup", {"ticket": token})
 
-        async def stream() -> AsyncIterator[dict[str, str]]:
+        async def stream() -> AsyncIterator[tuple[str, bytes] | None]:
             last = orjson.dumps(phone_view(first))
-            yield {"event": "ticket", "data": last.decode()}
+            yield ("ticket", last)
             seen = srv.live.version
             while True:
-                seen = await srv.hub.wait_newer(seen, KEEPALIVE_S)
-                if await request.is_disconnected():
-                    return
+                newer = await srv.hub.wait_newer(seen, KEEPALIVE_S)
+                if newer == seen:
+                    yield None
+                    continue
+                seen = newer
                 try:
                     t = await srv.ask("ticket.lookup", {"ticket": token}, timeout=3.0)
                 except Problem:
@@ -446,12 +468,12 @@ def create_app(
                 body = orjson.dumps(phone_view(t))
                 if body != last:
                     last = body
-                    yield {"event": "ticket", "data": body.decode()}
-                if t.state not in ("waiting", "called", "serving"):
+                    yield ("ticket", body)
+                if t.state not in ("waiting", "called", "serving", "skipped"):
                     return
                 await asyncio.sleep(1.0)  # at most one look-up a second per phone
 
-        return EventSourceResponse(stream(), ping=KEEPALIVE_S, send_timeout=10)
+        return event_stream(stream())
 
     @app.post("/api/tickets/{token}/notify", tags=["citizen"])
     async def notify(token: str, body: NotifyBody) -> dict[str, Any]:

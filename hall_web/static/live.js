@@ -2,7 +2,10 @@
 "use strict";
 window.Hall = (function () {
   const overlay = () => document.getElementById("offline");
-  let streamUp = false, hallUp = true;
+  // Optimistic at load (no overlay flashing on every page load); down when the stream
+  // fails, or has not opened within 3 s.
+  let streamUp = true, hallUp = true, opened = false;
+  setTimeout(() => { if (!opened) { streamUp = false; showOffline(); } }, 3000);
   function showOffline() {
     const o = overlay();
     if (o) o.hidden = streamUp && hallUp;
@@ -14,7 +17,7 @@ window.Hall = (function () {
     let es;
     function open() {
       es = new EventSource(url);
-      es.onopen = () => { streamUp = true; showOffline(); };
+      es.onopen = () => { opened = true; streamUp = true; showOffline(); };
       es.onerror = () => {
         streamUp = false; showOffline();
         if (es.readyState === EventSource.CLOSED) setTimeout(open, 2000);

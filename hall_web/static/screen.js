@@ -14,7 +14,9 @@
 
   function report(seq, event) {
     fetch("/api/playback", {method: "POST", headers: {"Content-Type": "application/json"},
-      body: JSON.stringify({seq, event, page})}).catch(() => {});
+      body: JSON.stringify({seq, event, page})})
+      .then(() => { document.body.dataset.reported = seq + ":" + event; })
+      .catch(() => {});
   }
   function playNext() {
     if (playing || queue.length === 0) return;

@@ -69,9 +69,8 @@ def test_a_ticket_s_day_across_every_face(
     def played() -> list[tuple[int, str]]:
         return [(s, e) for _p, s, e, _at in web.srv.playback if s == seq]
 
-    screen.wait_for_function(
-        "() => document.getElementById('audio-state').textContent === 'idle'",
-        timeout=20 * SECOND,
+    expect(screen.locator("body")).to_have_attribute(
+        "data-reported", f"{seq}:end", timeout=20 * SECOND
     )
     assert played() == [(seq, "start"), (seq, "end")]
 
