@@ -576,6 +576,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-kiosk", action="store_true", help="no kiosk window")
     d.add_argument("--duration", type=float, default=0, help="stop after N seconds (0: never)")
     d.add_argument("--speed", type=float, default=1.0, help="simulated staff speed factor")
+    d.add_argument("--no-web", action="store_true", help="no web server (hall display etc.)")
+    d.add_argument("--web-port", type=int, default=8080, help="web server port (another if taken)")
     d.set_defaults(func=cmd_demo)
     return p
 

@@ -1,9 +1,11 @@
-"""The demo hall: our own mosquitto, the controller, simulated kiosks and windows, a
-console "hall screen", and the kiosk window on simulated devices.
+"""The demo hall: our own mosquitto, the controller, the web server (hall display, staff
+console, rating pads, phone pages), the display program on simulated LED window displays,
+simulated kiosks and windows, and the kiosk window on simulated devices.
 
 Everything speaks the real contract over the real broker; the simulated staff are just
-MQTT clients like the window CLI. The clock starts at the hall's next opening (or now,
-when it is open), so the demo shows a working hall at any hour.
+MQTT clients like the window CLI, and window 1 is left for you at the staff console. The
+demo hall runs on its own 24-hour calendar (every day 00:00-24:00, no holidays; the hall
+display says so), so a newcomer sees it working at any hour.
 """
 
 from __future__ import annotations
@@ -15,15 +17,19 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from hall_contract.client import HallClient
-from hall_contract.hallconfig import HallConfig
+from hall_contract.hallconfig import HallConfig, around_the_clock
 from hall_contract.messages import CallBoard, read
 from hall_contract.topics import Topics
 from hall_controller.broker import Mosquitto
@@ -48,21 +54,85 @@ def say(who: str, text: str) -> None:
         sys.stdout.flush()
 
 
-def demo_clock(cfg: HallConfig, speed: float) -> Any:
-    """Hall time: starts now if the hall is open, else at its next opening; runs at
-    ``speed`` × real time, so waits and warnings show up within a demo."""
-    from hall_contract.hallconfig import is_open, next_opening
+DEMO_PASSWORD = "Window-pass-2026"
+CALENDAR_NOTE = "演示大厅 24 小时开放 · Demo hall: open 24 hours"
+#: set when the simulated kiosks issued their first ticket (its phone page is printed)
+FIRST_TICKET = threading.Event()
 
-    now = dt.datetime.now(cfg.tz)
-    start = now
-    if not is_open(cfg.schedule, now, cfg.tz):
-        start = (next_opening(cfg.schedule, now, cfg.tz) or now) + dt.timedelta(minutes=5)
-    t0_real, t0_hall = time.time(), start.timestamp()
-    return lambda: t0_hall + (time.time() - t0_real) * speed
+
+def free_port(preferred: int) -> int:
+    """``preferred`` when nothing listens there, else any free port."""
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise OSError("no free port")
+
+
+def write_yaml(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def start_web(
+    cfg: HallConfig, data: Path, mq: Mosquitto, port: int
+) -> tuple[subprocess.Popen[bytes], str]:
+    """The web server as its own process, as in a real hall (``python -m hall_web run``),
+    with a staff account ``demo`` for the console and the rating pads."""
+    write_yaml(data / "hall.yaml", cfg.model_dump(mode="json", exclude_none=True))
+    web_yaml = data / "web.yaml"
+    write_yaml(
+        web_yaml,
+        {
+            "terminal_id": "web",
+            "hall_config": "hall.yaml",
+            "broker_url": mq.url,
+            "listen": "127.0.0.1",
+            "port": port,
+            "data_dir": "web",
+            "screen": {"calendar_note": CALENDAR_NOTE},
+            "sms": {"driver": "simulated", "sign_name": cfg.hall.name},
+        },
+    )
+    base = [sys.executable, "-m", "hall_web", "--config", str(web_yaml)]
+    add = subprocess.run(
+        [*base, "user", "add", "demo", "--name", "演示窗口", "--password-stdin"],
+        input=DEMO_PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    if add.returncode != 0:
+        raise RuntimeError(f"could not add the demo staff account: {add.stderr.strip()}")
+    proc = subprocess.Popen(
+        [*base, "run"], cwd=ROOT, preexec_fn=preexec_die_with_parent(), stdout=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        # a web server answers or it does not: a poll of /healthz (nothing to subscribe to)
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=1) as r:
+                if json.load(r).get("online"):
+                    return proc, url
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"the web server exited with {proc.returncode}")
+        time.sleep(0.2)
+    raise RuntimeError("the web server did not come up within 30 s")
 
 
 def kiosk_sim(
-    client: HallClient, cfg: HallConfig, stop: threading.Event, rate: float, rng: random.Random
+    client: HallClient,
+    cfg: HallConfig,
+    stop: threading.Event,
+    rate: float,
+    rng: random.Random,
+    first: list[str] | None = None,
 ) -> None:
     services = [s for s in cfg.services if not s.self_service]
     while not stop.wait(rng.expovariate(rate)):
@@ -71,6 +141,9 @@ def kiosk_sim(
         r = client.request("ticket.issue", {"service": svc.id, "priority": prio}, timeout=5)
         if r.ok and r.result:
             t = r.result
+            if first is not None and not first and t.token:
+                first.append(t.token)
+                FIRST_TICKET.set()
             tag = "" if prio == "normal" else f" [{prio}]"
             say(
                 client.terminal_id,
@@ -118,7 +191,7 @@ def window_sim(
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
+    cfg = around_the_clock(load_config(args.config))
     data = ROOT / "var" / "demo"
     if data.exists():
         shutil.rmtree(data)  # a fresh hall every demo
@@ -139,7 +212,7 @@ def _run(
     args: argparse.Namespace, cfg: HallConfig, data: Path, mq: Mosquitto, done: threading.Event
 ) -> int:
     say("broker", f"mosquitto on {mq.url} (tuned: TCP_NODELAY, deep queues)")
-    clock = demo_clock(cfg, args.speed)
+    clock = time.time  # the demo hall's calendar is open around the clock
     ctl = Controller(
         cfg,
         SqliteStore(data / "hall.db"),
@@ -177,17 +250,28 @@ def _run(
 
     screen.subscribe(topics.alerts, on_alert)
 
+    procs: list[subprocess.Popen[bytes]] = []
+    url = None
+    if not args.no_web:
+        web_proc, url = start_web(cfg, data, mq, free_port(args.web_port))
+        procs.append(web_proc)
+        say("web", f"web server on {url}")
+
     threads = []
+    first: list[str] = []
     kiosk_ids = [t.id for t in cfg.terminals if t.role == "kiosk"][1:3] or ["k-sim"]
     for kid in kiosk_ids:
         c = HallClient(topics, kid, mq.settings, role="kiosk").start()
         clients.append(c)
         threads.append(
             threading.Thread(
-                target=kiosk_sim, daemon=True, args=(c, cfg, stop, 0.3 * args.speed / 10, rng)
+                target=kiosk_sim,
+                daemon=True,
+                args=(c, cfg, stop, 0.3 * args.speed / 10, rng, first),
             )
         )
-    for t in [t for t in cfg.terminals if t.role == "window"][:6]:
+    # window 1 is yours at the staff console; the simulated staff work at the next six
+    for t in [t for t in cfg.terminals if t.role == "window"][1:7]:
         c = HallClient(topics, t.id, mq.settings, role="window").start()
         clients.append(c)
         threads.append(
@@ -226,7 +310,22 @@ def _run(
             "no screen here (DISPLAY unset): the kiosk window is skipped; "
             "`python -m kiosk screenshots OUTDIR` draws its screens headless",
         )
-    say("hall", "press Ctrl-C to stop")
+    if url is not None:
+        FIRST_TICKET.wait(10)
+        w1 = cfg.windows[0]
+        phone = f"{url}/q/{first[0]}" if first else f"{url}/q/<the token on a ticket>"
+        for line in (
+            f"综合屏 hall display:     {url}/screen",
+            f"窗口工作台 staff console: {url}/counter   (account demo, password {DEMO_PASSWORD}; "
+            f"pick {w1.name})",
+            f"窗口屏 window display:   {url}/window-display/{w1.id}",
+            f"评价器 rating pad:       {url}/rate/{w1.id}   (pair it once with the same account)",
+            f"手机页 phone page:       {phone}",
+            f"REST API:               {url}/docs",
+            f"Every page:             {url}/",
+        ):
+            say("web", line)
+    say("hall", f"{CALENDAR_NOTE} — press Ctrl-C to stop")
 
     done.wait(args.duration if args.duration > 0 else None)
     stop.set()
@@ -238,6 +337,13 @@ def _run(
             say("kiosk", "the kiosk did not stop within 10 s; killing it")
             kiosk_proc.kill()
             kiosk_proc.wait(5)
+    for p in procs:
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
     for th in threads:
         th.join(10)
     for c in clients:

@@ -32,6 +32,7 @@ from hall_contract import messages as m
 from hall_contract.client import HallClient, RequestTimeout
 from hall_contract.hallconfig import HallConfig
 from hall_contract.topics import Topics
+from hall_web.auth import AccountError
 from hall_web.live import Hub, LiveHall
 from hall_web.settings import WebSettings
 from hall_web.voice import CallAudio
@@ -578,7 +579,10 @@ def create_app(
                 403, "forbidden", "您不能在这个窗口登录", "you may not work at this window"
             )
         st = await srv.ask("window.sign_on", {"window": body.window, "staff": s.account.id})
-        srv.accounts.set_window(request.cookies.get(SESSION_COOKIE, ""), body.window)
+        try:
+            srv.accounts.set_window(request.cookies.get(SESSION_COOKIE, ""), body.window)
+        except AccountError as err:
+            raise Problem(403, "forbidden", err.message_zh, err.message_en) from None
         return {"window": asdict(st)}
 
     @app.post("/api/counter/{action}", tags=["staff"])
@@ -622,7 +626,10 @@ def create_app(
                 429 if err.reason == "locked" else 401, err.reason, err.message_zh, err.message_en
             ) from None
         srv.accounts.logout(s.token)
-        token = srv.accounts.pair_pad(window, s.account)
+        try:
+            token = srv.accounts.pair_pad(window, s.account)
+        except AccountError as err:
+            raise Problem(403, "forbidden", err.message_zh, err.message_en) from None
         response.set_cookie(
             PAD_COOKIE,
             token,

@@ -82,11 +82,13 @@ def take(out: Path, hall_config: Path = ROOT / "config" / "hall.yaml") -> list[P
             screen=ScreenSettings(calendar_note="演示大厅 24 小时开放 · Demo hall: open 24 hours"),
             sms=SmsSettings(driver="simulated", sign_name=cfg.hall.name),
         )
-        app = create_app(web, cfg)
-        server, th, url = serve(app)
-        t = Topics(cfg.hall.id)
         clients: list[HallClient] = []
+        server: uvicorn.Server | None = None
+        th: threading.Thread | None = None
         try:
+            app = create_app(web, cfg)
+            server, th, url = serve(app)
+            t = Topics(cfg.hall.id)
             kiosk = HallClient(t, "k01", mq.settings, role="kiosk").start()
             clients.append(kiosk)
             queues = [q.id for q in cfg.queues[:4]] * 5
@@ -173,8 +175,9 @@ def take(out: Path, hall_config: Path = ROOT / "config" / "hall.yaml") -> list[P
         finally:
             for c in clients:
                 c.stop(graceful=False)
-            server.should_exit = True
-            th.join(10)
+            if server is not None and th is not None:
+                server.should_exit = True
+                th.join(10)
             ctl.stop()
             mq.stop()
     return shots

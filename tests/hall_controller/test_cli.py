@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import stat
 import subprocess
@@ -149,6 +150,11 @@ def test_demo_runs_the_hall(tmp_path: Path) -> None:
     r = run_cli("demo", "--no-kiosk", "--duration", "5", "--speed", "60", timeout=90)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "取号" in r.stdout and "叫号" in r.stdout and "正在呼叫" in r.stdout
+    # the web server came up (the demo waits for it to reach the controller) and its
+    # pages are announced, a phone page with a real ticket's token among them
+    assert "/screen" in r.stdout and "/counter" in r.stdout and "/rate/win01" in r.stdout
+    assert re.search(r"/q/[0-9a-f]{16}", r.stdout), r.stdout[-2000:]
+    assert "24 小时开放" in r.stdout
     assert "demo over" in r.stdout
 
 
