@@ -238,6 +238,41 @@ def test_parallel_attempts_cannot_get_past_the_limit(db: Path, clock: Clock) -> 
         assert refused(accounts, "zhang.san", PASSWORD, "10.2.0.1").reason == "locked"
 
 
+class HeldHasher(PasswordHasher):
+    """Holds each password check until released."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=8, parallelism=1)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        self.entered.set()
+        self.release.wait(10)
+        return super().verify(hash, password)
+
+
+def test_a_lock_set_by_another_process_survives_its_late_failures(db: Path, clock: Clock) -> None:
+    held = HeldHasher()
+    with (
+        Accounts(db, clock=clock, hasher=FAST) as one,
+        Accounts(db, clock=clock, hasher=held) as other,
+    ):
+        one.add("zhang.san", "张三", ["staff"], PASSWORD)
+        late: list[str] = []
+        t = threading.Thread(
+            target=lambda: late.append(refused(other, "zhang.san", "nope", "10.0.0.9").reason)
+        )
+        t.start()
+        assert held.entered.wait(10)  # the other's attempt is in, its check held
+        for _ in range(5):
+            refused(one, "zhang.san", "nope", "10.0.0.1")
+        held.release.set()
+        t.join()
+        assert late == ["locked"]
+        assert refused(one, "zhang.san", PASSWORD, "10.0.0.1").reason == "locked"
+
+
 def test_parallel_right_passwords_near_the_limit_all_sign_in(accounts: Accounts) -> None:
     for _ in range(4):
         refused(accounts, "zhang.san", "nope", "10.0.0.1")
