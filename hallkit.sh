@@ -26,6 +26,9 @@ system_packages() {
   ls /usr/lib/*/dri/swrast_dri.so >/dev/null 2>&1 || missing+=(libgl1-mesa-dri)
   ls /usr/lib/*/libEGL_mesa.so.0 >/dev/null 2>&1 || missing+=(libegl-mesa0)
   python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+  # The web faces' browser tests and screenshots drive Debian's Chromium with Playwright
+  # (never a downloaded browser).
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
   if [ ${#missing[@]} -gt 0 ]; then
     if ! command -v apt-get >/dev/null 2>&1; then
       log "missing system packages (${missing[*]}) and no apt-get: install them by hand"; exit 1
