@@ -156,7 +156,8 @@ class WebServer:
         self.topics = Topics(hall.hall.id)
         self.live = LiveHall(hall, self.topics)
         self.hub = Hub(self.live)
-        self.audio = CallAudio(settings.voice)
+        dialect = settings.path(settings.voice_dialect) if settings.voice_dialect else None
+        self.audio = CallAudio(settings.voice, dialect)
         self.client = client or HallClient(
             self.topics,
             settings.terminal_id,
@@ -352,7 +353,7 @@ def create_app(
 
     @app.get("/screen", response_class=HTMLResponse, include_in_schema=False)
     async def screen() -> HTMLResponse:
-        return page("screen.html")
+        return page("screen.html", audio_parts=srv.audio.parts)
 
     @app.get("/window-display/{window}", response_class=HTMLResponse, include_in_schema=False)
     async def window_display(window: str) -> HTMLResponse:
@@ -415,13 +416,14 @@ def create_app(
         return event_stream(stream())
 
     @app.get("/audio/call/{seq}.wav", tags=["hall"])
-    async def call_audio(seq: int) -> Response:
-        """The announcement of the call with event sequence ``seq`` (recent calls only)."""
+    async def call_audio(seq: int, part: int = 0) -> Response:
+        """The announcement of the call with event sequence ``seq`` (recent calls only);
+        ``part`` 1 is its dialect version when a dialect pack is configured."""
         with srv.live.lock:
             a = next((x for x in srv.live.view.announce if x.seq == seq), None)
-        if a is None:
+        if a is None or not 0 <= part < srv.audio.parts:
             raise HTTPException(404, "no such recent call")
-        data = await run_in_threadpool(srv.audio.wav, a.seq, a.number, a.spoken_window)
+        data = await run_in_threadpool(srv.audio.wav, a.seq, a.number, a.spoken_window, part)
         return Response(data, media_type="audio/wav", headers={"Cache-Control": "max-age=600"})
 
     @app.post("/api/playback", tags=["hall"], status_code=204)

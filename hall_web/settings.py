@@ -52,6 +52,11 @@ class WebSettings(Strict):
     )
     screen: ScreenSettings = ScreenSettings()
     voice: VoiceSettings = VoiceSettings(driver="null")
+    voice_dialect: str | None = Field(
+        None,
+        description="A dialect voice pack (a folder, relative to this file) announced after "
+        "Mandarin, e.g. 闽南语 clips",
+    )
     sms: SmsSettings = SmsSettings()
     pad_idle_s: float = Field(60.0, ge=10, le=600, description="Rating pad back to idle after")
 

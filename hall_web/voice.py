@@ -2,13 +2,16 @@
 
 The sentence is built from the voice pack's clips exactly as the display PC's speaker
 program builds it (:mod:`devices.voice`), repeated as configured, so a hall sounds the same
-whichever plays it. Built once per call and kept for the last calls only.
+whichever plays it; with a dialect pack (e.g. 闽南语) configured, a second part follows in
+the dialect (its own WAV: packs may differ in format). Built once per call and part and
+kept for the last calls only.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from pathlib import Path
 
 from devices.voice import pack as packs
 from devices.voice.announcer import Announcer, NullSink, repeat_wav
@@ -18,33 +21,45 @@ KEEP = 64  #: WAVs kept (a page fetches a call's audio within seconds of it)
 
 
 class CallAudio:
-    def __init__(self, settings: VoiceSettings) -> None:
+    """``dialect``: the folder of a dialect voice pack, or None."""
+
+    def __init__(self, settings: VoiceSettings, dialect: Path | None = None) -> None:
         self.settings = settings
-        self._announcer: Announcer | None = None
-        self._cache: OrderedDict[int, bytes] = OrderedDict()
+        self.dialect_pack = packs.load_pack(dialect) if dialect is not None else None
+        self._voices: dict[int, Announcer] = {}
+        self._cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _voice(self) -> Announcer:
-        if self._announcer is None:
-            self._announcer = Announcer(self.settings, sink=NullSink(), name="web-voice")
-        return self._announcer
+    @property
+    def parts(self) -> int:
+        """WAVs per announcement: Mandarin, and the dialect when configured."""
+        return 2 if self.dialect_pack is not None else 1
 
-    def wav(self, seq: int, number: str, spoken_window: str) -> bytes:
-        """The announcement of call ``seq`` (built once, then from the cache)."""
+    def _voice(self, part: int) -> Announcer:
+        if part not in self._voices:
+            pack = self.dialect_pack if part == 1 else None
+            self._voices[part] = Announcer(
+                self.settings, pack=pack, sink=NullSink(), name=f"web-voice-{part}"
+            )
+        return self._voices[part]
+
+    def wav(self, seq: int, number: str, spoken_window: str, part: int = 0) -> bytes:
+        """Part ``part`` of the announcement of call ``seq`` (built once, then cached)."""
+        if not 0 <= part < self.parts:
+            raise KeyError(part)
         with self._lock:
-            hit = self._cache.get(seq)
+            hit = self._cache.get((seq, part))
             if hit is not None:
                 return hit
-            a = self._voice()
-            one, _tts = a.sentence_wav(
+            one, _tts = self._voice(part).sentence_wav(
                 packs.call_text(number, spoken_window), packs.call_tokens(number, spoken_window)
             )
             data = repeat_wav(one, self.settings.repeat, self.settings.repeat_gap_s)
-            self._cache[seq] = data
+            self._cache[(seq, part)] = data
             while len(self._cache) > KEEP:
                 self._cache.popitem(last=False)
             return data
 
     def close(self) -> None:
-        if self._announcer is not None:
-            self._announcer.close()
+        for a in self._voices.values():
+            a.close()

@@ -23,7 +23,7 @@
     const a = queue.shift();
     playing = true;
     $("audio-state").textContent = "playing " + a.seq;
-    let finished = false;
+    let part = 0, finished = false;
     const done = (ev) => {
       if (finished) return;
       finished = true;
@@ -32,12 +32,16 @@
       $("audio-state").textContent = "idle";
       playNext();
     };
-    player.onended = () => done("end");
-    player.onerror = () => done("error");
-    player.src = "/audio/call/" + a.seq + ".wav";
+    // Mandarin, then the dialect when configured: parts of one announcement, each to its end
+    const playPart = () => {
+      player.onended = () => { part += 1; if (part < (cfg.parts || 1)) playPart(); else done("end"); };
+      player.onerror = () => done("error");
+      player.src = "/audio/call/" + a.seq + ".wav" + (part ? "?part=" + part : "");
+      const p = player.play();
+      if (p && p.catch) p.catch(() => done("error"));
+    };
     report(a.seq, "start");
-    const p = player.play();
-    if (p && p.catch) p.catch(() => done("error"));
+    playPart();
   }
   function announce(list) {
     if (!cfg.audio) return;

@@ -131,3 +131,23 @@ def test_a_rating_pad_rates_the_ticket_just_finished_at_its_window_once(
     assert r.status_code == 200, r.text
     again = pad.post("/api/rate/win01", json={**body, "level": 5, "reasons": []})
     assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
+
+
+def test_with_a_dialect_pack_each_call_has_a_mandarin_and_a_dialect_part(
+    web_factory: Callable[..., WebHall], kiosk: HallClient, tmp_path: Any
+) -> None:
+    from tests.kiosk.test_ui import _dialect_pack
+
+    _dialect_pack(tmp_path / "nan")
+    web = web_factory(voice_dialect=str(tmp_path / "nan"))
+    t = issue(kiosk)
+    assert web.staff().post("/api/counter/call_next", json={}).status_code == 200
+    st = wait_state(web, lambda s: any(a["number"] == t.number for a in s["announce"]))
+    seq = st["announce"][-1]["seq"]
+    c = web.client()
+    cmn = c.get(f"/audio/call/{seq}.wav")
+    nan = c.get(f"/audio/call/{seq}.wav?part=1")
+    assert cmn.status_code == nan.status_code == 200
+    assert cmn.content[:4] == nan.content[:4] == b"RIFF" and cmn.content != nan.content
+    assert c.get(f"/audio/call/{seq}.wav?part=2").status_code == 404
+    assert '"parts": 2' in c.get("/screen").text
