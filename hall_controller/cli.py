@@ -262,6 +262,8 @@ WINDOW_OPS = {
     "finish": "window.finish",
     "pause": "window.pause",
     "resume": "window.resume",
+    "sign-on": "window.sign_on",
+    "sign-off": "window.sign_off",
     "status": "window.status",
 }
 
@@ -374,6 +376,8 @@ def cmd_window(args: argparse.Namespace) -> int:
         payload["accept_case"] = True
     if args.op == "pause" and args.reason:
         payload["reason"] = args.reason
+    if args.staff:
+        payload["staff"] = args.staff
     reply = one_request(cfg, args, tid, "window", WINDOW_OPS[args.op], payload)
     if reply is None:
         return 3
@@ -488,7 +492,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser(
-        "run", help="run the controller (and its own mosquitto unless a broker URL is configured)"
+        "run",
+        help="run the controller (and its own mosquitto unless a broker URL is configured)",
+        description="Runs the hall controller and, without a broker URL, its own mosquitto. "
+        "The hall's other programs are separate processes, each a terminal of the hall: the "
+        "web server (hall display, staff console, rating pads, phone pages) with "
+        "`python -m hall_web --config config/web.yaml run`, and on the PC wired to the LED "
+        "window displays the display program with `python -m hall_display run --config "
+        "config/display.yaml`. docs/web.md and docs/display.md have their systemd units.",
     )
     r.add_argument("--config", default=DEFAULT_CONFIG)
     r.add_argument("--broker-url", help="mqtt://host:port of an existing broker")
@@ -515,6 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--window", required=True)
     w.add_argument("--timeout", type=float, default=5.0)
     w.add_argument("--json", action="store_true")
+    w.add_argument(
+        "--staff", help="your staff account id, recorded in the events (reports per person)"
+    )
     wsub = w.add_subparsers(dest="op", required=True)
     for name in WINDOW_OPS:
         op = wsub.add_parser(name)
