@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from devices.display.simulator import DisplaySimulator
 from hall_contract.client import HallClient
 from hall_contract.hallconfig import HallConfig, around_the_clock
 from hall_contract.messages import CallBoard, read
@@ -124,6 +125,40 @@ def start_web(
             raise RuntimeError(f"the web server exited with {proc.returncode}")
         time.sleep(0.2)
     raise RuntimeError("the web server did not come up within 30 s")
+
+
+def start_display(
+    cfg: HallConfig, data: Path, mq: Mosquitto
+) -> tuple[subprocess.Popen[bytes], DisplaySimulator]:
+    """The display program as its own process, driving simulated LED window displays (one
+    Modbus RTU bus, unit N above the N-th window) over the simulator's socket; its hall
+    speaker writes WAV files (the hall display page plays the voice in the browser)."""
+    sim = DisplaySimulator(units=range(1, len(cfg.windows) + 1)).start()
+    display_yaml = data / "display.yaml"
+    write_yaml(
+        display_yaml,
+        {
+            "terminal_id": "d01",
+            "hall_config": "hall.yaml",
+            "broker_url": mq.url,
+            "leds": {
+                "driver": "modbus",
+                "port": sim.url,
+                "timeout_s": 0.3,
+                "retries": 0,
+                "reconnect_max_s": 5,
+                "windows": {w.id: i for i, w in enumerate(cfg.windows, start=1)},
+            },
+            "speaker": {"driver": "file", "output_dir": str(data / "speaker"), "keep_files": 20},
+        },
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hall_display", "run", "--config", str(display_yaml)],
+        cwd=ROOT,
+        preexec_fn=preexec_die_with_parent(),
+        stdout=subprocess.DEVNULL,
+    )
+    return proc, sim
 
 
 def kiosk_sim(
@@ -252,10 +287,14 @@ def _run(
 
     procs: list[subprocess.Popen[bytes]] = []
     url = None
+    sim: DisplaySimulator | None = None
     if not args.no_web:
         web_proc, url = start_web(cfg, data, mq, free_port(args.web_port))
         procs.append(web_proc)
         say("web", f"web server on {url}")
+        disp_proc, sim = start_display(cfg, data, mq)
+        procs.append(disp_proc)
+        say("display", f"LED window displays: {len(cfg.windows)} simulated on {sim.url}")
 
     threads = []
     first: list[str] = []
@@ -344,6 +383,14 @@ def _run(
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait(5)
+    if sim is not None:
+        leds = [(w, sim.displayed(i)) for i, w in enumerate(cfg.windows[:7], start=1)]
+        shown = [
+            f"{w.name} {'暂停服务' if d.legend else (d.ticket.strip() or '(dark)')}"
+            for w, d in leds
+        ]
+        say("display", "LED now — " + "; ".join(shown))
+        sim.stop()
     for th in threads:
         th.join(10)
     for c in clients:

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass
 
+from devices.errors import DeviceRefused
 from devices.state import DeviceStatus, SelfTest, StatusHolder
 
 #: what :meth:`WindowDisplay.self_test` returns (the common :class:`~devices.state.SelfTest`)
 DisplaySelfTest = SelfTest
+
+
+@dataclass(frozen=True)
+class DisplayContent:
+    """What a display shows, as read back from it: the ticket digits and window characters
+    (blank-stripped, "" when dark), the lit legend code (0 none, 1 暂停服务; see
+    :mod:`devices.display.modbus`) and the brightness."""
+
+    ticket: str
+    window: str
+    legend: int
+    brightness: int
 
 
 class WindowDisplay(abc.ABC):
@@ -25,7 +39,17 @@ class WindowDisplay(abc.ABC):
 
     @abc.abstractmethod
     def clear(self) -> None:
-        """Blank the display."""
+        """Blank the display (digits, window and legend)."""
+
+    def show_legend(self, legend: int, window: int | str = "") -> None:
+        """Light fixed legend ``legend`` (1: 暂停服务) with the digits blank. A driver whose
+        module has no legends refuses (this default)."""
+        raise DeviceRefused(f"{self.status.device} has no fixed legends")
+
+    def read_back(self) -> DisplayContent | None:
+        """What the display shows now, read from it; ``None`` when the driver cannot read
+        its display back (this default)."""
+        return None
 
     @abc.abstractmethod
     def set_brightness(self, level: int) -> None:

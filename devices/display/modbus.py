@@ -12,19 +12,30 @@ address         access  meaning
 0x0000-0x0005   rw      ticket characters, left to right, one ASCII code each
                         (0x20 blank); a 4-digit module shows 0x0000-0x0003
 0x0008-0x000A   rw      window characters, left to right, ASCII (0x20 blank)
-0x0010          rw      blink: 0 steady, N = blink N times then stay on
+0x000B          rw      fixed legend lit: 0 none, 1 暂停服务 ("service paused"); the
+                        module's printed, backlit Chinese legends (7 segments cannot
+                        draw Chinese); other codes are module-specific, refused here
+0x0010          rw      blink: 0 steady, N = blink N times then stay on (writing it
+                        again, even the same N, starts the blinking anew: a recall)
 0x0011          rw      brightness 0 (off) .. 7
 0x0020          ro      digit count of the module (4..6)
 0x0021          ro      firmware version
 ==============  ======  ================================================================
 
 Characters a 7-segment digit can show: ``0-9``, ``A-Z`` (as well as 7 segments can),
-``-`` and blank. :meth:`ModbusWindowDisplay.show` writes 0x0000-0x000A in one function-16
-request, so a display never shows half a number, then the blink register.
+``-`` and blank. :meth:`ModbusWindowDisplay.show` writes 0x0000-0x000B (number, window,
+legend off) in one function-16 request, so a display never shows half a number, nor a
+number under the "paused" legend, then the blink register.
+:meth:`~ModbusWindowDisplay.show_legend` writes the same block with blank digits and the
+legend lit; :meth:`~ModbusWindowDisplay.clear` blanks all of it.
+:meth:`~ModbusWindowDisplay.read_back` reads 0x0000-0x0011 (what the module shows now: a
+module that lost power comes back blank, which a caller can notice and repair).
 """
 
 from __future__ import annotations
 
+import array
+import contextlib
 import logging
 import threading
 
@@ -32,7 +43,7 @@ from pymodbus.client import ModbusSerialClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 from pymodbus.framer import FramerType
 
-from devices.display.base import DisplaySelfTest, WindowDisplay
+from devices.display.base import DisplayContent, DisplaySelfTest, WindowDisplay
 from devices.display.settings import DisplaySettings
 from devices.errors import (
     ConfigError,
@@ -50,6 +61,9 @@ REG_TICKET = 0x0000
 TICKET_CHARS = 6
 REG_WINDOW = 0x0008
 WINDOW_CHARS = 3
+REG_LEGEND = 0x000B
+#: Register count of the block :meth:`ModbusWindowDisplay.show` writes (0x0000-0x000B).
+SHOW_BLOCK = REG_LEGEND + 1
 REG_BLINK = 0x0010
 REG_BRIGHTNESS = 0x0011
 REG_DIGITS = 0x0020
@@ -57,6 +71,10 @@ REG_VERSION = 0x0021
 REGISTER_COUNT = 0x0022
 READ_ONLY = frozenset({REG_DIGITS, REG_VERSION})
 BLANK = 0x20
+#: Legend codes of register 0x000B: the module's fixed, lit Chinese legends.
+LEGEND_NONE = 0
+LEGEND_PAUSED = 1
+LEGENDS: dict[int, str] = {LEGEND_NONE: "", LEGEND_PAUSED: "暂停服务"}
 SHOWABLE = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ- ")
 
 
@@ -84,6 +102,67 @@ def show_registers(ticket: str, window: int | str, digits: int) -> list[int]:
     return ticket_regs + gap + encode_chars(str(window), WINDOW_CHARS, align="right")
 
 
+def check_legend(legend: int) -> int:
+    """``legend`` if it is a legend code of the register map (0 = none), else ConfigError."""
+    if legend not in LEGENDS:
+        raise ConfigError(f"legend code {legend} is not one of {sorted(LEGENDS)}")
+    return legend
+
+
+def legend_registers(legend: int, window: int | str = "") -> list[int]:
+    """Values for 0x0000-0x000B: blank digits, the window, legend ``legend`` lit."""
+    return [*show_registers("", window, TICKET_CHARS), check_legend(legend)]
+
+
+def content_of(registers: list[int], digits: int) -> DisplayContent:
+    """What registers 0x0000-0x0011 mean (read back from a module)."""
+    return DisplayContent(
+        ticket=decode_chars(registers[REG_TICKET : REG_TICKET + digits]).strip(),
+        window=decode_chars(registers[REG_WINDOW : REG_WINDOW + WINDOW_CHARS]).strip(),
+        legend=registers[REG_LEGEND],
+        brightness=registers[REG_BRIGHTNESS],
+    )
+
+
+#: Shortest write timeout of the port (pymodbus gives it the reply timeout).
+MIN_WRITE_TIMEOUT_S = 2.0
+
+
+class _SerialClient(ModbusSerialClient):
+    """pymodbus' serial client with two fixes for short reply timeouts.
+
+    * pyserial's ``socket://`` ``in_waiting`` is 1 for "some bytes", so pymodbus read a
+      reply one byte per poll, sleeping four character times between polls: about 5 ms a
+      byte, 0.2 s for an 18-register reply, past a short timeout. The socket's FIONREAD
+      gives the real count (a serial port or pty already reports it).
+    * pymodbus opens the port with the reply timeout as its write timeout too, and a
+      write that outlasts it (a busy CPU, not a dead display) closes the port as lost. A
+      frame is written into the driver's buffer at once: the write gets at least
+      :data:`MIN_WRITE_TIMEOUT_S`.
+    """
+
+    def connect(self) -> bool:
+        ok = bool(super().connect())
+        if ok and self.socket is not None:
+            with contextlib.suppress(ValueError, OSError):
+                current = self.socket.write_timeout
+                self.socket.write_timeout = max(current or 0.0, MIN_WRITE_TIMEOUT_S)
+        return ok
+
+    def _in_waiting(self) -> int:
+        waiting = int(super()._in_waiting())
+        sock = getattr(self.socket, "_socket", None)
+        if waiting and sock is not None:
+            with contextlib.suppress(OSError, ValueError, ImportError):
+                import fcntl
+                import termios
+
+                buf = array.array("i", [0])
+                fcntl.ioctl(sock.fileno(), termios.FIONREAD, buf)
+                waiting = max(waiting, buf[0])
+        return waiting
+
+
 class ModbusBus:
     """One RS-485 bus (serial port) shared by every display on it; thread-safe.
 
@@ -104,7 +183,7 @@ class ModbusBus:
                 max(settings.reconnect_max_s, settings.reconnect_initial_s),
             )
         )
-        self.client = ModbusSerialClient(
+        self.client = _SerialClient(
             settings.port,
             framer=FramerType.RTU,
             baudrate=settings.baudrate,
@@ -218,12 +297,31 @@ class ModbusWindowDisplay(WindowDisplay):
         return DisplaySelfTest(ok, self.status.state, self.status.reason)
 
     def show(self, ticket: str, window: int | str, *, blink: int | None = None) -> None:
-        self._do("show", REG_TICKET, show_registers(ticket, window, self.digits))
+        regs = [*show_registers(ticket, window, self.digits), LEGEND_NONE]
+        self._do("show", REG_TICKET, regs)
         count = self.bus.settings.blink if blink is None else blink
         self._do("blink", REG_BLINK, [count])
 
+    def show_legend(self, legend: int, window: int | str = "") -> None:
+        """Light fixed legend ``legend`` (1 暂停服务) with blank digits and the window."""
+        self._do("legend", REG_TICKET, legend_registers(legend, window))
+
     def clear(self) -> None:
-        self._do("clear", REG_TICKET, [BLANK] * (REG_WINDOW + WINDOW_CHARS))
+        self._do("clear", REG_TICKET, [BLANK] * (SHOW_BLOCK - 1) + [LEGEND_NONE])
+
+    def read_back(self) -> DisplayContent:
+        """Read what the module shows now (ticket, window, legend, brightness)."""
+        try:
+            regs = self.bus.read(self.unit, REG_TICKET, REG_BRIGHTNESS + 1)
+        except (DeviceTimeout, DeviceUnavailable) as err:
+            self.holder.set(DeviceState.ABSENT, f"read back failed: {err}")
+            raise
+        except DeviceRefused as err:
+            self.holder.set(DeviceState.FAULT, f"read back failed: {err}")
+            raise
+        if self.holder.status.state not in (DeviceState.READY, DeviceState.DEGRADED):
+            self.holder.set(DeviceState.READY, "ready")
+        return content_of(regs, self.digits)
 
     def set_brightness(self, level: int) -> None:
         if not 0 <= level <= 7:

@@ -6,6 +6,10 @@ timing and the common faults (``sim.faults.inject(Fault.CORRUPT)`` flips a reply
 byte, ``NO_REPLY``, ``PARTIAL``, ``SLOW``, ``UNPLUG``). Each unit address in
 ``units`` is one LED module following the register map of :mod:`devices.display.modbus`;
 every change of what a module shows is recorded in :attr:`DisplaySimulator.history`.
+One module can be unplugged alone (:meth:`DisplaySimulator.unplug_unit`: it stops
+answering, the rest of the bus goes on) and plugged back in, powered up blank like a real
+module (:meth:`~DisplaySimulator.replug_unit`); :meth:`~DisplaySimulator.unplug` pulls
+the whole bus (the RS-485 adapter).
 Frames are decoded and built with pymodbus' RTU framer and PDU classes.
 """
 
@@ -15,7 +19,7 @@ import logging
 import struct
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +50,8 @@ class Displayed:
     window: str
     blink: int
     brightness: int
+    legend: int = 0
+    """Lit legend code (0 none, 1 暂停服务)."""
 
 
 class LedModule:
@@ -53,11 +59,19 @@ class LedModule:
 
     def __init__(self, unit: int, digits: int = 4, version: int = 100) -> None:
         self.unit = unit
+        self.digits = digits
+        self.version = version
+        self.registers: list[int] = []
+        self.power_on()
+
+    def power_on(self) -> None:
+        """The power-up state: dark (blank digits and window, no legend), brightness 5."""
         self.registers = [m.BLANK] * m.REGISTER_COUNT
+        self.registers[m.REG_LEGEND] = m.LEGEND_NONE
         self.registers[m.REG_BLINK] = 0
         self.registers[m.REG_BRIGHTNESS] = 5
-        self.registers[m.REG_DIGITS] = digits
-        self.registers[m.REG_VERSION] = version
+        self.registers[m.REG_DIGITS] = self.digits
+        self.registers[m.REG_VERSION] = self.version
 
     def displayed(self) -> Displayed:
         r = self.registers
@@ -68,6 +82,7 @@ class LedModule:
             m.decode_chars(r[m.REG_WINDOW : m.REG_WINDOW + m.WINDOW_CHARS]).strip(),
             r[m.REG_BLINK],
             r[m.REG_BRIGHTNESS],
+            r[m.REG_LEGEND],
         )
 
     def read(self, address: int, count: int) -> list[int] | None:
@@ -79,6 +94,8 @@ class LedModule:
         span = range(address, address + len(values))
         if not values or span.stop > len(self.registers) or any(a in m.READ_ONLY for a in span):
             return False
+        if m.REG_LEGEND in span and values[m.REG_LEGEND - address] not in m.LEGENDS:
+            return False  # a legend this module does not have
         self.registers[address : address + len(values)] = values
         return True
 
@@ -141,6 +158,10 @@ class DisplaySimulator:
     ) -> None:
         self.modules = {u: LedModule(u, digits) for u in units}
         self.history: list[Displayed] = []
+        #: every write a module accepted: (unit, address, values), also those that change
+        #: nothing visible (writing the blink register again restarts the blinking)
+        self.writes: list[tuple[int, int, list[int]]] = []
+        self.unplugged_units: set[int] = set()
         self._cond = threading.Condition()
         self.host = host
         self.port = port
@@ -151,7 +172,7 @@ class DisplaySimulator:
     # -- protocol ----------------------------------------------------------------------
     def handle(self, pdu: ModbusPDU) -> ModbusPDU | None:
         module = self.modules.get(pdu.dev_id)
-        if module is None:
+        if module is None or pdu.dev_id in self.unplugged_units:
             return None  # nobody at that address: silence, like a real bus
         reply: ModbusPDU
         if isinstance(pdu, ReadHoldingRegistersRequest):
@@ -166,8 +187,10 @@ class DisplaySimulator:
                 before = module.displayed()
                 ok = module.write(pdu.address, values)
                 after = module.displayed()
-                if ok and after != before:
-                    self.history.append(after)
+                if ok:
+                    self.writes.append((pdu.dev_id, pdu.address, values))
+                    if after != before:
+                        self.history.append(after)
                     self._cond.notify_all()
             if not ok:
                 return ExceptionResponse(pdu.function_code, ILLEGAL_ADDRESS, device_id=pdu.dev_id)
@@ -188,6 +211,40 @@ class DisplaySimulator:
         """Wait until ``count`` display changes were recorded."""
         with self._cond:
             return self._cond.wait_for(lambda: len(self.history) >= count, timeout)
+
+    def wait_displayed(
+        self, unit: int, predicate: Callable[[Displayed], bool], timeout: float
+    ) -> bool:
+        """Wait until what module ``unit`` shows satisfies ``predicate``."""
+        return self.wait_until(lambda: predicate(self.modules[unit].displayed()), timeout)
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``predicate`` (called with the simulator's lock held, after every
+        accepted write and replug) holds."""
+        with self._cond:
+            return self._cond.wait_for(predicate, timeout)
+
+    # -- one module ---------------------------------------------------------------------
+    def unplug_unit(self, unit: int) -> None:
+        """Unplug module ``unit`` alone: it stops answering; the others go on."""
+        with self._cond:
+            if unit not in self.modules:
+                raise KeyError(f"no module at unit {unit}")
+            self.unplugged_units.add(unit)
+
+    def replug_unit(self, unit: int) -> None:
+        """Plug module ``unit`` back in: it powers up dark (what it showed is gone)."""
+        with self._cond:
+            if unit not in self.unplugged_units:
+                return
+            self.unplugged_units.discard(unit)
+            module = self.modules[unit]
+            before = module.displayed()
+            module.power_on()
+            after = module.displayed()
+            if after != before:
+                self.history.append(after)
+            self._cond.notify_all()
 
     # -- server ------------------------------------------------------------------------
     @property
@@ -244,7 +301,12 @@ def serve(host: str, port: int, **opts: Any) -> None:
                 for shown in sim.history[seen:]:
                     print(
                         f"unit {shown.unit}: {shown.ticket or '(blank)'} → window {shown.window or '-'} "
-                        f"blink {shown.blink} brightness {shown.brightness}",
+                        f"blink {shown.blink} brightness {shown.brightness}"
+                        + (
+                            f" legend {m.LEGENDS.get(shown.legend, shown.legend)}"
+                            if shown.legend
+                            else ""
+                        ),
                         flush=True,
                     )
                 seen = len(sim.history)

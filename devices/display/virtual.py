@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devices.display.base import DisplaySelfTest, WindowDisplay
-from devices.display.modbus import encode_chars
+from devices.display.base import DisplayContent, DisplaySelfTest, WindowDisplay
+from devices.display.modbus import check_legend, encode_chars
 from devices.errors import ConfigError
 from devices.state import DeviceState, StatusHolder
 
@@ -16,6 +16,8 @@ class Shown:
     window: str
     blink: int
     brightness: int
+    legend: int = 0
+    """Lit legend code (0 none, 1 暂停服务)."""
 
 
 class VirtualWindowDisplay(WindowDisplay):
@@ -48,6 +50,16 @@ class VirtualWindowDisplay(WindowDisplay):
 
     def clear(self) -> None:
         self.history.append(Shown("", "", 0, self.brightness))
+
+    def show_legend(self, legend: int, window: int | str = "") -> None:
+        encode_chars(str(window), 3)
+        self.history.append(Shown("", str(window), 0, self.brightness, check_legend(legend)))
+
+    def read_back(self) -> DisplayContent:
+        now = self.current
+        if now is None:
+            return DisplayContent("", "", 0, self.brightness)
+        return DisplayContent(now.ticket, now.window, now.legend, self.brightness)
 
     def set_brightness(self, level: int) -> None:
         if not 0 <= level <= 7:

@@ -9,12 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from devices.display.base import DisplayContent
 from devices.display.group import open_display_group
 from devices.display.modbus import (
+    LEGEND_PAUSED,
+    LEGENDS,
+    REG_BRIGHTNESS,
+    REG_LEGEND,
     ModbusBus,
     ModbusWindowDisplay,
     decode_chars,
     encode_chars,
+    legend_registers,
     open_displays,
     show_registers,
 )
@@ -247,3 +253,83 @@ def test_fuzz_rtu_handler_never_raises(chunks: list[bytes]) -> None:
                 assert reply[0] == 1 and len(reply) >= 5  # an RTU frame from unit 1
     finally:
         sim.stop()
+
+
+# -- the fixed legend, reading back, one module unplugged -------------------------------
+def test_legend_register_lights_the_paused_legend_over_blank_digits(
+    sim: DisplaySimulator, bus: ModbusBus
+) -> None:
+    display = ModbusWindowDisplay(bus, 3)
+    display.show("A001", 3, blink=2)
+    display.show_legend(LEGEND_PAUSED, 3)
+    assert sim.displayed(3) == Displayed(3, "", "3", 2, 5, LEGEND_PAUSED)
+    assert LEGENDS[LEGEND_PAUSED] == "暂停服务"
+    display.show("A002", 3, blink=0)  # a number puts the legend out, in the same write
+    assert sim.displayed(3) == Displayed(3, "A002", "3", 0, 5, 0)
+    assert [d.legend for d in sim.history] == [0, 0, LEGEND_PAUSED, 0, 0]
+    display.show_legend(LEGEND_PAUSED)
+    display.clear()
+    assert sim.displayed(3) == Displayed(3, "", "", 0, 5, 0)
+    with pytest.raises(ConfigError, match="legend code 7"):
+        display.show_legend(7, 3)  # refused before anything goes on the wire
+
+
+def test_a_module_refuses_a_legend_it_does_not_have() -> None:
+    module = LedModule(1)
+    assert not module.write(REG_LEGEND, [9])
+    assert module.write(REG_LEGEND, [LEGEND_PAUSED]) and module.displayed().legend == 1
+    assert legend_registers(LEGEND_PAUSED, 12) == [0x20] * 8 + [0x20, 0x31, 0x32, 1]
+
+
+def test_read_back_reports_what_the_module_shows(sim: DisplaySimulator, bus: ModbusBus) -> None:
+    display = ModbusWindowDisplay(bus, 1)
+    assert display.read_back() == DisplayContent("", "", 0, 5)
+    display.show("b12", 7)
+    display.set_brightness(3)
+    assert display.read_back() == DisplayContent("B12", "7", 0, 3)
+    assert display.status.state is DeviceState.READY
+    with pytest.raises(DeviceTimeout):
+        ModbusWindowDisplay(bus, 9).read_back()
+
+
+def test_a_long_reply_over_socket_is_read_whole_not_a_byte_per_poll(
+    sim: DisplaySimulator,
+) -> None:
+    """pyserial's socket:// says 1 byte waits whatever waits; read byte by byte, an
+    18-register reply took ~0.2 s, past this timeout."""
+    bus = ModbusBus(DisplaySettings(port=sim.url, timeout_s=0.1, retries=0))
+    try:
+        for _ in range(5):
+            assert len(bus.read(1, 0, REG_BRIGHTNESS + 1)) == REG_BRIGHTNESS + 1
+    finally:
+        bus.close()
+
+
+def test_one_module_unplugged_goes_silent_and_comes_back_dark(
+    sim: DisplaySimulator, bus: ModbusBus
+) -> None:
+    one, three = ModbusWindowDisplay(bus, 1), ModbusWindowDisplay(bus, 3)
+    one.show("A001", 1)
+    sim.unplug_unit(1)
+    with pytest.raises(DeviceTimeout):
+        one.read_back()
+    assert one.status.state is DeviceState.ABSENT
+    three.show("C3", 3)  # the rest of the bus goes on
+    assert sim.displayed(3).ticket == "C3"
+    sim.replug_unit(1)
+    assert sim.history[-1] == Displayed(1, "", "", 0, 5, 0)  # powered up dark
+    assert one.read_back() == DisplayContent("", "", 0, 5)
+    assert one.status.state is DeviceState.READY
+    assert sim.wait_displayed(3, lambda d: d.ticket == "C3", 1)
+
+
+def test_virtual_display_legend_and_read_back() -> None:
+    display = VirtualWindowDisplay()
+    assert display.read_back() == DisplayContent("", "", 0, 5)
+    display.show_legend(LEGEND_PAUSED, 4)
+    assert display.current == Shown("", "4", 0, 5, LEGEND_PAUSED)
+    assert display.read_back() == DisplayContent("", "4", 1, 5)
+    display.show("A1", 4)
+    assert display.read_back() == DisplayContent("A1", "4", 0, 5)
+    with pytest.raises(ConfigError):
+        display.show_legend(3)
