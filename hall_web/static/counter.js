@@ -8,7 +8,7 @@
   const STATE = {called: "已呼叫 Called", serving: "办理中 Serving"};
   const STEP = {issued: "取号", called: "呼叫", recalled: "重呼", started: "开始办理", no_show: "过号",
     requeued: "重新排队", transferred: "转入", finished: "办结", rated: "已评价", expired: "过期", cancelled: "取消"};
-  let me = null, busy = false, lastWaiting = null, current = null;
+  let me = null, busy = false, lastWaiting = null, current = null, latest = null;
   Hall.clock($("c-clock"));
 
   function show(which) {
@@ -89,6 +89,8 @@
     show("desk");
     $("d-window").textContent = winCfg[me.window] ? winCfg[me.window].name : me.window;
     document.body.dataset.window = me.window;
+    lastWaiting = null;
+    if (latest) renderWindow(latest);  // the counts at once, and the base for the chime
     try {
       const st = await Hall.api("POST", "/api/counter/status", {}, me.csrf);
       $("d-paused").hidden = !st.result.paused;
@@ -169,6 +171,6 @@
       start();
     } catch (e) { $("l-password").value = ""; alert((e.message || "登录失败") + "\n" + (e.message_en || "")); }
   });
-  Hall.follow("/live/hall", ["state"], (_n, st) => { renderWindow(st); document.body.dataset.version = st.version; });
+  Hall.follow("/live/hall", ["state"], (_n, st) => { latest = st; renderWindow(st); document.body.dataset.version = st.version; });
   start();
 })();

@@ -51,6 +51,7 @@ def test_a_ticket_s_day_across_every_face(
     expect(phone.locator("#p-ahead")).to_have_text("0")
     # a sound at the console: its queue had nobody and now has one
     expect(console.locator("body")).to_have_attribute("data-waiting", "1")
+    expect(console.locator("body")).to_have_attribute("data-chimes", "1")
 
     console.keyboard.press("1")  # 呼叫下一位
     expect(console.locator("#d-number")).to_have_text(t.number)
