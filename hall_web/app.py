@@ -32,7 +32,7 @@ from hall_contract import messages as m
 from hall_contract.client import HallClient, RequestTimeout
 from hall_contract.hallconfig import HallConfig
 from hall_contract.topics import Topics
-from hall_web.auth import AccountError
+from hall_web.auth import AccountError, LoginRefused
 from hall_web.live import Hub, LiveHall
 from hall_web.settings import WebSettings
 from hall_web.voice import CallAudio
@@ -529,20 +529,23 @@ def create_app(
             "csrf": s.csrf,
         }
 
-    @app.post("/api/counter/login", tags=["staff"])
-    async def login(body: LoginBody, request: Request, response: Response) -> dict[str, Any]:
-        """Sign in. Five wrong passwords lock the account for 15 minutes."""
-        from hall_web.auth import LoginRefused
-
+    async def sign_in(body: LoginBody, request: Request) -> Any:
+        """A staff member's password checked (argon2, off the event loop), or a Problem:
+        401, or 429 while the account or this address is locked."""
         client = request.client.host if request.client else "?"
         try:
-            s = await run_in_threadpool(
+            return await run_in_threadpool(
                 srv.accounts.login, body.account, body.password, client=client
             )
         except LoginRefused as err:
             raise Problem(
                 429 if err.reason == "locked" else 401, err.reason, err.message_zh, err.message_en
             ) from None
+
+    @app.post("/api/counter/login", tags=["staff"])
+    async def login(body: LoginBody, request: Request, response: Response) -> dict[str, Any]:
+        """Sign in. Five wrong passwords lock the account for 15 minutes."""
+        s = await sign_in(body, request)
         response.set_cookie(
             SESSION_COOKIE,
             s.token,
@@ -614,19 +617,9 @@ def create_app(
     ) -> dict[str, Any]:
         """Pair this tablet as the rating pad of ``window`` (a staff member signs in once);
         the pad then holds a device cookie for that window only."""
-        from hall_web.auth import LoginRefused
-
         if window not in srv.windows:
             raise Problem(404, "not_found", "没有这个窗口", "no such window")
-        client = request.client.host if request.client else "?"
-        try:
-            s = await run_in_threadpool(
-                srv.accounts.login, body.account, body.password, client=client
-            )
-        except LoginRefused as err:
-            raise Problem(
-                429 if err.reason == "locked" else 401, err.reason, err.message_zh, err.message_en
-            ) from None
+        s = await sign_in(body, request)
         srv.accounts.logout(s.token)
         try:
             token = srv.accounts.pair_pad(window, s.account)

@@ -7,18 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from hall_web.shots import CHROMIUM_ARGS
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # a hall display in kiosk mode may play sound without a click
-    "--autoplay-policy=no-user-gesture-required",
-]
+ARGS = CHROMIUM_ARGS
 
 
 @pytest.fixture
