@@ -151,3 +151,39 @@ def test_with_a_dialect_pack_each_call_has_a_mandarin_and_a_dialect_part(
     assert cmn.content[:4] == nan.content[:4] == b"RIFF" and cmn.content != nan.content
     assert c.get(f"/audio/call/{seq}.wav?part=2").status_code == 404
     assert '"parts": 2' in c.get("/screen").text
+
+
+def test_silent_calling_from_the_phone_page_texts_once_and_forgets_the_number(
+    web_factory: Callable[..., WebHall], kiosk: HallClient
+) -> None:
+    """A citizen leaves a number to be told when one ticket is ahead: the simulated SMS
+    gateway (real HTTP) gets exactly one message when the ticket ahead is called; the page
+    shows only the masked number; the number is gone from the store after sending."""
+    from hall_web.notify import SmsSettings
+
+    web = web_factory(sms=SmsSettings(driver="simulated", sign_name="测试便民服务中心"))
+    issue(kiosk)
+    second = issue(kiosk)
+    third = issue(kiosk)
+    c = web.client()
+    bad = c.post(f"/api/tickets/{third.token}/notify", json={"phone": "12345", "when_ahead": 1})
+    assert bad.status_code == 400 and "12345" not in bad.text
+    r = c.post(f"/api/tickets/{third.token}/notify", json={"phone": "13800001234", "when_ahead": 1})
+    assert r.status_code == 200, r.text
+    assert r.json()["silent"] == {"phone": "138****1234", "when_ahead": 1}
+    page = c.get(f"/api/tickets/{third.token}").json()
+    assert page["silent"]["phone"] == "138****1234" and "13800001234" not in str(page)
+    gw = web.srv.notifier.gateway
+    assert gw.messages == []  # two ahead: nothing yet
+    staff = web.staff()
+    assert staff.post("/api/counter/call_next", json={}).status_code == 200  # the first
+    (msg,) = gw.wait_for(1, timeout=10)
+    assert msg.phone == "13800001234" and third.number in msg.text and "1" in msg.text
+    staff.post("/api/counter/finish", json={})
+    assert staff.post("/api/counter/call_next", json={}).json()["result"]["number"] == (
+        second.number
+    )
+    assert web.srv.silent.wait_idle(5)
+    assert len(gw.messages) == 1  # used once
+    assert not web.srv.silent.has(third.ticket_id)
+    assert c.get(f"/api/tickets/{third.token}").json()["silent"] is None
