@@ -59,10 +59,14 @@ def texts(page: Page) -> list[dict[str, Any]]:
 
 
 def test_the_hall_display_is_readable_from_8_m(
-    web: WebHall, kiosk: HallClient, chromium: Any  # noqa: F811
+    web: WebHall,
+    kiosk: HallClient,
+    chromium: Any,  # noqa: F811
 ) -> None:
     busy(web, kiosk)
-    page = chromium.new_context(viewport={"width": 1920, "height": 1080}, bypass_csp=True).new_page()
+    page = chromium.new_context(
+        viewport={"width": 1920, "height": 1080}, bypass_csp=True
+    ).new_page()
     page.goto(web.url + "/screen")
     expect(page.locator("#now-number")).not_to_have_text("—")
     found = texts(page)
@@ -78,7 +82,9 @@ def test_the_hall_display_is_readable_from_8_m(
 
 
 def test_the_staff_console_fits_1366_by_768_and_reads_well(
-    web: WebHall, kiosk: HallClient, chromium: Any  # noqa: F811
+    web: WebHall,
+    kiosk: HallClient,
+    chromium: Any,  # noqa: F811
 ) -> None:
     busy(web, kiosk)
     page = chromium.new_context(viewport={"width": 1366, "height": 768}, bypass_csp=True).new_page()
