@@ -183,8 +183,8 @@ class WebServer:
         self.data_dir.chmod(0o700)
         self.accounts = Accounts(self.data_dir / "accounts.db")
         self.silent = self._silent_calls()
+        self.live.attach(self.client)  # before start: the subscriptions go out on connect
         self.client.start(wait=None)
-        self.live.attach(self.client)
         self.live.on_change.append(self._queue_changed)
         if self.silent is not None:
             self.client.subscribe(self.topics.event("day.rolled"), self._day_rolled)
@@ -246,10 +246,8 @@ class WebServer:
 
     def state_bytes(self) -> tuple[int, bytes]:
         """The live state as JSON, built once per version however many browsers watch."""
-        v = self.live.version
-        if self._state_cache[0] != v:
-            st = self.live.screen_state()
-            self._state_cache = (st["version"], orjson.dumps(st))
+        if self._state_cache[0] != self.live.version:
+            self._state_cache = self.live.state_json()
         return self._state_cache
 
     # ------------------------------------------------------------ silent calls
@@ -325,7 +323,12 @@ def create_app(
 
     def page(name: str, **ctx: Any) -> HTMLResponse:
         html = env.get_template(name).render(
-            hall=hall.hall, screen=settings.screen, windows=hall.windows, queues=hall.queues, **ctx
+            hall=hall.hall,
+            screen=settings.screen,
+            windows=hall.windows,
+            queues=hall.queues,
+            statics=srv.live.statics(),
+            **ctx,
         )
         return HTMLResponse(
             html,
@@ -416,14 +419,20 @@ def create_app(
         return event_stream(stream())
 
     @app.get("/audio/call/{seq}.wav", tags=["hall"])
-    async def call_audio(seq: int, part: int = 0) -> Response:
+    async def call_audio(seq: int, part: int = 0, repeat: int | None = None) -> Response:
         """The announcement of the call with event sequence ``seq`` (recent calls only);
-        ``part`` 1 is its dialect version when a dialect pack is configured."""
+        ``part`` 1 is its dialect version when a dialect pack is configured; ``repeat``
+        (1-5) overrides the configured repeats (the page says a call once while others
+        wait behind it)."""
         with srv.live.lock:
             a = next((x for x in srv.live.view.announce if x.seq == seq), None)
         if a is None or not 0 <= part < srv.audio.parts:
             raise HTTPException(404, "no such recent call")
-        data = await run_in_threadpool(srv.audio.wav, a.seq, a.number, a.spoken_window, part)
+        if repeat is not None and not 1 <= repeat <= 5:
+            raise HTTPException(400, "repeat must be 1-5")
+        data = await run_in_threadpool(
+            srv.audio.wav, a.seq, a.number, a.spoken_window, part, repeat
+        )
         return Response(data, media_type="audio/wav", headers={"Cache-Control": "max-age=600"})
 
     @app.post("/api/playback", tags=["hall"], status_code=204)

@@ -20,7 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -31,7 +31,7 @@ from hall_contract.topics import Topics
 
 log = logging.getLogger(__name__)
 
-ANNOUNCE_KEEP = 20  #: calls kept for pages to announce (a page plays those it has not)
+ANNOUNCE_KEEP = 100  #: calls kept for pages to announce (a page plays those it has not)
 
 
 def spoken_window(name: str, wid: str) -> str:
@@ -106,10 +106,12 @@ class LiveHall:
         self.on_call: list[Callable[[Announcement], None]] = []
         #: hooks for any change of a ticket's queue (the phone pages)
         self.on_change: list[Callable[[str], None]] = []
+        self._hours: tuple[int, str] = (-1, "")
 
     # ------------------------------------------------------------- subscriptions
     def attach(self, client: Any) -> None:
-        """Subscribe ``client`` (a HallClient) to everything the faces show."""
+        """Subscribe ``client`` (a HallClient) to everything the faces show. Call it before
+        the client starts: the subscriptions are made on (every) connect."""
         t = self.topics
         client.on_connection_change = self._broker
         client.subscribe(t.controller_state, self._on_controller)
@@ -244,61 +246,69 @@ class LiveHall:
         spans = hours_on(self.config.schedule, day)
         return "  ".join(f"{s.start}–{s.end}" for s in spans) or "今日休息"
 
-    def screen_state(self) -> dict[str, Any]:
+    def state_json(self) -> tuple[int, bytes]:
         """Everything the hall display, window displays and consoles need (no personal
-        data: numbers, windows, counts)."""
+        data: numbers, windows, counts), as JSON, with its version.
+
+        Only references are taken under the lock (the boards are replaced whole, never
+        changed in place); orjson writes the contract's dataclasses itself, so building a
+        state costs tens of microseconds, not a deep copy."""
         with self.lock:
             v = self.view
-            queues = [
-                {
-                    "queue": q.id,
-                    "name": q.name,
-                    "name_en": q.name_en,
-                    "letter": q.letter,
-                    "waiting": (v.queues[q.id].waiting if q.id in v.queues else None),
-                    "expected_wait_min": (
-                        v.queues[q.id].expected_wait_min if q.id in v.queues else None
-                    ),
-                }
-                for q in self.config.queues
-            ]
-            wins = {w.window: w for w in v.windows}
-            return {
-                "version": self.version,
-                "online": v.online,
-                "open": v.status.open if v.status else None,
-                "next_opening": v.status.next_opening if v.status else None,
-                "calls": [
-                    {
-                        **asdict(c),
-                        "location": (self._win[c.window].location if c.window in self._win else ""),
-                        "window_name_en": (
-                            self._win[c.window].name_en if c.window in self._win else ""
-                        ),
-                    }
-                    for c in v.calls
-                ],
-                "windows": [asdict(wins[w.id]) for w in self.config.windows if w.id in wins],
-                "queues": queues,
-                "announce": [asdict(a) for a in v.announce],
-                "finished": {
-                    w: {"ticket": t, "number": n, "at": at} for w, (t, n, at) in v.finished.items()
-                },
-                "hours": self.hours_today(),
+            version = self.version
+            calls, windows, status = v.calls, v.windows, v.status
+            queues = [v.queues[q.id] for q in self.config.queues if q.id in v.queues]
+            announce = list(v.announce)
+            finished = {
+                w: {"ticket": t, "number": n, "at": at} for w, (t, n, at) in v.finished.items()
             }
+            online = v.online
+        minute = int(time.time() // 60)
+        if self._hours[0] != minute:
+            self._hours = (minute, self.hours_today())
+        body = orjson.dumps(
+            {
+                "version": version,
+                "online": online,
+                "open": status.open if status else None,
+                "next_opening": status.next_opening if status else None,
+                "calls": calls,
+                "windows": windows,
+                "queues": queues,
+                "announce": announce,
+                "finished": finished,
+                "hours": self._hours[1],
+            }
+        )
+        return version, body
+
+    def statics(self) -> dict[str, Any]:
+        """What does not change while the server runs (embedded in the pages): each
+        window's name, English name and location."""
+        return {
+            "windows": {
+                w.id: {"name": w.name, "name_en": w.name_en, "location": w.location}
+                for w in self.config.windows
+            }
+        }
 
 
 class Hub:
     """Wakes the browsers' streams (asyncio side) when the view changes (any thread).
 
     One ``asyncio.Event`` per generation: a change sets the current one (waking every
-    stream waiting on it) and puts a fresh one in its place."""
+    stream waiting on it) and puts a fresh one in its place. Wake-ups are at most one per
+    ``MIN_GAP_S``: the first change after a quiet moment goes out at once, a burst (a
+    finish and a call are some eight messages) becomes one state, not eight."""
+
+    MIN_GAP_S = 0.01
 
     def __init__(self, live: LiveHall) -> None:
         self.live = live
         self.loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
         self._scheduled = False
+        self._last_wake = 0.0
         self._guard = threading.Lock()
         live.listen(self._poke)
 
@@ -315,11 +325,21 @@ class Hub:
                 return  # one wake-up covers every change until it runs
             self._scheduled = True
         with contextlib.suppress(RuntimeError):  # the loop is closing
-            loop.call_soon_threadsafe(self._wake)
+            loop.call_soon_threadsafe(self._schedule)
+
+    def _schedule(self) -> None:
+        assert self.loop is not None
+        wait = self._last_wake + self.MIN_GAP_S - self.loop.time()
+        if wait > 0:
+            self.loop.call_later(wait, self._wake)
+        else:
+            self._wake()
 
     def _wake(self) -> None:
+        assert self.loop is not None
         with self._guard:
             self._scheduled = False
+        self._last_wake = self.loop.time()
         ev, self._event = self._event, asyncio.Event()
         if ev is not None:
             ev.set()
@@ -328,6 +348,8 @@ class Hub:
         """Wait until the view's version passes ``version`` (or ``timeout``)."""
         if self.live.version > version or self._event is None:
             return self.live.version
+        # asyncio.timeout, not wait_for: no task per wait (200 streams wait at once)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
         return self.live.version

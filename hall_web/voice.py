@@ -17,7 +17,7 @@ from devices.voice import pack as packs
 from devices.voice.announcer import Announcer, NullSink, repeat_wav
 from devices.voice.settings import VoiceSettings
 
-KEEP = 64  #: WAVs kept (a page fetches a call's audio within seconds of it)
+KEEP = 256  #: WAVs kept (a page fetches a call's audio within seconds of it)
 
 
 class CallAudio:
@@ -27,7 +27,7 @@ class CallAudio:
         self.settings = settings
         self.dialect_pack = packs.load_pack(dialect) if dialect is not None else None
         self._voices: dict[int, Announcer] = {}
-        self._cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, int, int], bytes] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -43,19 +43,24 @@ class CallAudio:
             )
         return self._voices[part]
 
-    def wav(self, seq: int, number: str, spoken_window: str, part: int = 0) -> bytes:
-        """Part ``part`` of the announcement of call ``seq`` (built once, then cached)."""
+    def wav(
+        self, seq: int, number: str, spoken_window: str, part: int = 0, repeat: int | None = None
+    ) -> bytes:
+        """Part ``part`` of the announcement of call ``seq``, said ``repeat`` times (the
+        configured repeats by default; built once, then cached)."""
         if not 0 <= part < self.parts:
             raise KeyError(part)
+        times = repeat or self.settings.repeat
+        key = (seq, part, times)
         with self._lock:
-            hit = self._cache.get((seq, part))
+            hit = self._cache.get(key)
             if hit is not None:
                 return hit
             one, _tts = self._voice(part).sentence_wav(
                 packs.call_text(number, spoken_window), packs.call_tokens(number, spoken_window)
             )
-            data = repeat_wav(one, self.settings.repeat, self.settings.repeat_gap_s)
-            self._cache[(seq, part)] = data
+            data = repeat_wav(one, times, self.settings.repeat_gap_s)
+            self._cache[key] = data
             while len(self._cache) > KEEP:
                 self._cache.popitem(last=False)
             return data

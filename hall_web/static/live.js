@@ -62,5 +62,7 @@ window.Hall = (function () {
     return data;
   }
   showOffline();
-  return {follow, clock, api, setHallUp, showOffline};
+  const el = document.getElementById("statics");
+  const statics = el ? JSON.parse(el.textContent) : {windows: {}};
+  return {follow, clock, api, setHallUp, showOffline, statics};
 })();

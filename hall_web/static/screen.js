@@ -36,7 +36,12 @@
     const playPart = () => {
       player.onended = () => { part += 1; if (part < (cfg.parts || 1)) playPart(); else done("end"); };
       player.onerror = () => done("error");
-      player.src = "/audio/call/" + a.seq + ".wav" + (part ? "?part=" + part : "");
+      // calls waiting behind this one: say it once instead of repeating (a backlog of
+      // calls is worked off sooner; none is dropped, none cut off)
+      const q = [];
+      if (part) q.push("part=" + part);
+      if (a.brief) q.push("repeat=1");
+      player.src = "/audio/call/" + a.seq + ".wav" + (q.length ? "?" + q.join("&") : "");
       const p = player.play();
       if (p && p.catch) p.catch(() => done("error"));
     };
@@ -52,6 +57,8 @@
     for (const a of list) {
       if (a.seq > lastPlayed) { queue.push(a); lastPlayed = a.seq; }
     }
+    const backlog = queue.length + (playing ? 1 : 0) > 1;
+    for (const a of queue) a.brief = backlog;
     playNext();
   }
 
@@ -67,8 +74,9 @@
       card.dataset.empty = "0";
       $("now-number").textContent = now.number;
       $("now-window").textContent = now.window_name;
-      $("now-window-en").textContent = now.window_name_en || "";
-      $("now-location").textContent = now.location || "";
+      const info = Hall.statics.windows[now.window] || {};
+      $("now-window-en").textContent = info.name_en || "";
+      $("now-location").textContent = info.location || "";
       const key = now.number + "|" + now.window + "|" + now.at + "|" + now.recall;
       if (key !== lastCall) {
         lastCall = key;
