@@ -346,3 +346,30 @@ def end_processes(ps: list[Any]) -> None:
 
 def tmpdir() -> Path:
     return Path(tempfile.mkdtemp(prefix="hallkit-bench-"))
+
+
+def remember(thing: Any) -> Any:
+    """Have the exit sweep end ``thing`` too (a ``subprocess.Popen`` or a multiprocessing
+    worker started elsewhere, e.g. by ``spawn_controller``); returns it."""
+    _started.append(thing)
+    return thing
+
+
+def spawn_child(
+    args: list[str], log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``args`` (from the project's root) with its output in the file ``log``: it
+    gets SIGTERM when the benchmark dies, and is ended at exit if still running."""
+    from hall_controller.process import preexec_die_with_parent
+
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})),
+            preexec_fn=preexec_die_with_parent(signal.SIGTERM),
+        )
+    return remember(proc)

@@ -32,6 +32,7 @@ from hall_contract.topics import Topics
 log = logging.getLogger(__name__)
 
 ANNOUNCE_KEEP = 100  #: calls kept for pages to announce (a page plays those it has not)
+ANNOUNCE_SENT = 20  #: the newest of them in each state (enough between two states)
 
 
 def spoken_window(name: str, wid: str) -> str:
@@ -258,7 +259,18 @@ class LiveHall:
             version = self.version
             calls, windows, status = v.calls, v.windows, v.status
             queues = [v.queues[q.id] for q in self.config.queues if q.id in v.queues]
-            announce = list(v.announce)
+            # the newest calls only, with what pages use: the state goes to every browser
+            # many times a second; the audio endpoint finds older ones in the view
+            announce = [
+                {
+                    "seq": a.seq,
+                    "number": a.number,
+                    "window": a.window,
+                    "window_name": a.window_name,
+                    "text": a.text,
+                }
+                for a in list(v.announce)[-ANNOUNCE_SENT:]
+            ]
             finished = {
                 w: {"ticket": t, "number": n, "at": at} for w, (t, n, at) in v.finished.items()
             }
@@ -298,10 +310,10 @@ class Hub:
 
     One ``asyncio.Event`` per generation: a change sets the current one (waking every
     stream waiting on it) and puts a fresh one in its place. Wake-ups are at most one per
-    ``MIN_GAP_S``: the first change after a quiet moment goes out at once, a burst (a
+    ``MIN_GAP_S`` (20 ms): the first change after a quiet moment goes out at once, a burst (a
     finish and a call are some eight messages) becomes one state, not eight."""
 
-    MIN_GAP_S = 0.01
+    MIN_GAP_S = 0.02
 
     def __init__(self, live: LiveHall) -> None:
         self.live = live
