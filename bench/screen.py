@@ -925,7 +925,7 @@ def main() -> None:
     print(
         f"  its voice: {played['started']} of {len(calls) + warm} announcements started, "
         f"{played['ended']} played to the end, {played['failed']} failed ({played['gone']} "
-        "of them: WAV gone, the server keeps the last 20 calls); the rest still queued"
+        "of them: WAV gone, older than the last 100 calls the server keeps); the rest still queued"
     )
     print(f"  CPU, % of one core (2 cores = 200): {cpu1}")
     line(f"fanout: {conns} conns × {len(calls2)} calls", fan, f"(missing {fan_missing})")
