@@ -100,8 +100,14 @@ class PlaybackBody(Body):
     page: str = Field(max_length=64)
 
 
-def event_stream(events: AsyncIterator[tuple[str, bytes] | None]) -> StreamingResponse:
-    """Server-Sent Events from ``(event, data)`` pairs; ``None`` sends a keep-alive comment.
+def sse_frame(event: str, data: bytes) -> bytes:
+    """One Server-Sent Event, framed (``data`` is JSON: one line)."""
+    return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
+
+
+def event_stream(events: AsyncIterator[bytes | None]) -> StreamingResponse:
+    """Server-Sent Events from framed events (:func:`sse_frame`); ``None`` sends a
+    keep-alive comment.
 
     Written here rather than with sse-starlette: that library keeps one process-wide
     "shutting down" flag, so once any server in the process stops (the tests start many)
@@ -110,10 +116,7 @@ def event_stream(events: AsyncIterator[tuple[str, bytes] | None]) -> StreamingRe
     async def body() -> AsyncIterator[bytes]:
         yield b"retry: 2000\n\n"
         async for item in events:
-            if item is None:
-                yield b": keep-alive\n\n"
-            else:
-                yield b"event: " + item[0].encode() + b"\ndata: " + item[1] + b"\n\n"
+            yield b": keep-alive\n\n" if item is None else item
 
     return StreamingResponse(
         body(),
@@ -169,6 +172,7 @@ class WebServer:
         self.silent: Any = None
         self.notifier: Any = None
         self._state_cache: tuple[int, bytes] = (-1, b"")
+        self._frame_cache: tuple[int, bytes] = (-1, b"")
         #: what each hall display page reported playing: (page, seq, event, at)
         self.playback: list[tuple[str, int, str, float]] = []
         #: tokens of tickets with a silent-call subscription: ticket id → token
@@ -249,6 +253,14 @@ class WebServer:
         if self._state_cache[0] != self.live.version:
             self._state_cache = self.live.state_json()
         return self._state_cache
+
+    def state_frame(self) -> tuple[int, bytes]:
+        """The live state framed as one SSE ``state`` event, once per version for every
+        connection (each then costs one write of the same bytes)."""
+        v, body = self.state_bytes()
+        if self._frame_cache[0] != v:
+            self._frame_cache = (v, sse_frame("state", body))
+        return self._frame_cache
 
     # ------------------------------------------------------------ silent calls
     def _queue_changed(self, queue: str) -> None:
@@ -406,13 +418,13 @@ def create_app(
     async def live_hall() -> StreamingResponse:
         """Server-Sent Events: a ``state`` event (the ``/api/hall`` JSON) on every change."""
 
-        async def stream() -> AsyncIterator[tuple[str, bytes] | None]:
+        async def stream() -> AsyncIterator[bytes | None]:
             seen = -1
             while True:
-                v, body = srv.state_bytes()
+                v, frame = srv.state_frame()
                 if v != seen:
                     seen = v
-                    yield ("state", body)
+                    yield frame
                 elif await srv.hub.wait_newer(seen, KEEPALIVE_S) == seen:
                     yield None
 
@@ -463,9 +475,9 @@ def create_app(
         """SSE: a ``ticket`` event whenever the ticket's place changes."""
         first = await srv.ask("ticket.lookup", {"ticket": token})
 
-        async def stream() -> AsyncIterator[tuple[str, bytes] | None]:
+        async def stream() -> AsyncIterator[bytes | None]:
             last = orjson.dumps(phone_view(first))
-            yield ("ticket", last)
+            yield sse_frame("ticket", last)
             seen = srv.live.version
             while True:
                 newer = await srv.hub.wait_newer(seen, KEEPALIVE_S)
@@ -480,7 +492,7 @@ def create_app(
                 body = orjson.dumps(phone_view(t))
                 if body != last:
                     last = body
-                    yield ("ticket", body)
+                    yield sse_frame("ticket", body)
                 if t.state not in ("waiting", "called", "serving", "skipped"):
                     return
                 await asyncio.sleep(1.0)  # at most one look-up a second per phone

@@ -87,7 +87,9 @@ class HallView:
     finished: dict[str, tuple[str, str, float]] = field(default_factory=dict)
 
 
-Listener = Callable[[], None]
+#: called with ``urgent``: a call (what a waiting citizen looks for), or a broker or
+#: controller going away or coming back, rather than counts and boards that can wait
+Listener = Callable[[bool], None]
 
 
 class LiveHall:
@@ -127,10 +129,10 @@ class LiveHall:
     def listen(self, fn: Listener) -> None:
         self._listeners.append(fn)
 
-    def _changed(self) -> None:
+    def _changed(self, urgent: bool = False) -> None:
         self.version += 1
         for fn in self._listeners:
-            fn()
+            fn(urgent)
 
     def _broker(self, up: bool) -> None:
         with self.lock:
@@ -138,7 +140,7 @@ class LiveHall:
             self.view.online = (
                 up and self._controller is not None and (self._controller.state == "online")
             )
-            self._changed()
+            self._changed(urgent=True)
 
     def _read(self, kind: type[Any], payload: bytes, topic: str) -> Any | None:
         try:
@@ -157,7 +159,7 @@ class LiveHall:
         with self.lock:
             self._controller = st
             self.view.online = self.view.broker and st is not None and st.state == "online"
-            self._changed()
+            self._changed(urgent=True)
 
     def _on_calls(self, topic: str, payload: bytes, _msg: Any) -> None:
         board = self._read(m.CallBoard, payload, topic) if payload else None
@@ -165,7 +167,7 @@ class LiveHall:
             return
         with self.lock:
             self.view.calls = board.calls
-            self._changed()
+            self._changed(urgent=True)
 
     def _on_windows(self, topic: str, payload: bytes, _msg: Any) -> None:
         board = self._read(m.WindowBoard, payload, topic) if payload else None
@@ -223,7 +225,7 @@ class LiveHall:
             self.view.last_seq = seq
             self.view.announce.append(a)
             self.view.recent.appendleft(RecentCall(number, wid, name, at))
-            self._changed()
+            self._changed(urgent=True)
         for fn in self.on_call:
             fn(a)
 
@@ -309,18 +311,22 @@ class Hub:
     """Wakes the browsers' streams (asyncio side) when the view changes (any thread).
 
     One ``asyncio.Event`` per generation: a change sets the current one (waking every
-    stream waiting on it) and puts a fresh one in its place. Wake-ups are at most one per
-    ``MIN_GAP_S`` (20 ms): the first change after a quiet moment goes out at once, a burst (a
-    finish and a call are some eight messages) becomes one state, not eight."""
+    stream waiting on it) and puts a fresh one in its place. A burst (a finish and a call
+    are some eight messages) becomes a few states, not eight: the first change after a
+    quiet moment goes out at once, and later ones wait for ``URGENT_GAP_S`` after the last
+    wake-up (a call, the call board, the link) or ``GAP_S`` (counts, the window board)."""
 
-    MIN_GAP_S = 0.02
+    URGENT_GAP_S = 0.004
+    GAP_S = 0.025
 
     def __init__(self, live: LiveHall) -> None:
         self.live = live
         self.loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
         self._scheduled = False
+        self._urgent = False
         self._last_wake = 0.0
+        self._timer: asyncio.TimerHandle | None = None
         self._guard = threading.Lock()
         live.listen(self._poke)
 
@@ -328,29 +334,36 @@ class Hub:
         self.loop = loop
         self._event = asyncio.Event()
 
-    def _poke(self) -> None:
+    def _poke(self, urgent: bool) -> None:
         loop = self.loop
         if loop is None:
             return
         with self._guard:
-            if self._scheduled:
-                return  # one wake-up covers every change until it runs
+            if self._scheduled and (self._urgent or not urgent):
+                return  # the wake-up on its way covers this change
             self._scheduled = True
+            self._urgent = self._urgent or urgent
         with contextlib.suppress(RuntimeError):  # the loop is closing
             loop.call_soon_threadsafe(self._schedule)
 
     def _schedule(self) -> None:
         assert self.loop is not None
-        wait = self._last_wake + self.MIN_GAP_S - self.loop.time()
+        gap = self.URGENT_GAP_S if self._urgent else self.GAP_S
+        wait = self._last_wake + gap - self.loop.time()
+        if self._timer is not None:
+            self._timer.cancel()  # an urgent change came: sooner than planned
+            self._timer = None
         if wait > 0:
-            self.loop.call_later(wait, self._wake)
+            self._timer = self.loop.call_later(wait, self._wake)
         else:
             self._wake()
 
     def _wake(self) -> None:
         assert self.loop is not None
+        self._timer = None
         with self._guard:
             self._scheduled = False
+            self._urgent = False
         self._last_wake = self.loop.time()
         ev, self._event = self._event, asyncio.Event()
         if ev is not None:

@@ -62,21 +62,25 @@
     playNext();
   }
 
+  // Only what changed is touched: a state arrives many times a second and most of it is
+  // the same; rewriting the DOM anyway costs the display PC's CPU (layout, paint).
+  const setText = (el, v) => { v = String(v); if (el.textContent !== v) el.textContent = v; };
+  let othersKey = "", recentKey = "";
   function render(st) {
     const closed = st.open === false;
-    $("closed").hidden = !closed;
-    $("next-open").textContent = closed && st.next_opening ? "下次开放 " + st.next_opening.slice(0, 16).replace("T", " ") : "";
-    $("hours").textContent = st.hours || "";
+    if ($("closed").hidden !== !closed) $("closed").hidden = !closed;
+    setText($("next-open"), closed && st.next_opening ? "下次开放 " + st.next_opening.slice(0, 16).replace("T", " ") : "");
+    setText($("hours"), st.hours || "");
     const calls = st.calls || [];
     const now = calls.find((c) => c.state === "called") || calls[0];
     const card = $("now");
     if (now) {
       card.dataset.empty = "0";
-      $("now-number").textContent = now.number;
-      $("now-window").textContent = now.window_name;
+      setText($("now-number"), now.number);
+      setText($("now-window"), now.window_name);
       const info = Hall.statics.windows[now.window] || {};
-      $("now-window-en").textContent = info.name_en || "";
-      $("now-location").textContent = info.location || "";
+      setText($("now-window-en"), info.name_en || "");
+      setText($("now-location"), info.location || "");
       const key = now.number + "|" + now.window + "|" + now.at + "|" + now.recall;
       if (key !== lastCall) {
         lastCall = key;
@@ -86,31 +90,38 @@
       }
     } else {
       card.dataset.empty = "1";
-      $("now-number").textContent = "—";
-      $("now-window").textContent = ""; $("now-window-en").textContent = ""; $("now-location").textContent = "";
+      setText($("now-number"), "—");
+      setText($("now-window"), ""); setText($("now-window-en"), ""); setText($("now-location"), "");
     }
-    const others = $("others");
-    others.replaceChildren(...calls.filter((c) => c !== now).slice(0, 6).map((c) => {
-      const d = document.createElement("div");
-      d.className = "s-other " + c.state;
-      d.innerHTML = "<span><span class='s-o-num'></span><span class='s-o-tag'></span></span><span class='s-o-win'></span>";
-      d.querySelector(".s-o-num").textContent = c.number;
-      d.querySelector(".s-o-tag").textContent = c.state === "serving" ? "办理中" : "";
-      d.children[1].textContent = c.window_name;
-      return d;
-    }));
+    const rest = calls.filter((c) => c !== now).slice(0, 6);
+    const ok = rest.map((c) => c.number + c.state + c.window).join("|");
+    if (ok !== othersKey) {
+      othersKey = ok;
+      $("others").replaceChildren(...rest.map((c) => {
+        const d = document.createElement("div");
+        d.className = "s-other " + c.state;
+        d.innerHTML = "<span><span class='s-o-num'></span><span class='s-o-tag'></span></span><span class='s-o-win'></span>";
+        d.querySelector(".s-o-num").textContent = c.number;
+        d.querySelector(".s-o-tag").textContent = c.state === "serving" ? "办理中" : "";
+        d.children[1].textContent = c.window_name;
+        return d;
+      }));
+    }
     for (const q of st.queues || []) {
       const row = document.querySelector("tr[data-queue='" + q.queue + "'] .s-count");
-      if (row) row.textContent = q.waiting === null ? "—" : q.waiting;
+      if (row) setText(row, q.waiting === null ? "—" : q.waiting);
     }
-    const recent = $("recent");
     const items = (st.announce || []).slice().reverse().slice(0, cfg.recent);
-    recent.replaceChildren(...items.map((a) => {
-      const li = document.createElement("li");
-      li.innerHTML = "<span class='s-r-num'></span><span class='s-r-win'></span>";
-      li.children[0].textContent = a.number; li.children[1].textContent = a.window_name;
-      return li;
-    }));
+    const rk = items.map((a) => a.seq).join("|");
+    if (rk !== recentKey) {
+      recentKey = rk;
+      $("recent").replaceChildren(...items.map((a) => {
+        const li = document.createElement("li");
+        li.innerHTML = "<span class='s-r-num'></span><span class='s-r-win'></span>";
+        li.children[0].textContent = a.number; li.children[1].textContent = a.window_name;
+        return li;
+      }));
+    }
     document.body.dataset.version = st.version;
     announce(st.announce || []);
   }
