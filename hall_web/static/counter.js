@@ -8,7 +8,7 @@
   const STATE = {called: "已呼叫 Called", serving: "办理中 Serving"};
   const STEP = {issued: "取号", called: "呼叫", recalled: "重呼", started: "开始办理", no_show: "过号",
     requeued: "重新排队", transferred: "转入", finished: "办结", rated: "已评价", expired: "过期", cancelled: "取消"};
-  let me = null, busy = false, lastWaiting = null, current = null, latest = null;
+  let me = null, busy = false, lastWaiting = null, current = null, latest = null, onBoard = false;
   Hall.clock($("c-clock"));
 
   function show(which) {
@@ -30,6 +30,7 @@
   }
   function renderTicket(t) {
     current = t;
+    onBoard = false;
     $("d-number").textContent = t ? t.number : "—";
     $("d-state").textContent = t ? (STATE[t.state] || t.state) : "";
     $("d-queue").textContent = t ? t.queue_name : "";
@@ -48,7 +49,13 @@
     if (w) {
       $("d-paused").hidden = !w.paused;
       $("d-paused").textContent = w.paused ? "暂停中 Paused" : "";
-      if (!w.current && current && current.number) renderTicket(null);
+      // the ticket left the window elsewhere (expired, another console): clear it, but
+      // only once the board has shown it here — a state older than the reply may come
+      // after it and must not wipe what the reply just showed
+      if (current && current.number) {
+        if (w.current === current.number) onBoard = true;
+        else if (onBoard) renderTicket(null);
+      }
     }
     const mine = winCfg[me.window] ? winCfg[me.window].queues : [];
     const rows = (st.queues || []).filter((q) => mine.includes(q.queue));

@@ -240,3 +240,13 @@ def test_fuzz_single_byte_corruption_never_crashes(
 def test_fuzz_appended_address_raises_only_protocol_error(data: bytes) -> None:
     with contextlib.suppress(ProtocolError):
         assert isinstance(parse_appended_address(data), str)
+
+
+def test_a_card_issued_on_a_leap_day_expires_on_the_28th_of_february() -> None:
+    """The simulator's validity dates: found by the fuzz test (seed 1377)."""
+    from devices.idcard.simulator import years_after
+
+    assert years_after(dt.date(2016, 2, 29), 10) == dt.date(2026, 2, 28)
+    assert years_after(dt.date(2016, 2, 29), 20) == dt.date(2036, 2, 29)
+    for ct in CardType:
+        encode_identity(sample_identity(1377, ct))  # each card type, no ValueError
