@@ -506,6 +506,16 @@ class Engine:
             )
         return t
 
+    def _require_free(self, w: WindowState) -> None:
+        """Refuse while the window still has a ticket called or being served."""
+        if w.current is not None:
+            cur = self.state.tickets[w.current]
+            raise EngineError(
+                ErrorCode.CONFLICT,
+                f"请先办结或转出当前号 {cur.number}",
+                f"finish or transfer {cur.number} first",
+            )
+
     @staticmethod
     def _require(t: Ticket, action: str) -> None:
         """Refuse an action the ticket-state machine does not allow from its state."""
@@ -520,13 +530,7 @@ class Engine:
         w = self._window(wid)
         if w.paused:
             raise EngineError(ErrorCode.CONFLICT, "窗口已暂停，请先恢复", "window is paused")
-        if w.current is not None:
-            cur = self.state.tickets[w.current]
-            raise EngineError(
-                ErrorCode.CONFLICT,
-                f"请先办结或转出当前号 {cur.number}",
-                f"finish or transfer {cur.number} first",
-            )
+        self._require_free(w)
         picked = self.pick(wid, now)
         if picked is None:
             raise EngineError(ErrorCode.EMPTY, "没有等候的号", "nobody is waiting")
@@ -692,13 +696,7 @@ class Engine:
 
     def sign_off(self, wid: str, now: float) -> WindowState:
         w = self._window(wid)
-        if w.current is not None:
-            cur = self.state.tickets[w.current]
-            raise EngineError(
-                ErrorCode.CONFLICT,
-                f"请先办结或转出当前号 {cur.number}",
-                f"finish or transfer {cur.number} first",
-            )
+        self._require_free(w)
         if w.open or w.paused:
             self._emit(now, ev.WindowClosed(wid))
         return w

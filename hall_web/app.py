@@ -175,8 +175,8 @@ class WebServer:
         self._frame_cache: tuple[int, bytes] = (-1, b"")
         #: what each hall display page reported playing: (page, seq, event, at)
         self.playback: list[tuple[str, int, str, float]] = []
-        #: tokens of tickets with a silent-call subscription: ticket id → token
-        self._silent_tokens: dict[str, str] = {}
+        #: tickets with a silent-call subscription: ticket id → (token, its queue)
+        self._silent_tokens: dict[str, tuple[str, str]] = {}
         self.windows = {w.id: w for w in hall.windows}
 
     # ---------------------------------------------------------------- lifecycle
@@ -264,13 +264,17 @@ class WebServer:
 
     # ------------------------------------------------------------ silent calls
     def _queue_changed(self, queue: str) -> None:
-        if not self._silent_tokens or self.hub.loop is None:
+        """A queue's snapshot changed: only its subscribed tickets are looked up again."""
+        loop = self.hub.loop
+        if loop is None or not any(q == queue for _t, q in self._silent_tokens.values()):
             return
         with contextlib.suppress(RuntimeError):
-            self.hub.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._update_silent()))
+            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._update_silent(queue)))
 
-    async def _update_silent(self) -> None:
-        for tid, token in list(self._silent_tokens.items()):
+    async def _update_silent(self, queue: str) -> None:
+        for tid, (token, q) in list(self._silent_tokens.items()):
+            if q != queue:
+                continue
             try:
                 t = await self.ask("ticket.lookup", {"ticket": token}, timeout=3.0)
             except Problem:
@@ -285,6 +289,8 @@ class WebServer:
             )
             if done or not self.silent.has(tid):
                 self._silent_tokens.pop(tid, None)
+            elif t.queue != q:
+                self._silent_tokens[tid] = (token, t.queue)  # transferred
 
 
 def phone_view(t: m.TicketInfo) -> dict[str, Any]:
@@ -521,8 +527,8 @@ def create_app(
             zh = getattr(err, "message_zh", None) or "手机号码不正确"
             en = getattr(err, "message_en", None) or str(err)
             raise Problem(400, "bad_request", zh, en) from None
-        srv._silent_tokens[t.ticket_id] = token
-        await srv._update_silent()
+        srv._silent_tokens[t.ticket_id] = (token, t.queue)
+        await srv._update_silent(t.queue)
         return {"ok": True, "silent": srv.silent_status(t.ticket_id)}
 
     # ---------------------------------------------------------------- staff
