@@ -116,7 +116,7 @@
       else if (res && res.number) renderTicket(res);                              // ticket ops
       if (name === "finish" || name === "transfer" || name === "no_show") renderTicket(null);
       if (name === "finish" && res.case) say("已办结 " + res.ticket.number + "，办件号 " + res.case.case_no);
-      else if (res && res.number) say((name === "call_next" ? "已呼叫 " : "") + res.number + " " + (STATE[res.state] || ""));
+      else if (res && res.number) say(res.number + " · " + (STATE[res.state] || res.state));
       else if (name === "pause") say("已暂停 Paused");
       else if (name === "resume") say("已恢复 Resumed");
       else say("完成 Done");
