@@ -823,7 +823,7 @@ def main() -> None:
         sse1, sse2 = Listeners(ctx, port, 1, parts), Listeners(ctx, port, conns, parts)
         ps += [sse1.proc, sse2.proc]
         t = time.time()
-        issued = issue_tickets(broker.port, hall, warm + n + n_fan + n_audio)
+        issued = issue_tickets(broker.port, hall, 2 * warm + n + n_fan + n_audio)
         note(f"{issued} tickets issued in {time.time() - t:.1f} s")
         assert results.get(timeout=30) == "ready"
         watch = EventWatch(broker.port, Topics(HALL).event("ticket.called"))
@@ -853,12 +853,16 @@ def main() -> None:
             note("the fanout phase")
             screen = Screen(browser, url)
             sse2.open()
+            # as in the screen phase, a few calls first: 200 browsers connecting at once and
+            # the page loading are a start-up burst, not the steady state measured here
+            run_calls(cmds, results, warm, args.rate, 4, screen)
             meter.start()
             t = time.time()
             calls2 = run_calls(cmds, results, n_fan, args.rate, 3, screen)
             span2 = time.time() - t
             cpu2 = meter.stop()
             firsts, states2 = sse2.collect()
+            state_bytes = len(httpx.get(url + "/api/hall", timeout=5).content)
             seen2 = screen.seen()
             screen.close()
             cmds.put(None)  # the window terminals go: the audio phase calls from here
@@ -888,6 +892,8 @@ def main() -> None:
     evt = lat(watch.at, sent)
     sent2 = {num: t0 for num, _w, t0, _t1 in calls2}
     fan = [x for f in firsts for x in lat(f, sent2)]
+    if os.environ.get("BENCH_DUMP"):
+        Path(os.environ["BENCH_DUMP"]).write_text(json.dumps({"sent": sent2, "firsts": firsts}))
     fan_missing = sum(1 for f in firsts for k in sent2 if k not in f)
     scr2 = lat({k: v[1] for k, v in seen2.items()}, sent2)
 
@@ -930,14 +936,16 @@ def main() -> None:
     print(f"  CPU, % of one core (2 cores = 200): {cpu1}")
     line(f"fanout: {conns} conns × {len(calls2)} calls", fan, f"(missing {fan_missing})")
     line("  page, during fanout", scr2)
-    per_conn = statistics.fmean(states2)
+    # states per connection over the measured calls (the warm-up calls got some too)
+    per_conn = statistics.fmean(states2) * len(calls2) / (len(calls2) + warm)
     # the web server's CPU beyond the screen phase's (one page, one client), per state
     # sent to one of the `conns` connections: an estimate
     extra_cpu = max(0.0, cpu2.get("web", 0) - cpu1.get("web", 0)) / 100 * span2
     us_per_state = extra_cpu / max(1.0, per_conn * (conns - 1)) * 1e6
     print(
-        f"  each connection got {per_conn:.0f} states for {len(calls2)} calls; the web "
-        f"server spent ~{us_per_state:.0f} µs of CPU per state per connection"
+        f"  each connection got {per_conn:.0f} states ({state_bytes} bytes each) for "
+        f"{len(calls2)} calls; the web server spent ~{us_per_state:.0f} µs of CPU per state "
+        "per connection"
     )
     print(f"  CPU, % of one core: {cpu2}")
     line("audio: call → play()", a_play)
@@ -967,6 +975,7 @@ def main() -> None:
         "fanout_p99_ms": ms(fan, 99),
         "fanout_states_per_conn": round(per_conn),
         "web_us_per_state_conn": round(us_per_state),
+        "state_bytes": state_bytes,
         "audio_calls": len(audio),
         "audio_start_p50_ms": ms(a_start, 50),
         "audio_start_p99_ms": ms(a_start, 99),

@@ -33,6 +33,7 @@ from hall_contract.client import HallClient, RequestTimeout
 from hall_contract.hallconfig import HallConfig
 from hall_contract.topics import Topics
 from hall_web.auth import AccountError, LoginRefused
+from hall_web.fanout import Fanout
 from hall_web.live import Hub, LiveHall
 from hall_web.settings import WebSettings
 from hall_web.voice import CallAudio
@@ -159,6 +160,7 @@ class WebServer:
         self.topics = Topics(hall.hall.id)
         self.live = LiveHall(hall, self.topics)
         self.hub = Hub(self.live)
+        self.fanout = Fanout(self.state_frame, self.hub.wait_newer, KEEPALIVE_S)
         dialect = settings.path(settings.voice_dialect) if settings.voice_dialect else None
         self.audio = CallAudio(settings.voice, dialect)
         self.client = client or HallClient(
@@ -319,6 +321,7 @@ def create_app(
         try:
             yield
         finally:
+            srv.fanout.close()
             await run_in_threadpool(srv.stop)
 
     app = FastAPI(
@@ -420,21 +423,11 @@ def create_app(
         """The live state of the hall faces: calls, windows, queues, hours, online."""
         return Response(srv.state_bytes()[1], media_type="application/json")
 
-    @app.get("/live/hall", tags=["hall"])
-    async def live_hall() -> StreamingResponse:
-        """Server-Sent Events: a ``state`` event (the ``/api/hall`` JSON) on every change."""
-
-        async def stream() -> AsyncIterator[bytes | None]:
-            seen = -1
-            while True:
-                v, frame = srv.state_frame()
-                if v != seen:
-                    seen = v
-                    yield frame
-                elif await srv.hub.wait_newer(seen, KEEPALIVE_S) == seen:
-                    yield None
-
-        return event_stream(stream())
+    @app.get("/live/hall", tags=["hall"], response_class=StreamingResponse)
+    async def live_hall() -> Response:
+        """Server-Sent Events: a ``state`` event (the ``/api/hall`` JSON) on every change
+        (a browser that falls behind gets the newest state, not every one)."""
+        return srv.fanout.response()
 
     @app.get("/audio/call/{seq}.wav", tags=["hall"])
     async def call_audio(seq: int, part: int = 0, repeat: int | None = None) -> Response:

@@ -317,7 +317,8 @@ class Hub:
     wake-up (a call, the call board, the link) or ``GAP_S`` (counts, the window board)."""
 
     URGENT_GAP_S = 0.004
-    GAP_S = 0.025
+    GAP_S = 0.1
+    SETTLE_S = 0.002
 
     def __init__(self, live: LiveHall) -> None:
         self.live = live
@@ -349,7 +350,9 @@ class Hub:
     def _schedule(self) -> None:
         assert self.loop is not None
         gap = self.URGENT_GAP_S if self._urgent else self.GAP_S
-        wait = self._last_wake + gap - self.loop.time()
+        # the first change after a quiet moment still waits SETTLE_S: the controller
+        # publishes a call's event and boards together (~1 ms), and they make one state
+        wait = max(self._last_wake + gap - self.loop.time(), self.SETTLE_S)
         if self._timer is not None:
             self._timer.cancel()  # an urgent change came: sooner than planned
             self._timer = None
