@@ -139,6 +139,10 @@ class Printer:
                 self.refresh_status()
             except DeviceError as err:
                 log.debug("status poll failed (next try in %.1f s): %s", self.gate.remaining(), err)
+            except Exception as err:  # a bug must not end polling and freeze a stale state
+                log.exception("printer status poll failed unexpectedly")
+                self.holder.set(DeviceState.FAULT, f"printer status check failed: {err}")
+                self.gate.failed()
 
     def _close_transport(self) -> None:
         assert self._escpos is not None
@@ -158,9 +162,7 @@ class Printer:
         p = self._transport()
         replies: dict[int, bytes | None] = {}
         for query in ALL_QUERIES:
-            discard = getattr(p, "discard_input", None)
-            if discard is not None:
-                discard()
+            self._discard(p)
             self._send(p, status_request(query))
             try:
                 replies[query] = p._read()
@@ -175,6 +177,18 @@ class Printer:
             if query == ALL_QUERIES[0] and not replies[query]:
                 break  # no answer to the basic request: do not wait for the others
         return decode_status(replies)
+
+    def _discard(self, p: Escpos) -> None:
+        """Drop stale reply bytes, if the transport can (errors as in :meth:`_send`)."""
+        discard = getattr(p, "discard_input", None)
+        if discard is None:
+            return
+        try:
+            discard()
+        except DeviceError:
+            raise
+        except Exception as err:  # a transport that lets an OS/termios error through
+            raise DeviceUnavailable(f"printer port failed: {err}") from err
 
     def _send(self, p: Escpos, data: bytes) -> None:
         try:

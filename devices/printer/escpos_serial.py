@@ -5,7 +5,10 @@ python-escpos' own ``Serial`` class builds ``serial.Serial`` and so cannot open
 (hexdump the traffic on site). :class:`SerialUrlPrinter` implements the two seams the
 library needs, ``_raw()`` and ``_read()``, on top of any pyserial URL.
 
-Errors from pyserial and the OS are translated into :mod:`devices.errors`.
+Errors from pyserial and the OS are translated into :mod:`devices.errors`. The set caught
+is :data:`devices.serialio.PORT_ERRORS`, the one every serial driver uses: on an unplugged
+USB adapter or a hung-up tty, ``reset_input_buffer()`` and ``flush()`` raise
+``termios.error``, which is not an ``OSError``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from escpos.escpos import Escpos
 
 from devices.errors import ConfigError, DeviceError, DeviceTimeout, DeviceUnavailable
 from devices.printer.settings import PrinterSettings
+from devices.serialio import PORT_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,12 @@ class SerialUrlPrinter(Escpos):
     def is_open(self) -> bool:
         return self._port is not None
 
+    def _lost(self, err: BaseException) -> str:
+        return (
+            f"printer port {self.url} failed ({err}): check the printer's cable and power;"
+            " it is reopened on its own once it is back"
+        )
+
     def _serial(self) -> serial.SerialBase:
         if self._port is None:
             self.open()
@@ -79,18 +89,18 @@ class SerialUrlPrinter(Escpos):
             raise DeviceTimeout(
                 f"printer did not take the data within {self.write_timeout_s} s"
             ) from err
-        except (serial.SerialException, OSError) as err:
+        except PORT_ERRORS as err:
             self.close()
-            raise DeviceUnavailable(f"printer port {self.url} failed: {err}") from err
+            raise DeviceUnavailable(self._lost(err)) from err
 
     def _read(self) -> bytes:
         """Read one status byte, waiting at most ``read_timeout_s``; ``b""`` when none came."""
         port = self._serial()
         try:
             data: bytes = port.read(1)
-        except (serial.SerialException, OSError) as err:
+        except PORT_ERRORS as err:
             self.close()
-            raise DeviceUnavailable(f"printer port {self.url} failed: {err}") from err
+            raise DeviceUnavailable(self._lost(err)) from err
         log.debug("printer -> %s", data.hex(" ") or "(nothing)")
         return data
 
@@ -99,9 +109,9 @@ class SerialUrlPrinter(Escpos):
         port = self._serial()
         try:
             port.reset_input_buffer()
-        except (serial.SerialException, OSError) as err:
+        except PORT_ERRORS as err:
             self.close()
-            raise DeviceUnavailable(f"printer port {self.url} failed: {err}") from err
+            raise DeviceUnavailable(self._lost(err)) from err
 
     def close(self) -> None:
         port, self._port = self._port, None
@@ -109,7 +119,7 @@ class SerialUrlPrinter(Escpos):
         if port is not None:
             try:
                 port.close()
-            except (serial.SerialException, OSError) as err:
+            except PORT_ERRORS as err:  # closing a dead port
                 log.debug("closing printer port %s: %s", self.url, err)
 
 

@@ -20,7 +20,7 @@ from devices.printer.settings import PrinterSettings
 from devices.printer.simulator import PrinterSimulator
 from devices.printer.virtual import Receipt, VirtualEscpos
 from devices.sim import Fault
-from devices.state import DeviceState, DeviceStatus
+from devices.state import ERROR_STATES, DeviceState, DeviceStatus
 
 TICKET = TicketReceipt(
     "市民中心", "综合窗口", "B012", 4, datetime(2024, 5, 1, 10, 0), status_url="q:B012"
@@ -257,3 +257,35 @@ def test_poll_thread_reconnects_with_backoff_after_unplug(sim: PrinterSimulator)
         assert sim.virtual.wait_for_receipts(1, timeout=5)
     finally:
         printer.close()
+
+
+def test_serial_printer_unplugged_and_replugged_on_a_pty(tmp_path: Path) -> None:
+    """A serial printer (a real pty behind a stable symlink, like /dev/serial/by-id/…) is
+    unplugged: the hung-up tty makes ``reset_input_buffer()`` raise ``termios.error``. The
+    poll thread must notice (not die), a print must fail with a DeviceError (not a raw
+    termios.error), and once a new pty is at the same path everything works again."""
+    link = str(tmp_path / "ttyPRINTER")
+    states: list[DeviceState] = []
+    with PrinterSimulator(transport="pty", link_path=link) as sim:
+        assert sim.url == link
+        printer = Printer(
+            settings_for(sim, poll_interval_s=0.05, reconnect_initial_s=0.05, reconnect_max_s=0.2)
+        )
+        printer.subscribe(lambda status: states.append(status.state))
+        printer.open()
+        try:
+            assert printer.status.state is DeviceState.READY
+            sim.unplug()
+            assert wait_for_state(printer, DeviceState.ABSENT), printer.status
+            assert printer.status.state in ERROR_STATES
+            assert "check the printer's cable and power" in printer.status.reason
+            with pytest.raises(DeviceUnavailable):
+                printer.print_ticket(TICKET)
+            sim.replug()
+            assert wait_for_state(printer, DeviceState.READY), printer.status
+            printer.print_ticket(TICKET)
+            assert sim.virtual.wait_for_receipts(1, timeout=5)
+        finally:
+            printer.close()
+    assert sim.virtual.receipts[0].qr_codes == ["q:B012"]
+    assert DeviceState.ABSENT in states[states.index(DeviceState.READY) :]
