@@ -388,9 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # force=True: python-escpos calls logging.basicConfig() when it is imported (by the
+    # printer commands above), which made a plain basicConfig here a no-op and -v silent
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
+        force=True,
     )
     try:
         result: int = args.func(args)

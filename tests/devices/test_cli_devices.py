@@ -309,3 +309,16 @@ def test_selftest_printer_and_displays_from_config(
         printer_sim.virtual.paper = "out"
         assert cli.main(["selftest", "--printer", printer_sim.url]) == 1
         assert "receipt printer: FAILED – paper out" in capsys.readouterr().out
+
+
+def test_verbose_flag_shows_debug_lines() -> None:
+    """python-escpos calls ``logging.basicConfig()`` when it is imported, so a plain
+    ``basicConfig(level=DEBUG)`` of ours did nothing: ``-v`` must still show DEBUG lines."""
+    argv = [sys.executable, "-m", "devices", "probe", "/dev/does-not-exist-hallkit"]
+    quiet = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    verbose = subprocess.run(
+        [*argv[:3], "-v", *argv[3:]], capture_output=True, text=True, timeout=60
+    )
+    assert quiet.returncode == verbose.returncode == 1
+    assert "DEBUG" not in quiet.stderr
+    assert "DEBUG devices.cli: no ID card reader at 115200" in verbose.stderr
