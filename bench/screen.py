@@ -55,6 +55,11 @@ clock, so the bench reports, as a break-down, when a bare MQTT subscriber of
 - hop: the baseline, a bare MQTT 5 publish → subscribe hop (paho to paho, QoS 1, one at
   a time, one process, ``perf_counter``) through the same broker in the same run, before
   the load, as in ``bench/calls.py``.
+- floor (``browser_floor_*``): a bare asyncio server (in this process) writes an SSE event
+  straight onto the socket of a page that holds nothing but an EventSource listener;
+  write → listener, one at a time. With two hops it is the least any design could take
+  from a call to a page (``floor_ratio_p50`` = (2 × hop + floor) / hop): the ratio goal
+  sits below it.
 
 Goals (issue 10): screen p99 ≤ 50 ms and ratio_p50 (screen p50 / hop p50) ≤ 3; fanout
 p99 ≤ 100 ms with 200 connections; call → first audio sample ≤ 1 s. Prints human-readable
@@ -385,7 +390,7 @@ class CallRun:
 
 
 # ---------------------------------------------------------------- live-stream clients
-EVENT_ENDS = (b"\r\n\r\n", b"\n\n", b"\r\r")  # bytes.find, not a regex: 200 streams
+STATE_KEY = b'data: {"version":'
 
 
 class SSEClient(asyncio.Protocol):
@@ -400,7 +405,6 @@ class SSEClient(asyncio.Protocol):
         self.versions = versions
         self.ready = ready
         self.raw = bytearray()
-        self.body = bytearray()
         self.headers_done = False
         self.events: list[tuple[float, int]] = []
         self.transport: Any = None
@@ -424,38 +428,25 @@ class SSEClient(asyncio.Protocol):
             assert b"transfer-encoding: chunked" in head, head
             del self.raw[: end + 4]
             self.headers_done = True
-        while True:  # de-chunk
-            eol = self.raw.find(b"\r\n")
-            if eol < 0:
-                break
-            size = int(bytes(self.raw[:eol]).split(b";")[0], 16)
-            if len(self.raw) < eol + 2 + size + 2:
-                break
-            self.body += self.raw[eol + 2 : eol + 2 + size]
-            del self.raw[: eol + 2 + size + 2]
-        while True:  # an SSE event ends with an empty line (CRLF, LF or CR line ends)
-            ends = [(i, len(sep)) for sep in EVENT_ENDS if (i := self.body.find(sep)) >= 0]
-            if not ends:
-                break
-            end, sep_len = min(ends)
-            ev = bytes(self.body[:end])
-            del self.body[: end + sep_len]
-            name, lines = b"message", []
-            for ln in ev.splitlines():  # bytes: splits at CRLF, LF and CR only
-                field, _, value = ln.partition(b":")
-                value = value[1:] if value.startswith(b" ") else value
-                if field == b"event":
-                    name = value
-                elif field == b"data":
-                    lines.append(value)
-            if name != b"state" or not lines:
-                continue  # a keep-alive comment, the retry field
-            state = lines[0] if len(lines) == 1 else b"\n".join(lines)
-            v = int(state[11 : state.index(b",")]) if state.startswith(b'{"version":') else -1
+        # Each state is one SSE event, ``event: state`` then ``data: {"version":N,...}``
+        # and an empty line, written as one HTTP chunk (one send). Rather than de-chunk and
+        # split every event (that cost more than the server's own work per state), find
+        # each state's data line and its end: a state has arrived once its empty line has.
+        while True:
+            i = self.raw.find(STATE_KEY)
+            if i < 0:
+                del self.raw[: max(0, len(self.raw) - len(STATE_KEY))]
+                return
+            e = self.raw.find(b"\n\n", i)
+            if e < 0:
+                del self.raw[:i]
+                return  # the rest of this state is still on its way
+            j = self.raw.index(b",", i)
+            v = int(self.raw[i + len(STATE_KEY) : j])
             if v not in self.versions:
-                st = json.loads(state)
-                v = st["version"]
+                st = json.loads(self.raw[i + 6 : e])
                 self.versions[v] = [x["number"] for x in st["calls"] + st["announce"]]
+            del self.raw[: e + 2]
             if not self.events:
                 self.ready()
             self.events.append((t, v))
@@ -572,6 +563,100 @@ def hop_baseline(port: int, n: int) -> list[float]:
         c.loop_stop()
         c.disconnect()
     return lat
+
+
+# ------------------------------------------------------------- the browser's floor
+FLOOR_PAGE = b"""<!doctype html><meta charset="utf-8"><title>floor</title><script>
+window.got = [];
+const wall = () => performance.timeOrigin + performance.now();
+const es = new EventSource("/s");
+es.onopen = () => { window.opened = true; };
+es.addEventListener("state", (e) => { window.got.push([+e.data, wall()]); });
+</script>"""
+
+
+class FloorServer:
+    """The least a web server can do: a bare asyncio HTTP server (its own thread) that
+    serves a page whose only script is an EventSource listener, and writes an SSE event
+    to it straight onto the socket. ``send(i)`` notes the wall clock just before the
+    write; the page notes when its listener runs."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.stream: asyncio.StreamWriter | None = None
+        self.server: asyncio.Server | None = None
+        self.written: dict[int, float] = {}
+        started = threading.Event()
+        self.port = 0
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            line = await reader.readline()
+            while (await reader.readline()) not in (b"\r\n", b""):
+                pass
+            if line.startswith(b"GET /s "):
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                    b"Cache-Control: no-store\r\n\r\nretry: 2000\n\n"
+                )
+                set_nodelay_sock(writer.get_extra_info("socket"))
+                self.stream = writer
+                return
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(FLOOR_PAGE) + FLOOR_PAGE
+            )
+            await writer.drain()
+            writer.close()
+
+        async def serve() -> None:
+            self.server = await asyncio.start_server(handle, "127.0.0.1", 0)
+            self.port = self.server.sockets[0].getsockname()[1]
+            started.set()
+
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(serve(), self.loop)
+        assert started.wait(10)
+
+    def stop(self) -> None:
+        assert self.server is not None
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+    def send(self, i: int) -> None:
+        def write() -> None:
+            assert self.stream is not None
+            self.written[i] = time.time()
+            self.stream.write(b"event: state\ndata: %d\n\n" % i)
+
+        self.loop.call_soon_threadsafe(write)
+
+
+def set_nodelay_sock(sock: Any) -> None:
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def browser_floor(browser: Any, n: int) -> list[float]:
+    """Server write → the page's EventSource listener, for a bare server and a page with
+    nothing else in it, one event at a time (ms; the page clock corrected as for the hall
+    display): the browser's share of any live page, however fast the server."""
+    srv = FloorServer()
+    page = browser.new_page()
+    page.add_init_script(PROBE)  # only for its clock check
+    page.goto(f"http://127.0.0.1:{srv.port}/")
+    page.wait_for_function("() => window.opened === true", timeout=15000)
+    err = [page.evaluate("window.__bench.clockError()")[1]]
+    for i in range(n):
+        srv.send(i)
+        page.wait_for_function(f"() => window.got.length > {i}", polling="raf", timeout=5000)
+    err.append(page.evaluate("window.__bench.clockError()")[1])
+    got = page.evaluate("window.got")
+    page.close()
+    srv.stop()
+    fix = statistics.fmean(err)
+    return [(t - fix) - srv.written[i] * 1000 for i, t in got]
 
 
 # ----------------------------------------------------------------------- the browser
@@ -831,6 +916,7 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             note(f"chromium {browser.version}")
+            floor = browser_floor(browser, 100 if args.quick else 300)
 
             # 1. the page and one live-stream client; --rate calls/s from the 16 windows
             screen = Screen(browser, url)
@@ -924,6 +1010,14 @@ def main() -> None:
     line("call → page rendered it [screen]", scr, f"(on screen: {shown}/{len(scr)})")
     line("call → next frame", paint)
     line("call → SSE client got it [sse]", sse_lat)
+    line("floor: bare server write → page", floor)
+    floor50 = percentile(floor, 50)
+    floor_ratio = (2 * hop50 + floor50) / hop50
+    print(
+        f"  the least any design could take: two broker hops (the call to the controller, "
+        f"its event out) and a browser, with no work at all: {2 * hop50 + floor50:.2f} ms, "
+        f"ratio {floor_ratio:.1f}"
+    )
     print(
         f"  page rendered {page_states} states for {len(calls) + warm} calls; "
         f"calls it never got: {sum(1 for k in sent if k not in seen)}"
@@ -969,6 +1063,8 @@ def main() -> None:
         "hop_p50_ms": round(hop50, 3),
         "hop_p99_ms": round(percentile(hop, 99), 3),
         "ratio_p50": round(scr50 / hop50, 1),
+        "browser_floor_p50_ms": round(floor50, 3),
+        "floor_ratio_p50": round(floor_ratio, 1),
         "fanout_conns": conns,
         "fanout_calls": len(calls2),
         "fanout_p50_ms": ms(fan, 50),
