@@ -356,12 +356,18 @@ def build_sam_id(sam_id: str) -> bytes:
 
 
 def redact_frame(frame: bytes) -> str:
-    """Hex of a frame for logs, with the personal data of read replies cut out.
+    """Hex of a frame for logs, with every data byte cut out.
 
-    Keeps preamble, LEN, SW1-3 (or CMD PARA) and CHK; replaces any data longer than
-    16 bytes (text/photo/fingerprint/appended address) by its length.
+    Keeps the preamble, LEN, the three bytes after it (SW1-3 of a reply, CMD PARA of a
+    command) and CHK; any byte in between is replaced by a count, whatever its length.
+    An allow-list, not a guess at which replies are personal: a frame alone does not say
+    which command it answers, and a short reply can be personal data all the same (an
+    appended address of a few characters, sent unpadded by some readers). The SAM id is
+    cut out too; ``python -m devices selftest`` shows it.
     """
-    if len(frame) <= HEADER_LEN + 3 + 16 + 1:
+    keep = HEADER_LEN + 3
+    if len(frame) <= keep + 1:
         return hex_bytes(frame)
-    head = frame[: HEADER_LEN + 3]
-    return f"{hex_bytes(head)} <{len(frame) - len(head) - 1} data bytes redacted> {frame[-1]:02X}"
+    return (
+        f"{hex_bytes(frame[:keep])} <{len(frame) - keep - 1} data bytes redacted> {frame[-1]:02X}"
+    )

@@ -148,6 +148,30 @@ def test_redact_frame_hides_read_payload() -> None:
     )
 
 
+@pytest.mark.parametrize("address", ["新址1号", "A栋302", "测试路9号新址"])
+def test_redact_frame_hides_a_short_appended_address(address: str) -> None:
+    """A reader that sends the appended address unpadded gives a reply of ≤ 16 data
+    bytes: it is personal data all the same and must not reach a log."""
+    data = address.encode("utf-16-le")
+    assert len(data) <= 16
+    frame = p.build_response(p.Sw3.SUCCESS, data)
+    shown = p.redact_frame(frame)
+    assert data.hex(" ").upper() not in shown
+    assert shown == (
+        f"AA AA AA 96 69 {frame[5]:02X} {frame[6]:02X} 00 00 90"
+        f" <{len(data)} data bytes redacted> {frame[-1]:02X}"
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=1, max_size=40), st.integers(min_value=0, max_value=255))
+def test_redact_frame_never_shows_a_data_byte(data: bytes, sw3: int) -> None:
+    frame = p.build_response(sw3, data)
+    shown = p.redact_frame(frame)
+    head = p.hex_bytes(frame[: p.HEADER_LEN + 3])
+    assert shown == f"{head} <{len(data)} data bytes redacted> {frame[-1]:02X}"
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=64))
 def test_fuzz_frame_parsers_raise_only_device_errors(data: bytes) -> None:
