@@ -55,7 +55,8 @@ class IdCardSettings(BaseModel):
     dedup_s: float = Field(default=3.0, ge=0)
     """The same card is reported once per this many seconds while it stays on."""
     read_appended_address: bool = False
-    """Also read the appended address (``30 03``) after each card."""
+    """Also read the appended address (``30 03``) after each card. A reader that does not
+    know the command (SW3 21) gets its cards read without it (one WARNING in the log)."""
 
     @field_validator("port")
     @classmethod

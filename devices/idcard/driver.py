@@ -71,6 +71,7 @@ class IdCardReader:
         self.poll_interval = poll_interval
         self.dedup_seconds = dedup_seconds
         self.read_appended_address = read_appended_address
+        self._appended_address_known = True  # False once the reader answered 30 03 with SW3 21
         self.status = status or StatusHolder("idcard")
         self._parser = p.FrameParser()
         self._io_lock = threading.Lock()
@@ -199,10 +200,18 @@ class IdCardReader:
         reply.raise_for_status("read card")
         data = p.parse_card_data(reply.data, with_fingerprint=fingerprint)
         appended = ""
-        if self.read_appended_address:
+        if self.read_appended_address and self._appended_address_known:
             extra = self.transact(p.Command.READ_APPENDED_ADDRESS, self.read_timeout)
             if extra.sw3 == p.Sw3.SUCCESS:
                 appended = parse_appended_address(extra.data)
+            elif extra.sw3 == p.Sw3.BAD_COMMAND:
+                # an older reader without 30 03: text and photo are read, deliver the card
+                self._appended_address_known = False
+                log.warning(
+                    "ID card reader does not know command 30 03 (read appended address):"
+                    " cards are read without it from now on; set read_appended_address:"
+                    " false in the config for this reader"
+                )
             elif extra.sw3 != p.Sw3.NO_CONTENT:
                 extra.raise_for_status("read appended address")
         return parse_identity(data.text, data.photo, appended)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 from devices.idcard import protocol as p
@@ -147,6 +148,7 @@ class IdCardSimulator:
         sam_ok: bool = True,
         appended_address: str = "",
         fingerprint: bytes | None = None,
+        unsupported: Iterable[p.Command] = (),
     ) -> None:
         self._lock = threading.Lock()
         self.identities = list(identities) if identities is not None else [sample_identity(1)]
@@ -156,6 +158,9 @@ class IdCardSimulator:
         self.appended_address = appended_address
         self.fingerprint = fingerprint
         self.refuse: dict[p.Command, int] = {}  #: answer a command with this SW3 instead
+        #: commands this reader model does not know (answered with SW3 21, "bad command"),
+        #: e.g. ``READ_APPENDED_ADDRESS`` on older readers
+        self.unsupported: frozenset[p.Command] = frozenset(unsupported)
         self._index = 0
         self._inserted: Identity | None = None
         self._selected = False
@@ -226,7 +231,7 @@ class IdCardSimulator:
 
     def _answer(self, frame: p.CommandFrame) -> bytes:
         command = frame.command
-        if command is None:
+        if command is None or command in self.unsupported:
             return p.build_response(p.Sw3.BAD_COMMAND)
         if command in self.refuse:
             return p.build_response(self.refuse[command])

@@ -160,6 +160,30 @@ def test_every_card_type_and_appended_address_and_fingerprint(
         assert got.appended_address == "广东省深圳市南山区测试路9号新址"
 
 
+def test_reader_without_appended_address_command_still_delivers_the_card(
+    serve: ServeFn, reader_factory: type[IdCardReader], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Older readers answer ``30 03`` with SW3 21 (bad command). Text and photo are read
+    by then: the card is delivered without an appended address, and 30 03 is not asked
+    again of this reader."""
+    people = [sample_identity(3), sample_identity(4)]
+    sim = IdCardSimulator(people, unsupported=[p.Command.READ_APPENDED_ADDRESS])
+    server = serve(sim)
+    reader = reader_factory(server.url, read_appended_address=True, retries=0)
+    reader.open()
+    with caplog.at_level(logging.WARNING, logger="devices.idcard.driver"):
+        for i, person in enumerate(people):
+            sim.place_card(i)
+            got = reader.read_card()
+            assert got is not None and got.id_number == person.id_number
+            assert got.appended_address == ""
+    assert reader.status.status.state is DeviceState.READY
+    asked = [c for c in sim.commands if c.command is p.Command.READ_APPENDED_ADDRESS]
+    assert len(asked) == 1
+    [warning] = [r for r in caplog.records if "30 03" in r.getMessage()]
+    assert "read_appended_address" in warning.getMessage()
+
+
 def test_self_test_ok_and_sam_failure(
     serve: ServeFn, idcard_sim: IdCardSimulator, reader_factory: type[IdCardReader]
 ) -> None:
