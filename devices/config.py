@@ -52,6 +52,9 @@ class IdCardSettings(BaseModel):
     """Extra attempts of find→select→read after a timeout or garbled reply."""
     poll_interval_s: float = Field(default=0.3, gt=0)
     """Seconds between "is there a card?" polls."""
+    fault_poll_max_s: float = Field(default=5.0, gt=0)
+    """While polls keep failing, the time between them doubles from ``poll_interval_s`` up
+    to this (a faulty reader is not hammered, and the log is not flooded)."""
     dedup_s: float = Field(default=3.0, ge=0)
     """The same card is reported once per this many seconds while it stays on."""
     read_appended_address: bool = False

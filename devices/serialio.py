@@ -10,8 +10,10 @@ What this module adds on top of pyserial:
 * pyserial's exceptions are translated into :mod:`devices.errors`;
 * :class:`Backoff` — bounded exponential reconnect delays;
 * :class:`FrameLog` — hex of every frame at DEBUG plus a ring of the last 20 frames that
-  is dumped (at WARNING) when something goes wrong. Drivers pass a *redactor* for frames
-  that carry personal data (the ID card text block), so the log never holds it.
+  is dumped (at WARNING) when something goes wrong; :class:`FailureLog` makes that once
+  per run of failures, with a summary when the device works again. Drivers pass a
+  *redactor* for frames that carry personal data (the ID card text block), so the log
+  never holds it.
 """
 
 from __future__ import annotations
@@ -116,6 +118,80 @@ class FrameLog:
     def clear(self) -> None:
         with self._lock:
             self._ring.clear()
+
+    @property
+    def logger(self) -> logging.Logger:
+        return self._log
+
+
+class FailureLog:
+    """Logs a run of failures of one device once, not once per failure.
+
+    A reader that stays faulty (noise, wrong baud rate) fails every exchange; dumping the
+    frame ring at WARNING each time gave ~10 dumps a second (~750 MB of log a day). Here:
+
+    * the first failure of a run dumps the ring at WARNING; later ones only at DEBUG;
+    * the first success after a reported run logs one INFO summary (how many failures,
+      over how long);
+    * a new run that starts within ``quiet_s`` of the last WARNING is not reported at
+      WARNING again (a line that fails now and then would still log two lines a poll):
+      it goes to DEBUG, and the device state still tells the technician.
+
+    Not thread-safe on its own: the driver calls it under its I/O lock. ``clock`` is
+    injectable so tests need no sleeping.
+    """
+
+    def __init__(
+        self,
+        frames: FrameLog,
+        *,
+        quiet_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.frames = frames
+        self.quiet_s = quiet_s
+        self._clock = clock
+        self._run_started: float | None = None
+        self._warned_at: float | None = None
+        self._reported = False
+        self.failures = 0
+        """Failures in the current run (0 when the last exchange worked)."""
+
+    @property
+    def failing(self) -> bool:
+        return self._run_started is not None
+
+    def failed(self, reason: str) -> None:
+        now = self._clock()
+        if self._run_started is None:
+            self._run_started = now
+            self.failures = 0
+            self._reported = False
+        self.failures += 1
+        quiet = self._warned_at is not None and now - self._warned_at < self.quiet_s
+        if self.failures == 1 and not quiet:
+            self._warned_at = now
+            self._reported = True
+            self.frames.dump(
+                f"{reason} (further failures are counted, not logged, until it works again)"
+            )
+        else:
+            self.frames.dump(f"{reason} (failure {self.failures} in a row)", logging.DEBUG)
+
+    def succeeded(self) -> None:
+        if self._run_started is None:
+            return
+        took = self._clock() - self._run_started
+        self.frames.logger.log(
+            logging.INFO if self._reported else logging.DEBUG,
+            "%s: works again after %d failed exchange(s) over %.1f s",
+            self.frames.name,
+            self.failures,
+            took,
+        )
+        self._run_started = None
+        self.failures = 0
+        self._reported = False
 
 
 class Backoff:

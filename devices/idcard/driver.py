@@ -3,6 +3,12 @@
 Timeouts follow devices.md: find and select 100 ms, read 2000 ms (3000 ms with the
 fingerprint). A reply with a bad checksum fails at once (no waiting for the timeout);
 failed exchanges are retried from *find*, because a half-read card must be found again.
+
+A reader that stays faulty (noise, a wrong baud rate) is polled less and less often
+(bounded exponential backoff from ``poll_interval`` up to ``fault_poll_max``), is logged
+once per run of failures (:class:`~devices.serialio.FailureLog`, with a summary when it
+works again), and its state goes READY → DEGRADED → FAULT and stays FAULT until a poll
+works: no DEGRADED ↔ FAULT flapping.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from devices.errors import (
 )
 from devices.idcard import protocol as p
 from devices.idcard.identity import Identity, parse_appended_address, parse_identity
-from devices.serialio import Backoff, SerialLink
+from devices.serialio import Backoff, FailureLog, SerialLink
 from devices.sim import SimServer
 from devices.state import DeviceState, StatusHolder
 
@@ -61,14 +67,20 @@ class IdCardReader:
         read_appended_address: bool = False,
         status: StatusHolder | None = None,
         backoff: Backoff | None = None,
+        fault_poll_max: float = 5.0,
     ) -> None:
         self.link = SerialLink(url, baud, name="idcard", backoff=backoff, logger=log)
+        self.failures = FailureLog(self.link.frames)
+        """Reports a run of failed exchanges once (WARNING), then a summary (INFO)."""
         self.find_timeout = find_timeout
         self.select_timeout = select_timeout
         self.read_timeout = read_timeout
         self.fingerprint_timeout = fingerprint_timeout
         self.retries = retries
         self.poll_interval = poll_interval
+        self._poll_backoff = Backoff(poll_interval, 2.0, max(poll_interval, fault_poll_max))
+        self.poll_delay = poll_interval
+        """Seconds the poll thread waits before its next poll (grows while polls fail)."""
         self.dedup_seconds = dedup_seconds
         self.read_appended_address = read_appended_address
         self._appended_address_known = True  # False once the reader answered 30 03 with SW3 21
@@ -104,6 +116,7 @@ class IdCardReader:
             read_timeout=settings.read_timeout_s,
             retries=settings.retries,
             poll_interval=settings.poll_interval_s,
+            fault_poll_max=settings.fault_poll_max_s,
             dedup_seconds=settings.dedup_s,
             read_appended_address=settings.read_appended_address,
             status=status,
@@ -161,7 +174,7 @@ class IdCardReader:
                     self.link.frames.note(
                         f"timeout; {self._parser.pending} bytes of a partial frame"
                     )
-                    self.link.frames.dump(
+                    self.failures.failed(
                         f"no reply to {command.name} within {timeout * 1000:.0f} ms"
                     )
                     raise DeviceTimeout(
@@ -171,11 +184,12 @@ class IdCardReader:
                 continue
             for item in self._parser.feed(chunk):
                 if isinstance(item, ProtocolError):
-                    self.link.frames.dump(f"garbled reply to {command.name}")
+                    self.failures.failed(f"garbled reply to {command.name}")
                     raise ProtocolError(
                         f"ID card reader: garbled reply to {command.name.lower()}: {item}"
                     )
                 self.link.frames.record("rx", item, p.redact_frame)
+                self.failures.succeeded()
                 return p.parse_response(item)
 
     # -- card operations ---------------------------------------------------------------
@@ -233,9 +247,10 @@ class IdCardReader:
                 raise
             except (DeviceTimeout, ProtocolError, DeviceRefused) as err:
                 last = err
-                log.info("card read attempt %d failed: %s", attempt + 1, err)
+                log.debug("card read attempt %d failed: %s", attempt + 1, err)
         assert last is not None
-        self.status.set(DeviceState.DEGRADED, f"last read failed: {last}")
+        if self.status.status.state is not DeviceState.FAULT:  # FAULT stays until a read works
+            self.status.set(DeviceState.DEGRADED, f"last read failed: {last}")
         raise last
 
     def self_test(self) -> SelfTestResult:
@@ -281,7 +296,9 @@ class IdCardReader:
 
     def _poll_loop(self, on_card: CardCallback, on_error: ErrorCallback | None) -> None:
         failures = 0
+        self._poll_backoff.reset()
         while not self._poll_stop.is_set():
+            self.poll_delay = self.poll_interval
             try:
                 if not self.link.is_open:
                     self.status.set(DeviceState.CONNECTING, "reconnecting")
@@ -289,6 +306,8 @@ class IdCardReader:
                         return
                     self.status.set(DeviceState.READY, "reconnected")
                 identity = self.read_card()
+                if failures:
+                    self._poll_backoff.reset()
                 failures = 0
                 if identity is not None:
                     key = identity.id_number
@@ -316,9 +335,14 @@ class IdCardReader:
                 if self._poll_stop.is_set():
                     return
                 failures += 1
-                if failures >= 3:
-                    self.status.set(DeviceState.FAULT, f"reader not answering: {err}")
+                self.poll_delay = self._poll_backoff.next_delay()
+                if failures >= 3 and self.status.status.state is not DeviceState.FAULT:
+                    self.status.set(
+                        DeviceState.FAULT,
+                        f"ID card reader keeps failing ({err}): check its cable, power and"
+                        " baud rate; polling slowed down until it answers properly",
+                    )
                 if on_error:
                     on_error(err)
-            if self._poll_stop.wait(self.poll_interval):
+            if self._poll_stop.wait(self.poll_delay):
                 return

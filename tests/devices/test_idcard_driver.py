@@ -318,6 +318,57 @@ def test_polling_emits_each_card_once_and_tracks_status(
     assert not reader.polling
 
 
+def test_a_reader_that_stays_faulty_is_logged_once_backs_off_and_does_not_flap(
+    serve: ServeFn,
+    idcard_sim: IdCardSimulator,
+    reader_factory: type[IdCardReader],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every reply with a bad checksum for a dozen polls (issue 11: 5 s of this gave 51
+    WARNING ring dumps and 33 DEGRADED↔FAULT flaps): one WARNING, polls spaced out up to
+    the cap, READY → DEGRADED → FAULT once, and one summary when the reader works again."""
+    idcard_sim.remove_card()
+    server = serve(idcard_sim)
+    reader = reader_factory(server.url, poll_interval=0.005, fault_poll_max=0.04, retries=2)
+    reader.open()
+    states: list[DeviceState] = []
+    reasons: list[str] = []
+    recovered = threading.Event()
+
+    def on_status(status: DeviceStatus) -> None:
+        states.append(status.state)
+        reasons.append(status.reason)
+        if status.state is DeviceState.READY and DeviceState.FAULT in states:
+            recovered.set()
+
+    reader.status.subscribe(on_status)
+    errors: queue.Queue[DeviceError] = queue.Queue()
+    cards: queue.Queue[Identity] = queue.Queue()
+    server.faults.inject(Fault.CORRUPT, count=None)  # every reply, until cleared
+    with caplog.at_level(logging.DEBUG, logger="devices"):
+        reader.start_polling(cards.put, errors.put)
+        for _ in range(12):  # twelve failed polls of three attempts each
+            assert isinstance(errors.get(timeout=10), ProtocolError)
+        assert reader.poll_delay == 0.04  # backed off to the cap
+        server.faults.clear()
+        assert recovered.wait(10)
+        idcard_sim.place_card(1)
+        assert cards.get(timeout=10).id_number == idcard_sim.identities[1].id_number
+        reader.close()
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, [r.getMessage()[:80] for r in warnings]
+    assert "garbled reply to FIND_CARD" in warnings[0].getMessage()
+    summaries = [r for r in caplog.records if "works again after" in r.getMessage()]
+    assert len(summaries) == 1 and summaries[0].levelno == logging.INFO
+    assert states[:4] == [
+        DeviceState.DEGRADED,
+        DeviceState.FAULT,
+        DeviceState.READY,
+        DeviceState.BUSY,
+    ], states
+    assert "check its cable, power and baud rate" in reasons[1]
+
+
 def test_polling_reconnects_after_unplug_tcp(
     idcard_sim: IdCardSimulator, reader_factory: type[IdCardReader]
 ) -> None:

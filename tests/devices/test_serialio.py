@@ -11,6 +11,7 @@ import pytest
 from devices.errors import ConfigError, DeviceTimeout, DeviceUnavailable
 from devices.serialio import (
     Backoff,
+    FailureLog,
     FrameLog,
     ReconnectGate,
     SerialLink,
@@ -129,3 +130,36 @@ def test_write_timeout_is_device_timeout() -> None:
     link._port = Stuck()  # type: ignore[assignment]
     with pytest.raises(DeviceTimeout):
         link.write(b"x")
+
+
+def test_failure_log_reports_a_run_once_and_a_flaky_line_rarely(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [100.0]
+    logger = logging.getLogger("devices.test.failurelog")
+    failures = FailureLog(FrameLog("dev", logger), quiet_s=60, clock=lambda: now[0])
+    with caplog.at_level(logging.DEBUG, logger="devices.test.failurelog"):
+        for _ in range(50):  # a long run: one WARNING
+            failures.failed("garbled reply")
+            now[0] += 1
+        assert failures.failing and failures.failures == 50
+        failures.succeeded()  # one summary
+        for _ in range(20):  # then a flaky line within the quiet time: no more WARNING/INFO
+            failures.failed("garbled reply")
+            failures.succeeded()
+            now[0] += 0.1
+        now[0] += 60
+        failures.failed("no reply")  # after the quiet time: reported again
+    by_level = [(r.levelno, r.getMessage().split(";")[0]) for r in caplog.records]
+    loud = [entry for entry in by_level if entry[0] >= logging.INFO]
+    assert loud == [
+        (
+            logging.WARNING,
+            "dev: garbled reply (further failures are counted, not logged, until it works again)",
+        ),
+        (logging.INFO, "dev: works again after 50 failed exchange(s) over 50.0 s"),
+        (
+            logging.WARNING,
+            "dev: no reply (further failures are counted, not logged, until it works again)",
+        ),
+    ]
