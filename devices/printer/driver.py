@@ -22,7 +22,7 @@ from escpos.escpos import Escpos
 
 from devices.errors import DeviceError, DeviceRefused, DeviceUnavailable
 from devices.printer import layouts
-from devices.printer.escpos_serial import make_escpos
+from devices.printer.escpos_serial import answers_status, make_escpos
 from devices.printer.settings import PrinterSettings
 from devices.printer.status import (
     ALL_QUERIES,
@@ -94,6 +94,10 @@ class Printer:
         with self._lock:
             if self._escpos is None:
                 self._escpos = make_escpos(self.settings)
+            if self._readable and not answers_status(self._escpos):
+                # a file/dummy sink: a status request would only be written into it
+                log.info("printer transport cannot read replies; status checks disabled")
+                self._readable = False
         try:
             self.refresh_status()
         except DeviceError as err:

@@ -123,6 +123,13 @@ class SerialUrlPrinter(Escpos):
                 log.debug("closing printer port %s: %s", self.url, err)
 
 
+def answers_status(printer: Escpos) -> bool:
+    """True when this python-escpos transport can read a reply at all (implements
+    ``_read``). ``File``, ``Dummy`` and ``LP`` cannot: a ``DLE EOT`` sent to them would only
+    end up in the file or the recorded bytes, with no device to answer it."""
+    return type(printer)._read is not Escpos._read
+
+
 def make_escpos(settings: PrinterSettings) -> Escpos:
     """Build the python-escpos printer object the settings ask for (not yet opened).
 

@@ -156,7 +156,25 @@ def char_columns(ch: str) -> int:
 
 
 def text_columns(text: str) -> int:
+    """Printed width of ``text`` in font A columns (its display width on the receipt).
+
+    Not ``wcwidth``: Unicode's East Asian Width says “ · … are narrow, but a Chinese
+    printer prints every multi-byte GB18030 character in a full-width cell; what
+    counts is the encoding the printer receives, which :func:`char_columns` follows."""
     return sum(char_columns(ch) for ch in text)
+
+
+#: Character sizes tried for the ticket number, largest first (``GS !`` allows 1-8).
+NUMBER_SIZES = (4, 3, 2, 1)
+
+
+def number_size(text: str, width_chars: int) -> int:
+    """The largest of :data:`NUMBER_SIZES` at which ``text`` fits on one line.
+
+    Chosen by printed width, not character count: ``VIP0001号`` is 8 characters but 9
+    columns, so at 4× it needs 36 columns and wrapped on 58 mm paper (32)."""
+    cols = max(1, text_columns(text))
+    return next((n for n in NUMBER_SIZES if cols * n <= width_chars), 1)
 
 
 def wrap_columns(text: str, width: int, indent: str = "") -> list[str]:
@@ -245,8 +263,8 @@ def ticket_bytes(ticket: TicketReceipt, opts: LayoutOptions | None = None) -> by
     job = _Job(opts)
     job.line(ticket.hall_name, align="center", bold=True)
     job.line(ticket.queue_name, align="center", size=(1, 2))
-    number_size = 4 if len(ticket.ticket_number) * 4 <= opts.width_chars else 2
-    job.line(ticket.ticket_number, align="center", bold=True, size=(number_size, number_size))
+    size = number_size(ticket.ticket_number, opts.width_chars)
+    job.line(ticket.ticket_number, align="center", bold=True, size=(size, size))
     job.line(f"前面还有 {ticket.people_ahead} 人等候", align="center")
     if ticket.expected_wait_min is not None:
         job.line(f"预计等候约 {ticket.expected_wait_min} 分钟", align="center")

@@ -14,6 +14,7 @@ from PIL import Image
 from devices.errors import DeviceRefused, DeviceUnavailable
 from devices.printer import virtual
 from devices.printer.driver import Printer
+from devices.printer.escpos_parser import EscPosParser, Init, StatusRequest
 from devices.printer.escpos_serial import SerialUrlPrinter, make_escpos
 from devices.printer.layouts import TicketReceipt, ticket_bytes
 from devices.printer.settings import PrinterSettings
@@ -289,3 +290,24 @@ def test_serial_printer_unplugged_and_replugged_on_a_pty(tmp_path: Path) -> None
             printer.close()
     assert sim.virtual.receipts[0].qr_codes == ["q:B012"]
     assert DeviceState.ABSENT in states[states.index(DeviceState.READY) :]
+
+
+@pytest.mark.parametrize("driver", ["dummy", "file"])
+def test_sinks_that_cannot_answer_get_no_status_queries(driver: str, tmp_path: Path) -> None:
+    """A file or dummy sink has no device to answer DLE EOT: its output is the receipts
+    only (was: a stray ``10 04 01`` first), read back with our ESC/POS parser."""
+    out = tmp_path / "receipts.bin"
+    settings = PrinterSettings(driver=driver, port=str(out), poll_interval_s=0)  # type: ignore[arg-type]
+    escpos = make_escpos(settings)
+    with Printer(settings, escpos=escpos) as printer:
+        assert printer.status.state is DeviceState.DEGRADED
+        printer.print_ticket(TICKET)
+        printer.print_ticket(TICKET)
+        if driver == "dummy":
+            data = bytes(escpos.output)  # type: ignore[attr-defined]
+    if driver == "file":
+        data = out.read_bytes()
+    assert data == ticket_bytes(TICKET) * 2
+    events = EscPosParser().feed(data)
+    assert isinstance(events[0], Init)
+    assert not any(isinstance(e, StatusRequest) for e in events)

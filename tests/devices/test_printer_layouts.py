@@ -6,6 +6,7 @@ from datetime import datetime
 
 import pytest
 
+from devices.printer.escpos_parser import EscPosParser
 from devices.printer.layouts import (
     LayoutOptions,
     NoticeMaterial,
@@ -15,9 +16,11 @@ from devices.printer.layouts import (
     encode_text,
     notice_bytes,
     technician_page_bytes,
+    text_columns,
     ticket_bytes,
     wrap_columns,
 )
+from devices.printer.virtual import PrintedLine, ReceiptBuilder
 
 ESC, GS, FS, LF = b"\x1b", b"\x1d", b"\x1c", b"\n"
 INIT = ESC + b"@"
@@ -142,6 +145,8 @@ def test_wrap_counts_chinese_as_two_columns() -> None:
 
 def test_long_ticket_number_uses_smaller_size() -> None:
     data = ticket_bytes(minimal_ticket(ticket_number="VIP12345"), LayoutOptions(width_chars=24))
+    assert BOLD_ON + size(3, 3) + b"VIP12345" + LF in data  # 8 columns × 3 = 24
+    data = ticket_bytes(minimal_ticket(ticket_number="VIP12345"), LayoutOptions(width_chars=23))
     assert BOLD_ON + size(2, 2) + b"VIP12345" + LF in data
 
 
@@ -189,3 +194,26 @@ def test_each_mark_label(mark: str) -> None:
     labels = {"required": "必需", "may_be_missing": "容缺", "commitment": "可告知承诺"}
     notice = NoticeReceipt("h", "s", WHEN, materials=(NoticeMaterial("X", mark),))  # type: ignore[arg-type]
     assert gb(f"1. X【{labels[mark]}】") + LF in notice_bytes(notice)
+
+
+def _printed_lines(data: bytes) -> list[PrintedLine]:
+    """The receipt as the printer would print it, read back with our ESC/POS parser."""
+    builder = ReceiptBuilder()
+    receipts = [r for e in EscPosParser().feed(data) if (r := builder.apply(e)) is not None]
+    [receipt] = receipts
+    return receipt.lines
+
+
+@pytest.mark.parametrize("width", [32, 48])  # 58 mm and 80 mm paper
+@pytest.mark.parametrize("number", ["A001", "VIP0001号", "绿色通道001", "VIP绿色通道0001"])
+def test_ticket_number_fits_one_line_by_display_width(width: int, number: str) -> None:
+    """The number's size is chosen by its printed width (a Chinese character takes two
+    columns), not by its character count: it is never wrapped, and is as big as fits."""
+    ticket = TicketReceipt("市民中心", "综合窗口", number, 0, WHEN)
+    lines = _printed_lines(ticket_bytes(ticket, LayoutOptions(width_chars=width)))
+    parts = [line for line in lines if line.text and line.text in number]
+    assert [part.text for part in parts] == [number]  # not wrapped
+    line = parts[0]
+    cols = text_columns(number)
+    assert line.width * cols <= width
+    assert line.width == 4 or (line.width + 1) * cols > width  # the largest size that fits
