@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from devices.errors import ConfigError, DeviceError, DeviceTimeout
+from devices.errors import ConfigError, DeviceError, DeviceTimeout, ProtocolError
 from devices.idcard import protocol as idp
 from devices.idcard.driver import IdCardReader
 from devices.scanner.driver import ScanMode, SerialScanner
@@ -51,27 +51,56 @@ def cmd_ports(args: argparse.Namespace) -> int:
 
 
 # -- probe -------------------------------------------------------------------------------
+Heard = list[str]
+"""What a probe heard that it could not understand (garbled replies), in plain words."""
+
+
+IDCARD_BAD_CHECKSUMS = "ID card reader frames with bad checksums"
+
+
+def _bauds(bauds: Sequence[int]) -> str:
+    return ", ".join(str(b) for b in bauds) + " bit/s"
+
+
 def probe_idcard(
-    url: str, bauds: Sequence[int] = (115200, 57600, 38400, 19200, 9600)
+    url: str,
+    bauds: Sequence[int] = (115200, 57600, 38400, 19200, 9600),
+    heard: Heard | None = None,
 ) -> str | None:
-    """SAM id at each speed; returns a description or None."""
-    for baud in bauds:
-        reader = IdCardReader(url, baud, retries=0)
-        try:
-            reader.open()
-            reply = reader.transact(idp.Command.SAM_ID, 0.3)
-            if reply.ok:
-                return f"ID card reader at {baud} bit/s, SAM {idp.parse_sam_id(reply.data)}"
-            return f"ID card reader at {baud} bit/s (SAM id refused: {reply.words[1]})"
-        except DeviceError as err:
-            log.debug("no ID card reader at %d: %s", baud, err)
-        finally:
-            reader.close()
+    """SAM id at each speed; returns a description or None (garbled answers go to ``heard``)."""
+    bad_checksum: list[int] = []
+    noise: list[int] = []
+    try:
+        for baud in bauds:
+            reader = IdCardReader(url, baud, retries=0)
+            try:
+                reader.open()
+                reply = reader.transact(idp.Command.SAM_ID, 0.3)
+                if reply.ok:
+                    return f"ID card reader at {baud} bit/s, SAM {idp.parse_sam_id(reply.data)}"
+                return f"ID card reader at {baud} bit/s (SAM id refused: {reply.words[1]})"
+            except ProtocolError as err:  # an ID card frame, but with a bad checksum
+                log.debug("garbled ID card reply at %d: %s", baud, err)
+                bad_checksum.append(baud)
+            except DeviceError as err:
+                log.debug("no ID card reader at %d: %s", baud, err)
+                if reader.ignored_bytes:
+                    noise.append(baud)
+            finally:
+                reader.close()
+    finally:
+        if heard is not None and bad_checksum:
+            heard.append(f"{IDCARD_BAD_CHECKSUMS} at {_bauds(bad_checksum)}")
+        if heard is not None and noise:
+            heard.append(f"bytes that form no ID card frame at {_bauds(noise)}")
     return None
 
 
-def probe_printer(url: str, bauds: Sequence[int] = (9600, 19200, 38400, 115200)) -> str | None:
+def probe_printer(
+    url: str, bauds: Sequence[int] = (9600, 19200, 38400, 115200), heard: Heard | None = None
+) -> str | None:
     """ESC/POS ``DLE EOT 1``: a valid reply has bits 1 and 4 set, bits 0 and 7 clear."""
+    invalid: list[int] = []
     for baud in bauds:
         try:
             port = open_port(url, baud, timeout=0.3)
@@ -89,13 +118,21 @@ def probe_printer(url: str, bauds: Sequence[int] = (9600, 19200, 38400, 115200))
             port.close()
         if len(reply) == 1 and reply[0] & 0x12 == 0x12 and reply[0] & 0x81 == 0:
             return f"ESC/POS receipt printer at {baud} bit/s (status byte {reply[0]:02X})"
+        if reply:
+            invalid.append(baud)
+    if heard is not None and invalid:
+        heard.append(f"bytes that are no printer status at {_bauds(invalid)}")
     return None
 
 
 def probe_scanner(
-    url: str, bauds: Sequence[int] = (9600, 115200), listen: float = 1.0
+    url: str,
+    bauds: Sequence[int] = (9600, 115200),
+    listen: float = 1.0,
+    heard: Heard | None = None,
 ) -> str | None:
     """Send each trigger dialect and listen for a framed code."""
+    unframed: list[int] = []
     for baud in bauds:
         for dialect, commands in TRIGGERS.items():
             try:
@@ -112,27 +149,50 @@ def probe_scanner(
                     if data and (deframer.feed(data) or stx.feed(data)):
                         port.write(commands.stop)
                         return f"barcode scanner at {baud} bit/s ({dialect} trigger commands)"
+                    if data and baud not in unframed:
+                        unframed.append(baud)
                 port.write(commands.stop)
             except Exception as err:
                 log.debug("scanner probe: %s", err)
             finally:
                 port.close()
+    if heard is not None and unframed:
+        heard.append(f"bytes that form no barcode at {_bauds(unframed)}")
     return None
+
+
+GARBLED_ADVICE = (
+    "That is a wrong baud rate or noise on the line: check the baud rate set in the device"
+    " and in the config, then the cable (length, a loose plug, shielding and ground) and"
+    " the power supply, and probe again."
+)
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
     print(f"probing {args.port} …")
-    probes: list[tuple[str, Callable[[str], str | None]]] = [
+    probes: list[tuple[str, Callable[..., str | None]]] = [
         ("ID card reader", probe_idcard),
         ("receipt printer", probe_printer),
         ("barcode scanner", probe_scanner),
     ]
+    heard: Heard = []
     for what, probe in probes:
-        found = probe(args.port)
+        found = probe(args.port, heard=heard)
         if found:
             print(f"found: {found}")
             return 0
+        if any(line.startswith(IDCARD_BAD_CHECKSUMS) for line in heard):
+            # ID card frames (right preamble, wrong checksum): it is an ID card reader,
+            # no other device needs asking
+            print("  an ID card reader answered, but its frames are garbled")
+            break
         print(f"  not a {what} (or it did not answer)")
+    if heard:
+        print(f"something answered on {args.port}, but garbled:")
+        for line in heard:
+            print(f"  - {line}")
+        print(GARBLED_ADVICE)
+        return 1
     print("nothing answered; check the cable, the power and the port")
     return 1
 
@@ -308,6 +368,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             print(f"the {args.device} simulator is not installed ({err})")
             return 1
         opts = {"preview_dir": args.preview_dir}
+        if args.device == "printer":
+            opts |= {
+                "width_mm": args.width,
+                "paper": "out" if args.paper_out else args.paper,
+                "cover_open": args.cover_open,
+                "cutter_error": args.cutter_error,
+            }
     try:
         serve(host, port, **opts)
     except DeviceError as err:
@@ -370,6 +437,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dialect", choices=sorted(TRIGGERS), default="honeywell")
     p.add_argument("--encoding", choices=["utf-8", "gb18030"], default="utf-8")
     p.add_argument("--preview-dir", help="printer: folder for PNG previews")
+    p.add_argument(
+        "--width", type=int, choices=[58, 80], default=58, help="printer: paper width in mm"
+    )
+    p.add_argument(
+        "--paper", choices=["ok", "near_end", "out"], default="ok", help="printer: paper state"
+    )
+    p.add_argument("--paper-out", action="store_true", help="printer: start out of paper")
+    p.add_argument("--cover-open", action="store_true", help="printer: start with the cover open")
+    p.add_argument("--cutter-error", action="store_true", help="printer: start with a cutter error")
     p.set_defaults(func=cmd_simulate)
 
     for name in PLUGIN_CLI_MODULES:

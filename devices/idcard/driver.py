@@ -129,6 +129,11 @@ class IdCardReader:
         """The simulator started for ``driver: simulator`` (to place cards in a demo)."""
         return self._owned_sim
 
+    @property
+    def ignored_bytes(self) -> int:
+        """Bytes received that formed no valid frame (noise, a wrong baud rate)."""
+        return self._parser.skipped + self._parser.pending
+
     # -- lifecycle -------------------------------------------------------------------
     def open(self) -> None:
         self.status.set(DeviceState.CONNECTING, "opening the port")

@@ -17,6 +17,7 @@ preview worker, never on the connection thread: ``DLE EOT`` is answered at once 
 right after a print (the driver's status timeout is 0.5 s).
 
     python -m devices simulate printer --listen 127.0.0.1:9100 --preview-dir /tmp/receipts
+    python -m devices simulate printer --width 80 --paper near_end --cover-open
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class PrinterSimulator:
         virtual: VirtualPrinter | None = None,
         preview_dir: str | Path | None = None,
         paper: PaperState = "ok",
+        cover_open: bool = False,
+        cutter_error: bool = False,
         width_chars: int = 32,
         requires_kanji_mode: bool = False,
         transport: str = "tcp",
@@ -75,6 +78,9 @@ class PrinterSimulator:
             width_chars=width_chars,
             requires_kanji_mode=requires_kanji_mode,
         )
+        if virtual is None:
+            self.virtual.cover_open = cover_open
+            self.virtual.cutter_error = cutter_error
         self.host = host
         self.port = port
         self.transport = transport
@@ -134,18 +140,51 @@ def describe(number: int, receipt: Receipt) -> str:
     return ", ".join(parts)
 
 
+#: Paper width in mm → columns of font A (the ``width_chars`` of the settings).
+PAPER_COLUMNS = {58: 32, 80: 48}
+
+
+def describe_state(virtual: VirtualPrinter) -> str:
+    """The simulated printer's paper and faults in plain words (its startup line)."""
+    mm = {v: k for k, v in PAPER_COLUMNS.items()}.get(virtual.width_chars)
+    width = (
+        f"{mm} mm paper ({virtual.width_chars} columns)"
+        if mm
+        else (f"{virtual.width_chars} columns")
+    )
+    state = {"ok": "paper ok", "near_end": "paper near end", "out": "PAPER OUT"}[virtual.paper]
+    faults = [
+        w
+        for on, w in ((virtual.cover_open, "COVER OPEN"), (virtual.cutter_error, "CUTTER ERROR"))
+        if on
+    ]
+    return ", ".join([width, state, *faults])
+
+
 def serve(host: str, port: int, **opts: Any) -> None:
     """Serve until interrupted. Options: ``preview_dir``, ``paper`` (ok/near_end/out),
-    ``width_chars``, ``requires_kanji_mode``, ``baud``. Prints the URL (``port`` 0
-    allowed), then one line per printed receipt."""
-    known = {"preview_dir", "paper", "width_chars", "requires_kanji_mode", "baud"}
+    ``cover_open``, ``cutter_error``, ``width_chars`` (or ``width_mm``: 58/80),
+    ``requires_kanji_mode``, ``baud``. Prints the URL (``port`` 0 allowed) and the
+    simulated state, then one line per printed receipt."""
+    if opts.get("width_mm") is not None:
+        opts["width_chars"] = PAPER_COLUMNS[int(opts["width_mm"])]
+    known = {
+        "preview_dir",
+        "paper",
+        "cover_open",
+        "cutter_error",
+        "width_chars",
+        "requires_kanji_mode",
+        "baud",
+    }
     sim = PrinterSimulator(
         host, port, **{k: v for k, v in opts.items() if k in known and v is not None}
     )
     sim.start()
     bound_host, bound_port = sim.address
     print(
-        f"printer simulator listening on {bound_host}:{bound_port} ({sim.url})",
+        f"printer simulator listening on {bound_host}:{bound_port} ({sim.url});"
+        f" {describe_state(sim.virtual)}",
         flush=True,
     )
     seen = 0

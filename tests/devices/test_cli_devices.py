@@ -11,13 +11,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from PIL import Image
 from pydantic import ValidationError
 
 from devices import cli
 from devices.config import CameraSettings, DevicesSettings, IdCardSettings, ScannerSettings
 from devices.idcard.simulator import IdCardSimulator, sample_identity
 from devices.scanner.simulator import ScannerSimulator
-from devices.sim import SimServer
+from devices.sim import Fault, SimServer
 
 
 @pytest.fixture
@@ -54,6 +55,20 @@ def test_probe_finds_idcard_reader(
     server, _ = idcard_server
     assert cli.main(["probe", server.url]) == 0
     assert "found: ID card reader at 115200 bit/s, SAM 05.01-" in capsys.readouterr().out
+
+
+def test_probe_reader_with_bad_checksums_is_not_nothing(
+    idcard_server: tuple[SimServer, IdCardSimulator], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A reader whose every reply has a bad checksum (wrong baud rate, noise) answered:
+    the probe must say so, not "nothing answered; check the cable"."""
+    server, _ = idcard_server
+    server.faults.inject(Fault.CORRUPT, count=None)
+    assert cli.main(["probe", server.url]) == 1
+    out = capsys.readouterr().out
+    assert "nothing answered" not in out
+    assert "something answered" in out and "bad checksums" in out
+    assert "baud rate" in out and "noise" in out
 
 
 def test_probe_nothing_there(capsys: pytest.CaptureFixture[str]) -> None:
@@ -177,6 +192,38 @@ def test_simulate_printer_subprocess_then_test_page(
         assert f"preview {preview}" in printed and preview.stat().st_size > 0
     finally:
         sim.stop()
+
+
+def test_simulate_printer_with_faults_from_the_command_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--paper-out --cover-open`` start the simulator in those states; the technician's
+    ``printer-status`` reads them back over the wire."""
+    sim = SimulatorProcess("printer", "--paper-out", "--cover-open")
+    try:
+        first = sim.next_line()
+        assert first.endswith("; 58 mm paper (32 columns), PAPER OUT, COVER OPEN"), first
+        url = first.split("(")[1].split(")")[0]
+        assert cli.main(["printer-status", url, "--timeout", "1"]) == 1
+        out = capsys.readouterr().out
+        assert "上盖：打开" in out and "纸张：缺纸" in out
+        assert "state: fault – paper out: load a new paper roll" in out
+    finally:
+        sim.stop()
+
+
+def test_simulate_printer_80mm_paper(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    sim = SimulatorProcess("printer", "--width", "80", "--preview-dir", str(tmp_path))
+    try:
+        first = sim.next_line()
+        assert "80 mm paper (48 columns), paper ok" in first, first
+        url = first.split("(")[1].split(")")[0]
+        assert cli.main(["test-page", url, "--width", "48", "--timeout", "1"]) == 0
+        assert sim.next_line().startswith("receipt 1: ")
+    finally:
+        sim.stop()
+    with Image.open(tmp_path / "receipt-0001.png") as preview:
+        assert preview.width == 48 * 12  # 80 mm: 48 columns of 12 dots
 
 
 def test_simulate_display_subprocess_then_display_show(
