@@ -210,6 +210,12 @@ class Kiosk:
         self.banner = None
         self.changed()
 
+    def dismiss_banner(self) -> None:
+        """The person has read the message (it is shown over the screen)."""
+        self.banner = None
+        self.touch()
+        self.changed()
+
     def go_home(self) -> None:
         """End whatever the person was doing: wipe everything and show home."""
         self.wipe()
@@ -353,7 +359,13 @@ class Kiosk:
             self.changed()
 
         self._bg(
-            lambda: self.hw.print_notice(notice, self.hall.hall.name, self.hall.hall.phone), done
+            lambda: self.hw.print_notice(
+                notice,
+                self.hall.hall.name,
+                self.hall.hall.phone,
+                self.now().astimezone(self.hall.tz),
+            ),
+            done,
         )
 
     # ================================================================ ticket
@@ -436,6 +448,8 @@ class Kiosk:
             window_hint=r.window_hint or "",
             status_url=self.status_url(),
             masked_name=mask_name(self.session.identity.name) if self.session.identity else None,
+            # the hall's time, in the hall's zone (the kiosk's own clock zone may be UTC)
+            issued_at=dt.datetime.fromtimestamp(r.issued_at, self.hall.tz),
         )
 
         def done(_res: Any, err: BaseException | None) -> None:

@@ -371,7 +371,14 @@ class Hardware:
             )
         )
 
-    def print_notice(self, notice: Notice, hall_name: str, contact: str = "") -> None:
+    def print_notice(
+        self,
+        notice: Notice,
+        hall_name: str,
+        contact: str = "",
+        issued_at: dt.datetime | None = None,
+    ) -> None:
+        """``issued_at``: the hall's time (its zone, not this machine's)."""
         if self._driver("printer") == "none":
             raise DeviceUnavailable("no printer")
         if self._printer is None:
@@ -383,7 +390,7 @@ class Hardware:
             NoticeReceipt(
                 hall_name=hall_name,
                 service_name=notice.title,
-                issued_at=dt.datetime.now(),
+                issued_at=issued_at or dt.datetime.now().astimezone(),
                 conditions=notice.conditions,
                 materials=[
                     NoticeMaterial(

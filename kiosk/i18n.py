@@ -162,7 +162,7 @@ T: dict[str, tuple[str, str]] = {
     "help_helper": ("请帮办员过来帮我", "Ask a helper to come to me"),
     "help_unresolved": ("我的事没办成，要反映", "Report: I could not get it done"),
     "help_done": (
-        "工作人员已收到，马上到 {loc} 找您，请在此稍候。",
+        "工作人员已收到，马上到{loc}找您，请在此稍候。",
         "Staff have been told and are coming to {loc}. Please wait here.",
     ),
     "help_queued": (
@@ -186,6 +186,14 @@ T: dict[str, tuple[str, str]] = {
     "kbd_pinyin": ("拼音", "Pinyin"),
     "kbd_abc": ("ABC", "ABC"),
     "kbd_123": ("123", "123"),
+    "kbd_hint_pinyin": (
+        "拼音：按字母拼写，再点选汉字",
+        "Pinyin: type the letters, then tap a character",
+    ),
+    "kbd_hint_abc": ("ABC：输入字母和数字", "ABC: letters and digits"),
+    "kbd_no_match": ("没有这个拼音", "no such pinyin"),
+    "kbd_prev": ("上一页", "Prev"),
+    "kbd_next": ("下一页", "Next"),
     # errors
     "err_offline": (
         "连不上大厅系统，请稍后再试，或找工作人员。",
@@ -237,6 +245,7 @@ T: dict[str, tuple[str, str]] = {
         "Would you like large text and voice guidance?",
     ),
     "yes": ("好的", "Yes"),
+    "got_it": ("知道了", "OK"),
     "no": ("不用", "No"),
     "attract_voice": (
         "您好，欢迎使用自助服务。需要大字和语音，请点屏幕右上角的长辈模式。",

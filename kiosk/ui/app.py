@@ -16,11 +16,24 @@ from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.widget import Widget
 
 from kiosk.core import Kiosk
 from kiosk.ui.screens import SCREENS, Ctx, View
-from kiosk.ui.widgets import BAR, BG, ON_BAR, KButton, KLabel, Panel, bar_height
+from kiosk.ui.widgets import (
+    BAR,
+    BG,
+    ON_BAR,
+    ON_WARN,
+    TEXT,
+    WARN,
+    KButton,
+    KLabel,
+    Panel,
+    Row,
+    bar_height,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +71,77 @@ class HallName(KLabel):
         return bool(super().on_touch_up(touch))
 
 
+class Prompt(FloatLayout):
+    """A question over the screen ("more time?", "elderly mode?"): the page under it
+    stays where it is, dimmed, and takes no touch while the question is open. Built once;
+    hidden, it holds no text (nothing for a reader, a screenshot or the audit to find)."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.shown = False
+        self.dim = Panel(bg=(0.0, 0.0, 0.0, 0.55), size_hint=(1, 1), pos_hint={"x": 0, "y": 0})
+        self.card = Panel(
+            orientation="vertical",
+            size_hint=(0.86, None),
+            pos_hint={"center_x": 0.5, "center_y": 0.5},
+            padding=dp(24),
+            spacing=dp(20),
+        )
+        self.card.bind(minimum_height=self.card.setter("height"))
+        self.title = KLabel()
+        self.buttons = Row()
+        self.buttons.slots = None
+        self.card.add_widget(self.title)
+        self.card.add_widget(self.buttons)
+        self._buttons: list[KButton] = []
+
+    def show(
+        self,
+        title: str,
+        choices: list[tuple[str, Callable[[], Any], str]],
+        lim: Any,
+        *,
+        warn: bool = False,
+    ) -> None:
+        self.card.bg_rgba = list(WARN if warn else BG)
+        self.card._c.rgba = WARN if warn else BG
+        self.title.refill(
+            title, lim, size="title", halign="center", color=ON_WARN if warn else TEXT
+        )
+        while len(self._buttons) < len(choices):
+            self._buttons.append(KButton())
+        self.buttons.clear_widgets()
+        self.buttons.cols = len(choices)
+        for b, (text, action, kind) in zip(self._buttons, choices, strict=False):
+            b.refill(text, lim, kind=kind, on_press=action, size="title")
+            self.buttons.add_widget(b)
+        if not self.shown:
+            self.add_widget(self.dim)
+            self.add_widget(self.card)
+            self.shown = True
+
+    def hide(self) -> None:
+        if self.shown:
+            self.remove_widget(self.dim)
+            self.remove_widget(self.card)
+            self.shown = False
+            self.title.scrub()
+            for b in self._buttons:
+                b.scrub()
+
+    def on_touch_down(self, touch: Any) -> bool:
+        if not self.shown:
+            return False
+        super().on_touch_down(touch)
+        return True  # the page under the question takes no touch
+
+    def on_touch_up(self, touch: Any) -> bool:
+        return bool(super().on_touch_up(touch)) if self.shown else False
+
+    def on_touch_move(self, touch: Any) -> bool:
+        return bool(super().on_touch_move(touch)) if self.shown else False
+
+
 class KioskApp(App):
     title = "hallkit kiosk"
 
@@ -89,7 +173,10 @@ class KioskApp(App):
         self.render()
         self._ticker = Clock.schedule_interval(self._tick, 1.0)
         assert self.root_box is not None
-        return self.root_box
+        root = FloatLayout()
+        root.add_widget(self.root_box)
+        root.add_widget(self.prompt)
+        return root
 
     def _build_frame(self) -> None:
         """The frame is built once: top bar, the content area (each screen's view is
@@ -109,12 +196,17 @@ class KioskApp(App):
         self.bottom = Panel(
             bg=BAR, orientation="horizontal", size_hint_y=None, padding=dp(8), spacing=dp(8)
         )
-        self.home_btn = KButton("", lim)
-        self.help_btn = KButton("", lim)
+        self.home_btn = KButton("", lim, size_hint_x=0.3)
+        self.help_btn = KButton("", lim, size_hint_x=0.3)
+        # the countdown has its place in the bar: shown, it moves nothing on the screen
+        self.status = KLabel("", lim, color=ON_BAR, halign="center", size_hint_x=0.4)
+        self.status.size_hint_y = 1
         self.bottom.add_widget(self.home_btn)
+        self.bottom.add_widget(self.status)
         self.bottom.add_widget(self.help_btn)
         for w in (self.top, self.content_area, self.bottom):
             self.root_box.add_widget(w)
+        self.prompt = Prompt(size_hint=(1, 1), pos_hint={"x": 0, "y": 0})
 
     def on_start(self) -> None:
         if self.on_ready is not None:
@@ -206,23 +298,38 @@ class KioskApp(App):
         screen = screen if screen in SCREENS else "home"
         view = self.view(screen)
         ctx = Ctx(k, view)
-        if k.countdown is not None:
-            # Shown, not read aloud: its number changes every second, and what is spoken
-            # is read again whenever it changes. Elderly mode asks "need more time?" once.
-            ctx.warn(k.tr("countdown", n=k.countdown), speak=False)
-        if k.prompt == "more_time":
-            ctx.label(k.tr("more_time_q"), "title", speak=True)
-            ctx.button(k.tr("more_time"), k.more_time)
+        # The countdown, shown in the bottom bar, not read aloud: its number changes every
+        # second, and what is spoken is read again whenever it changes.
+        self.status.refill(
+            k.tr("countdown", n=k.countdown) if k.countdown is not None else "",
+            lim,
+            color=ON_BAR,
+            halign="center",
+        )
+        spoken_first: list[str] = []
+        if k.prompt == "more_time":  # elderly mode asks "need more time?" once
+            spoken_first.append(k.tr("more_time_q"))
+            self.prompt.show(
+                k.tr("more_time_q"), [(k.tr("more_time"), k.more_time, "primary")], lim
+            )
         elif k.prompt == "offer_elderly":
-            ctx.label(k.tr("offer_elderly"), "title", speak=True)
-            r = ctx.row(2)
-            ctx.button(k.tr("yes"), self._offer_yes, box=r)
-            ctx.button(k.tr("no"), self._offer_no, "secondary", box=r)
-        if k.banner is not None:
+            spoken_first.append(k.tr("offer_elderly"))
+            self.prompt.show(
+                k.tr("offer_elderly"),
+                [
+                    (k.tr("yes"), self._offer_yes, "primary"),
+                    (k.tr("no"), self._offer_no, "secondary"),
+                ],
+                lim,
+            )
+        elif k.banner is not None:  # what went wrong with the last action, over the page
             key, fmt = k.banner
-            ctx.warn(k.tr(key, **fmt))
-        if k.busy:
-            ctx.label(k.tr("sending"), "title")
+            spoken_first.append(k.tr(key, **fmt))
+            self.prompt.show(
+                k.tr(key, **fmt), [(k.tr("got_it"), k.dismiss_banner, "primary")], lim, warn=True
+            )
+        else:
+            self.prompt.hide()
         SCREENS[screen](ctx)
         ctx.finish()
         if self.content is not view.box:
@@ -233,10 +340,11 @@ class KioskApp(App):
         elif screen != self.rendered_screen:
             view.scroll.scroll_y = 1
         self.rendered_screen = screen
-        if ctx.spoken != self.last_spoken:
-            self.last_spoken = ctx.spoken
+        spoken = spoken_first + ctx.spoken
+        if spoken != self.last_spoken:
+            self.last_spoken = spoken
             if k.elderly:
-                k.speak("。".join(ctx.spoken[:6]))
+                k.speak("。".join(spoken[:6]))
         self.render_ms.append((time.perf_counter() - t0) * 1000)
         del self.render_ms[:-5000]
 

@@ -27,7 +27,7 @@ from kiosk.flows import (
 from kiosk.home import queue_text
 from kiosk.privacy import mask_name
 from kiosk.ui.keyboard import keyboard
-from kiosk.ui.widgets import KButton, KLabel, Panel, QrImage, Row, WarnBox
+from kiosk.ui.widgets import DANGER, TEXT, Busy, KButton, KLabel, Panel, QrImage, Row, WarnBox
 
 
 def scrub(w: Widget) -> None:
@@ -164,6 +164,12 @@ class Ctx:
         w.refill(text, self.lim)
         if speak:
             self.spoken.append(text)
+
+    def busy(self) -> None:
+        """Waiting for the hall: "please wait" (said once) and a moving bar."""
+        b: Busy = self.view.slots.take(Busy)
+        b.refill(self.t("sending"), self.lim)
+        self.spoken.append(self.t("sending"))
 
     def qr(self, content: str) -> None:
         q: QrImage = self.view.slots.take(QrImage)
@@ -306,10 +312,13 @@ def guide(c: Ctx) -> None:
     if any(n.windows):
         c.label(f"{c.t('window')}：" + "、".join(w for w in n.windows if w))
     state = k.params.get("printed")
-    if state == "printing":
-        c.label(c.t("printing"), speak=True)
-    elif state == "ok":
-        c.label(c.t("printed"), speak=True)
+    # one line kept for the printer's answer, empty until there is one: it moves nothing
+    status = {"printing": "printing", "ok": "printed", "failed": "print_failed"}.get(state or "")
+    c.label(
+        c.t(status) if status else " ",
+        speak=status is not None,
+        color=DANGER if state == "failed" else TEXT,
+    )
     r = c.row(1 if k.elderly else 2)
     c.button(c.t("print"), k.print_notice if state != "printing" else None, box=r)
     c.button(
@@ -347,7 +356,7 @@ def ticket(c: Ctx) -> None:
                 "primary" if p == PriorityClass.NORMAL else "secondary",
             )
     elif f.step == "sending":
-        c.label(c.t("sending"), "title", speak=True)
+        c.busy()
     elif f.step == "done" and f.result is not None:
         r = f.result
         c.label(c.t("your_ticket"), speak=True)
@@ -358,10 +367,10 @@ def ticket(c: Ctx) -> None:
             c.label(c.t("go_window", w=r.window_hint), speak=True)
         c.qr(k.status_url())
         c.label(c.t("qr_hint"), "small")
-        if f.printed is True:
-            c.label(c.t("ticket_printed"), speak=True)
-        elif f.printed is False:
-            c.warn(c.t("print_failed"))
+        # the printer's answer in a line of its own from the start: nothing moves when
+        # it comes (~100 ms after the number)
+        status = {True: "ticket_printed", False: "print_failed", None: "printing"}[f.printed]
+        c.label(c.t(status), speak=True, color=DANGER if f.printed is False else TEXT)
         c.button(c.t("done"), k.go_home)
     else:
         _error(c, f.error)
@@ -406,7 +415,7 @@ def checkin(c: Ctx) -> None:
     if f.step == "identify":
         c.label(c.t("scan_appointment"), "title", speak=True)
     elif f.step == "sending":
-        c.label(c.t("sending"), "title", speak=True)
+        c.busy()
     elif f.step == "done" and f.result is not None:
         c.label(c.t("checked_in"), "title", speak=True)
         r = f.result
@@ -425,7 +434,7 @@ def case(c: Ctx) -> None:
     if f.step == "identify":
         c.label(c.t("scan_receipt"), "title", speak=True)
     elif f.step == "sending":
-        c.label(c.t("sending"), "title", speak=True)
+        c.busy()
     elif f.step == "done" and f.result is not None:
         cases = f.result.cases
         if not cases:
@@ -475,7 +484,7 @@ def rating(c: Ctx) -> None:
         keyboard(c, f.text, k.rating_text)
         c.button(c.t("submit"), k.rating_confirm)
     elif f.step == "sending":
-        c.label(c.t("sending"), "title", speak=True)
+        c.busy()
     elif f.step == "done":
         c.label(c.t("rated_queued" if f.queued else "rated"), "title", speak=True)
         c.button(c.t("done"), k.go_home)
@@ -492,14 +501,13 @@ def help_(c: Ctx) -> None:
         c.button(c.t("help_helper"), lambda: k.help_choose("helper"))
         c.button(c.t("help_unresolved"), lambda: k.help_choose("unresolved"), "secondary")
     elif f.step == "sending":
-        c.label(c.t("sending"), "title", speak=True)
+        c.busy()
     elif f.step == "done":
         if f.queued:
             c.warn(c.t("help_queued", phone=k.hall.hall.phone))
         else:
-            # the location the controller alerted staff with (it knows this terminal)
-            loc = f.result.location if f.result is not None else k.location()
-            c.label(c.t("help_done", loc=loc), "title", speak=True)
+            # where this kiosk stands, by its own config (the person reads it here)
+            c.label(c.t("help_done", loc=k.location()), "title", speak=True)
         c.button(c.t("done"), k.go_home)
     else:
         _error(c, f.error)
@@ -530,7 +538,7 @@ def mailing(c: Ctx) -> None:
         )
         c.button(c.t("submit"), k.mail_submit)
     elif f.step == "sending":
-        c.label(c.t("sending"), "title", speak=True)
+        c.busy()
     elif f.step == "done":
         c.label(
             c.t("mail_done", name=mask_name(k.session.form.get("recipient", ""))),

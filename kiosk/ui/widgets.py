@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kivy.graphics import Color, Rectangle
+from kivy.graphics import Color, Line, Rectangle
 from kivy.graphics.texture import Texture
 from kivy.metrics import dp, sp
 from kivy.properties import ListProperty
@@ -21,6 +21,7 @@ from kivy.uix.button import Button
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.image import Image
 from kivy.uix.label import Label
+from kivy.uix.widget import Widget
 
 from kiosk.contrast import hex_rgba
 from kiosk.elderly import ModeLimits
@@ -32,10 +33,11 @@ PRIMARY = hex_rgba("0A4A8A")
 ON_PRIMARY = hex_rgba("FFFFFF")
 SECONDARY = hex_rgba("E6EEF6")
 ON_SECONDARY = hex_rgba("0A2540")
-DISABLED = hex_rgba("D9D9D9")
-ON_DISABLED = hex_rgba("333333")
+DISABLED = hex_rgba("F2F2F2")
+ON_DISABLED = hex_rgba("4D4D4D")
 WARN = hex_rgba("FFF1B8")
 ON_WARN = hex_rgba("3D2B00")
+WARN_EDGE = hex_rgba("8A6500")  #: 5.3:1 on white: the box stands out (WCAG 1.4.11)
 DANGER = hex_rgba("8A1010")
 BAR = hex_rgba("0A2540")
 ON_BAR = hex_rgba("FFFFFF")
@@ -46,6 +48,23 @@ KINDS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "disabled": (DISABLED, ON_DISABLED),
     "bar": (BAR, ON_BAR),
     "danger": (DANGER, ON_PRIMARY),
+}
+#: the background while a finger is on the button: every button answers a touch at once
+PRESSED: dict[str, tuple[float, ...]] = {
+    "primary": hex_rgba("052C55"),
+    "secondary": hex_rgba("B9CCE3"),
+    "disabled": DISABLED,
+    "bar": hex_rgba("163D66"),
+    "danger": hex_rgba("5C0A0A"),
+}
+#: the edge of a button whose fill is close to the page (light ones): ≥ 3:1 against the
+#: white page and against the fill (WCAG 1.4.11 non-text contrast); dashed when disabled
+EDGE: dict[str, tuple[float, ...] | None] = {
+    "primary": None,
+    "secondary": ON_SECONDARY,
+    "disabled": hex_rgba("767676"),
+    "bar": None,
+    "danger": None,
 }
 
 
@@ -138,9 +157,27 @@ class KButton(Button):
         )
         self.action: Callable[[], Any] | None = None
         self.min_target = 0.0
+        self.kind = "primary"
+        with self.canvas.after:
+            self._edge_color = Color(0, 0, 0, 0)
+            self._edge = Line(width=dp(1.5))
         self.bind(size=self._wrap, texture_size=self._grow, on_release=self._fire)
+        self.bind(pos=self._draw_edge, size=self._draw_edge, state=self._pressed)
         if lim is not None:
             self.refill(text, lim, **style)
+
+    def _draw_edge(self, *_: Any) -> None:
+        inset = self._edge.width
+        self._edge.rectangle = (
+            self.x + inset,
+            self.y + inset,
+            max(0.0, self.width - 2 * inset),
+            max(0.0, self.height - 2 * inset),
+        )
+
+    def _pressed(self, *_: Any) -> None:
+        down = self.state == "down"
+        self.background_color = PRESSED[self.kind] if down else KINDS[self.kind][0]
 
     def _wrap(self, *_: Any) -> None:
         self.text_size = (self.width - dp(12), None)
@@ -165,6 +202,15 @@ class KButton(Button):
         min_dp: float = 0,
     ) -> KButton:
         bg, fg = KINDS[kind]
+        self.kind = kind
+        edge = EDGE[kind]
+        self._edge_color.rgba = edge if edge is not None else (0, 0, 0, 0)
+        dashed = kind == "disabled"
+        # Kivy draws dashes only on 1-pixel lines
+        self._edge.width = 1 if dashed else dp(1.5)
+        self._edge.dash_length = dp(6) if dashed else 1
+        self._edge.dash_offset = dp(4) if dashed else 0
+        self._draw_edge()
         fs = font_sp(lim, size)
         self.min_target = dp(max(lim.min_target_dp, fs * 2.2, min_dp))
         self.text = text
@@ -204,6 +250,10 @@ class WarnBox(Panel):
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(bg=WARN, orientation="vertical", size_hint_y=None, padding=dp(8), **kw)
+        with self.canvas.after:
+            Color(*WARN_EDGE)
+            self._edge = Line(width=dp(2))
+        self.bind(pos=self._draw_edge, size=self._draw_edge)
         self.label = KLabel()
         self.add_widget(self.label)
         self.label.bind(height=self._fit)
@@ -211,12 +261,70 @@ class WarnBox(Panel):
     def _fit(self, *_: Any) -> None:
         self.height = self.label.height + dp(16)
 
+    def _draw_edge(self, *_: Any) -> None:
+        w = self._edge.width
+        self._edge.rectangle = (self.x + w, self.y + w, self.width - 2 * w, self.height - 2 * w)
+
     def refill(self, text: str, lim: ModeLimits) -> WarnBox:
         self.label.refill(text, lim, color=ON_WARN)
         return self
 
     def scrub(self) -> None:
         self.label.scrub()
+
+
+class Busy(Panel):
+    """ "Please wait" and a bar that keeps moving while the kiosk waits for the hall: a
+    person sees that something is happening (a still text looks like a hung machine)."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(orientation="vertical", size_hint_y=None, spacing=dp(16), **kw)
+        self.label = KLabel()
+        self.track = Widget(size_hint_y=None, height=dp(12))
+        with self.track.canvas:
+            Color(*SECONDARY)
+            self._track = Rectangle()
+            Color(*PRIMARY)
+            self._bar = Rectangle()
+        self.track.bind(pos=self._draw, size=self._draw)
+        self.add_widget(self.label)
+        self.add_widget(self.track)
+        self.label.bind(height=self._fit)
+        self._phase = 0.0
+        self._ev: Any = None
+
+    def _fit(self, *_: Any) -> None:
+        self.height = self.label.height + self.track.height + dp(16)
+
+    def _draw(self, *_: Any) -> None:
+        t = self.track
+        self._track.pos, self._track.size = t.pos, t.size
+        span = t.width * 0.3
+        x = t.x + (t.width + span) * self._phase - span
+        left, right = max(t.x, x), min(t.right, x + span)
+        self._bar.pos, self._bar.size = (left, t.y), (max(0.0, right - left), t.height)
+
+    def _step(self, dt: float) -> None:
+        if self.get_root_window() is None and self._ev is not None:  # its screen has gone
+            self._ev.cancel()
+            self._ev = None
+            return
+        self._phase = (self._phase + dt / 1.4) % 1.0
+        self._draw()
+
+    def refill(self, text: str, lim: ModeLimits) -> Busy:
+        from kivy.clock import Clock
+
+        self.label.refill(text, lim, size="title", halign="center")
+        if self._ev is None:
+            self._ev = Clock.schedule_interval(self._step, 1 / 30)
+        return self
+
+    def scrub(self) -> None:
+        self.label.scrub()
+        if self._ev is not None:
+            self._ev.cancel()
+            self._ev = None
 
 
 class QrImage(Image):

@@ -1,0 +1,46 @@
+"""Nothing moves under the finger (issue 11, item 1) and a button answers a touch at once
+(item 2): the real Kivy app, headless, in a subprocess driven by ui_layout_driver.py."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.kiosk.test_ui import ROOT, headless_env
+
+pytestmark = pytest.mark.ui
+
+
+@pytest.fixture(scope="module")
+def layout_run() -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("ui_layout_driver.py"))],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=headless_env(),
+        cwd=ROOT,
+    )
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    assert lines, proc.stdout[-2000:] + proc.stderr[-3000:]
+    out: dict[str, Any] = json.loads(lines[-1][7:])
+    assert not out.get("script_error"), out["script_error"] + proc.stderr[-3000:]
+    return out
+
+
+def test_countdown_messages_and_print_status_move_nothing(layout_run: dict[str, Any]) -> None:
+    # every screen in both modes (countdown and banner), the ticket and the guide printed
+    assert layout_run["checked"] >= 2 * 2 * 24 + 2
+    assert layout_run["moved"] == []
+    assert layout_run["banner_shown"]
+
+
+def test_a_held_finger_changes_the_button(layout_run: dict[str, Any]) -> None:
+    up, down = layout_run["pixel_up"], layout_run["pixel_down"]
+    assert up != down, f"{layout_run['pressed_button']!r} looks the same while pressed"
+    assert layout_run["pixel_after"] == up  # and back when the finger lifts

@@ -1,0 +1,167 @@
+"""Drives the real Kivy app headless and records whether anything moves under the finger
+while a screen is shown; prints one JSON line of findings (run by test_layout.py).
+
+On every screen of ``python -m kiosk screenshots`` in both modes: the countdown appears,
+a message about the last action appears (a banner), and nothing on the page moves. Then
+the printer's answer arriving on the ticket and the guide, and a finger held on a button
+(the pixels under it must change)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from kiosk.__main__ import build, sample_states, start_io, stop_io
+from kiosk.ui.app import widget_texts
+from tests.kiosk.helpers import HALL_YAML, MONDAY_10, FakeLink, fake_devices
+
+
+def main() -> None:
+    tmp = tempfile.mkdtemp(prefix="kiosk-layout-")
+    app = build(
+        None,
+        headless=True,
+        connect=False,
+        now=lambda: MONDAY_10,
+        overrides={
+            "hall_config": str(HALL_YAML),
+            "data_dir": tmp,
+            "devices": fake_devices(),
+            "fullscreen": False,
+        },
+    )
+    k = app.k
+    k.link = FakeLink()
+    out: dict[str, Any] = {"moved": [], "checked": 0}
+
+    def layout() -> dict[int, tuple[Any, ...]]:
+        """Every widget of the page (bars and content, not a question over it): where it
+        is on the window and how big."""
+        found = {}
+        for w in app.root_box.walk(restrict=True):
+            if w.get_root_window() is None:
+                continue
+            x, y = w.to_window(*w.pos)
+            found[id(w)] = (round(x), round(y), round(w.width), round(w.height), w)
+        return found
+
+    def moved(before: dict[int, tuple[Any, ...]], after: dict[int, tuple[Any, ...]]) -> list[str]:
+        bad = []
+        for key, (x, y, wd, ht, w) in before.items():
+            if key in after and after[key][:4] != (x, y, wd, ht):
+                text = getattr(w, "text", "") or type(w).__name__
+                bad.append(f"{text[:16]!r} {(x, y, wd, ht)} → {after[key][:4]}")
+        return bad
+
+    def check(what: str, change: Any) -> Any:
+        yield 0.15
+        before = layout()
+        change()
+        k.changed()
+        yield 0.15
+        bad = moved(before, layout())
+        out["checked"] += 1
+        if bad:
+            out["moved"].append(f"{what}: {bad[:3]}")
+
+    def script() -> Any:
+        yield 0.3
+        for elderly in (False, True):
+            for name, setup in sample_states():
+                if name in ("countdown", "diag"):
+                    continue
+                k.wipe()
+                k.elderly = elderly
+                setup(k)
+                k.elderly = elderly
+                k.prompt = None
+                k.changed()
+                mode = "elderly" if elderly else "normal"
+
+                def countdown() -> None:
+                    k.countdown = 9
+
+                yield from check(f"{name}/{mode} countdown", countdown)
+
+                def banner() -> None:
+                    k.banner = ("printer_fault", {"reason": "paper out"})
+
+                yield from check(f"{name}/{mode} banner", banner)
+                out.setdefault("banner_shown", True)
+                out["banner_shown"] = out["banner_shown"] and all(
+                    x in widget_texts(app.root) for x in ("知道了", "paper out")
+                )
+                k.banner = None
+                k.countdown = None
+        # the printer's answer, ~100 ms after the ticket number
+        k.wipe()
+        dict(sample_states())["ticket_done"](k)
+        k.session.flow.printed = None
+        k.changed()
+        flow = k.session.flow
+
+        def printed() -> None:
+            flow.printed = True
+
+        yield from check("ticket printed", printed)
+        k.wipe()
+        k.open_guide("service", k.hall.services[0].id)
+
+        def guide_printed() -> None:
+            k.params["printed"] = "ok"
+
+        yield from check("guide printed", guide_printed)
+        # a finger held on a button: its pixels change
+        k.wipe()
+        k.open_catalogue()
+        yield 0.2
+        from kivy.core.window import Window
+
+        from kiosk.ui.widgets import KButton
+
+        button = next(
+            b
+            for b in app.root_box.walk(restrict=True)
+            if isinstance(b, KButton) and b.action is not None and b.get_root_window()
+        )
+        out["pressed_button"] = button.text
+
+        def pixels() -> Any:
+            from PIL import Image
+
+            path = Path(tmp) / "shot.png"
+            for p in Path(tmp).glob("shot*.png"):
+                p.unlink()
+            Window.screenshot(str(path))
+            shot = sorted(Path(tmp).glob("shot*.png"))[-1]
+            img = Image.open(shot).convert("RGB")
+            x, y = button.to_window(*button.center)
+            # the window's y axis points up; the image's down
+            return img.getpixel((int(x), int(img.height - y)))
+
+        up = pixels()
+        button.state = "down"
+        yield 0.15
+        down = pixels()
+        button.state = "normal"
+        yield 0.15
+        out["pixel_up"], out["pixel_down"] = up, down
+        out["pixel_after"] = pixels()
+
+    app.script = script()
+    start_io(app)
+    try:
+        app.run()
+    finally:
+        stop_io(app)
+    out["script_error"] = getattr(app, "script_error", None)
+    print("RESULT " + json.dumps(out, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
