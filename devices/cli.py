@@ -9,11 +9,12 @@ packages are installed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -461,26 +462,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _logging_to_stderr(verbose: bool) -> Iterator[None]:
+    """Our log format and level on stderr while a command runs; the root logger as it was
+    afterwards (``main`` is also called in-process, by tests and other tools).
+
+    Not a plain ``logging.basicConfig()``: python-escpos calls ``basicConfig()`` when it is
+    imported (by the printer commands), after which ours did nothing and ``-v`` showed no
+    DEBUG lines. So the root's handlers are replaced, like ``basicConfig(force=True)``,
+    but put back (not closed) when the command ends.
+    """
+    root = logging.getLogger()
+    saved_level, saved_handlers = root.level, root.handlers[:]
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    for old in saved_handlers:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+        for old in saved_handlers:
+            root.addHandler(old)
+        root.setLevel(saved_level)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    # force=True: python-escpos calls logging.basicConfig() when it is imported (by the
-    # printer commands above), which made a plain basicConfig here a no-op and -v silent
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
-    try:
-        result: int = args.func(args)
-    except ConfigError as err:
-        print(f"setting problem: {err}")
-        return 2
-    except DeviceError as err:
-        print(f"device problem: {err}")
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    with _logging_to_stderr(args.verbose):
+        try:
+            result: int = args.func(args)
+        except ConfigError as err:
+            print(f"setting problem: {err}")
+            return 2
+        except DeviceError as err:
+            print(f"device problem: {err}")
+            return 1
+        except KeyboardInterrupt:
+            return 130
     return result
 
 

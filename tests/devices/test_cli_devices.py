@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import subprocess
 import sys
@@ -369,3 +370,12 @@ def test_verbose_flag_shows_debug_lines() -> None:
     assert quiet.returncode == verbose.returncode == 1
     assert "DEBUG" not in quiet.stderr
     assert "DEBUG devices.cli: no ID card reader at 115200" in verbose.stderr
+
+
+def test_main_leaves_the_root_logger_as_it_was() -> None:
+    """``main`` replaces the root's handlers while it runs (python-escpos configured them
+    on import) and puts them back: an in-process caller's logging is not broken."""
+    root = logging.getLogger()
+    before = (root.level, root.handlers[:])
+    assert cli.main(["-v", "probe", "/dev/does-not-exist-hallkit"]) == 1
+    assert (root.level, root.handlers) == before
