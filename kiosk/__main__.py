@@ -415,11 +415,9 @@ def sample_states() -> list[tuple[str, Any]]:
     ]
 
 
-def walk(app: Any, visit: Any, *, drawn: bool = False) -> Iterator[float]:
-    """Script: every screen × both modes × both languages; ``visit(name, mode, lang)``.
-    ``drawn``: wait one frame more, until the window shows the new widgets (a screenshot
-    reads the last frame drawn: without it, a state shown on the same screen as the one
-    before, such as help → help done, came out as the one before)."""
+def walk(app: Any, visit: Any) -> Iterator[float]:
+    """Script: every screen × both modes × both languages; ``visit(name, mode, lang)``
+    once the window shows it (a screenshot reads the last frame drawn)."""
     k = app.k
     link = k.link
     for elderly in (False, True):
@@ -431,9 +429,12 @@ def walk(app: Any, visit: Any, *, drawn: bool = False) -> Iterator[float]:
                 setup(k)
                 k.elderly, k.lang = elderly, lang
                 k.changed()
-                yield 0.12
-                if drawn:
-                    yield 0.05
+                # wait for the frame that shows it, not a fixed time (0.12 s left a
+                # quarter of the screenshots one screen late on a busy machine)
+                waited = 0.0
+                while not app.drawn() and waited < 5.0:
+                    yield 0.01
+                    waited += 0.01
                 visit(name, "elderly" if elderly else "normal", lang)
 
 
@@ -484,7 +485,7 @@ def cmd_screenshots(args: argparse.Namespace) -> int:
                 p.replace(path)
         shots.append(str(path))
 
-    app.script = walk(app, visit, drawn=True)
+    app.script = walk(app, visit)
     start_io(app)
     try:
         app.run()

@@ -156,6 +156,8 @@ class KioskApp(App):
         self.content: Any = None
         self.last_spoken: list[str] = []
         self.render_ms: list[float] = []
+        self.flips = 0  #: frames drawn (scripts wait for the frame that shows a change)
+        self.rendered_at_flip = 0  #: ``flips`` when the last render ran
         self._dirty = Clock.create_trigger(lambda _dt: self.render(), 0)
         self._ticker: Any = None
         self.rendered_screen = ""
@@ -168,6 +170,7 @@ class KioskApp(App):
         Window.bind(on_request_close=self._ignore_close)  # window-close ignored
         Window.bind(on_keyboard=self._on_key)
         Window.bind(on_touch_down=self._touched)
+        Window.bind(on_flip=self._flipped)
         self.k.listeners.append(self._dirty)
         self._build_frame()
         self.render()
@@ -235,6 +238,14 @@ class KioskApp(App):
     def _on_key(self, _win: Any, key: int, *_: Any) -> bool:
         return key == 27  # Escape never leaves the app
 
+    def _flipped(self, *_: Any) -> None:
+        self.flips += 1
+
+    def drawn(self) -> bool:
+        """The last change is on the window: rendered, laid out, and two frames drawn
+        since (label textures are made in the frame after the one that sets the text)."""
+        return not self._dirty.is_triggered and self.flips >= self.rendered_at_flip + 2
+
     def _touched(self, *_: Any) -> None:
         self.k.touch()
 
@@ -252,6 +263,7 @@ class KioskApp(App):
         Window.unbind(on_request_close=self._ignore_close)
         Window.unbind(on_keyboard=self._on_key)
         Window.unbind(on_touch_down=self._touched)
+        Window.unbind(on_flip=self._flipped)
 
     # ------------------------------------------------------------------ rendering
     def view(self, screen: str) -> View:
@@ -345,6 +357,7 @@ class KioskApp(App):
             self.last_spoken = spoken
             if k.elderly:
                 k.speak("。".join(spoken[:6]))
+        self.rendered_at_flip = self.flips
         self.render_ms.append((time.perf_counter() - t0) * 1000)
         del self.render_ms[:-5000]
 
