@@ -295,10 +295,10 @@ def guide(c: Ctx) -> None:
     if n.services:
         c.label(f"{c.t('includes')}：" + "、".join(n.services))
     if n.conditions:
-        c.label(c.t("conditions"), bold=True)
+        c.label(c.t("conditions"), "title", bold=True)
         for x in n.conditions:
             c.label(f"· {x}")
-    c.label(c.t("materials"), bold=True, speak=True)
+    c.label(c.t("materials"), "title", bold=True, speak=True)
     from kiosk.catalogue import MARK_SYMBOL, MARK_TEXT
 
     for i, m in enumerate(n.materials, 1):
@@ -361,7 +361,7 @@ def ticket(c: Ctx) -> None:
         r = f.result
         c.label(c.t("your_ticket"), speak=True)
         c.label(r.number, "huge", bold=True, halign="center", speak=True)
-        c.label(c.t("people_ahead", n=r.people_ahead), speak=True)
+        c.label(c.t("people_ahead", n=r.people_ahead), "title", bold=True, speak=True)
         c.label(c.t("expected_wait", n=r.expected_wait_min), speak=True)
         if r.window_hint:
             c.label(c.t("go_window", w=r.window_hint), speak=True)
@@ -420,7 +420,7 @@ def checkin(c: Ctx) -> None:
         c.label(c.t("checked_in"), "title", speak=True)
         r = f.result
         c.label(r.number, "huge", bold=True, halign="center", speak=True)
-        c.label(c.t("people_ahead", n=r.people_ahead), speak=True)
+        c.label(c.t("people_ahead", n=r.people_ahead), "title", bold=True, speak=True)
         if r.window_hint:
             c.label(c.t("go_window", w=r.window_hint), speak=True)
         c.button(c.t("done"), c.k.go_home)

@@ -44,3 +44,8 @@ def test_a_held_finger_changes_the_button(layout_run: dict[str, Any]) -> None:
     up, down = layout_run["pixel_up"], layout_run["pixel_down"]
     assert up != down, f"{layout_run['pressed_button']!r} looks the same while pressed"
     assert layout_run["pixel_after"] == up  # and back when the finger lifts
+
+
+def test_bold_is_bold(layout_run: dict[str, Any]) -> None:
+    """Item 7: ``bold=True`` drew the regular face (the only one the CJK font has)."""
+    assert layout_run["ink_bold"] >= 1.25 * layout_run["ink_regular"], layout_run

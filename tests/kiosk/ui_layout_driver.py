@@ -4,7 +4,7 @@ while a screen is shown; prints one JSON line of findings (run by test_layout.py
 On every screen of ``python -m kiosk screenshots`` in both modes: the countdown appears,
 a message about the last action appears (a banner), and nothing on the page moves. Then
 the printer's answer arriving on the ticket and the guide, and a finger held on a button
-(the pixels under it must change)."""
+(the pixels under it must change), and bold text against regular (more ink)."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def main() -> None:
                 yield from check(f"{name}/{mode} banner", banner)
                 out.setdefault("banner_shown", True)
                 out["banner_shown"] = out["banner_shown"] and all(
-                    x in widget_texts(app.root) for x in ("知道了", "paper out")
+                    x in "\n".join(widget_texts(app.root)) for x in ("知道了", "paper out")
                 )
                 k.banner = None
                 k.countdown = None
@@ -152,6 +152,16 @@ def main() -> None:
         yield 0.15
         out["pixel_up"], out["pixel_down"] = up, down
         out["pixel_after"] = pixels()
+        # bold is bold: the same words drawn bold carry clearly more ink
+        from kiosk.ui.widgets import KLabel
+
+        def ink(bold: bool) -> int:
+            label = KLabel("前面还有 3 人 People ahead", k.limits, size="title", bold=bold)
+            label.texture_update()
+            px = label.texture.pixels
+            return sum(1 for i in range(3, len(px), 4) if px[i] > 128)
+
+        out["ink_regular"], out["ink_bold"] = ink(False), ink(True)
 
     app.script = script()
     start_io(app)
