@@ -27,7 +27,18 @@ from kiosk.flows import (
 from kiosk.home import queue_text
 from kiosk.privacy import mask_name
 from kiosk.ui.keyboard import keyboard
-from kiosk.ui.widgets import DANGER, TEXT, Busy, KButton, KLabel, Panel, QrImage, Row, WarnBox
+from kiosk.ui.widgets import (
+    DANGER,
+    TEXT,
+    Busy,
+    KButton,
+    KCheck,
+    KLabel,
+    Panel,
+    QrImage,
+    Row,
+    WarnBox,
+)
 
 
 def scrub(w: Widget) -> None:
@@ -148,6 +159,13 @@ class Ctx:
             size=size,
             min_dp=min_dp,
         )
+        return b
+
+    def check(self, text: str, checked: bool, action: Callable[[], Any], box: Any = None) -> KCheck:
+        """A choice that can be ticked (a drawn box, a tick when chosen)."""
+        b: KCheck = self._slots(box).take(KCheck)
+        b.refill(text, self.lim, kind="primary" if checked else "secondary", on_press=action)
+        b.set_checked(checked)
         return b
 
     def row(self, cols: int = 2) -> Row:
@@ -471,15 +489,8 @@ def rating(c: Ctx) -> None:
         c.label(c.t("reasons_q"), "title", speak=True)
         grid = c.row(1 if k.elderly else 2)
         for r in RATING_REASONS:
-            # ✔/□: glyphs WenQuanYi has (☑/☐ are not in it); the mark, not the colour,
-            # says what is chosen. The audit fails on any glyph the font lacks.
-            mark = "✔ " if r in f.reasons else "□ "
-            c.button(
-                mark + c.t(r),
-                lambda r=r: k.rating_reason(r),
-                "primary" if r in f.reasons else "secondary",
-                box=grid,
-            )
+            # the tick in its box, not the colour, says what is chosen
+            c.check(c.t(r), r in f.reasons, lambda r=r: k.rating_reason(r), box=grid)
         c.label(c.t("comment") + f"：{f.text}")
         keyboard(c, f.text, k.rating_text)
         c.button(c.t("submit"), k.rating_confirm)

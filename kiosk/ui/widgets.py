@@ -247,6 +247,51 @@ class KButton(Button):
         self.action = None
 
 
+class KCheck(KButton):
+    """A choice that can be ticked: a drawn box as tall as the text, with a tick when
+    chosen (a text "□" was 8×9 px beside 18 px words, and fonts lack ☐/☑)."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.checked = False
+        with self.canvas.after:
+            self._box_color = Color(*ON_SECONDARY)
+            self._box = Line(width=dp(2))
+            self._tick_color = Color(0, 0, 0, 0)
+            self._tick = Line(width=dp(3.5), cap="round", joint="round")
+        self.bind(pos=self._draw_box, size=self._draw_box)
+
+    def box_side(self) -> float:
+        return float(max(dp(30), self.font_size * 1.15))
+
+    def _wrap(self, *_: Any) -> None:
+        side = self.box_side()
+        self.padding = [side + dp(28), dp(8), dp(12), dp(8)]
+        self.text_size = (max(1.0, self.width - side - dp(40)), None)
+
+    def _draw_box(self, *_: Any) -> None:
+        side = self.box_side()
+        x, y = self.x + dp(16), self.center_y - side / 2
+        self._box.rectangle = (x, y, side, side)
+        self._tick.points = [
+            x + side * 0.2, y + side * 0.52,
+            x + side * 0.42, y + side * 0.28,
+            x + side * 0.82, y + side * 0.76,
+        ]  # fmt: skip
+
+    def set_checked(self, checked: bool) -> None:
+        self.checked = checked
+        fg = self.color
+        self._box_color.rgba = list(fg)
+        self._tick_color.rgba = list(fg) if checked else [0, 0, 0, 0]
+        self._wrap()
+        self._draw_box()
+
+    def scrub(self) -> None:
+        super().scrub()
+        self.set_checked(False)
+
+
 class Row(GridLayout):
     """A grid row of the content; its children are reused like the content's (``slots``)."""
 

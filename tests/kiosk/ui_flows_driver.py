@@ -247,7 +247,9 @@ def main() -> None:
         yield 0.05
         press("等待时间长")
         yield 0.05
-        out["reason_marks"] = [b.text for b in buttons() if b.text[:1] in "✔□"]
+        out["reason_marks"] = [
+            ("✔ " if b.checked else "□ ") + b.text for b in buttons() if hasattr(b, "checked")
+        ]
         yield from pinyin("man")
         yield 0.05
         out["comment"] = k.flow.text
