@@ -375,7 +375,8 @@ def widget_texts(w: Widget) -> list[str]:
     """Every text on screen (labels, buttons, text inputs) under ``w``."""
     out = []
     for x in w.walk(restrict=True):
-        text = getattr(x, "text", None)
+        # a label's own text, not the line breaks it was given to fit its width
+        text = getattr(x, "source_text", None) or getattr(x, "text", None)
         if isinstance(text, str) and text:
             out.append(text)
     return out

@@ -333,7 +333,7 @@ def guide(c: Ctx) -> None:
     # one line kept for the printer's answer, empty until there is one: it moves nothing
     status = {"printing": "printing", "ok": "printed", "failed": "print_failed"}.get(state or "")
     c.label(
-        c.t(status) if status else " ",
+        c.t(status) if status else "\u3000",  # an ideographic space: one blank line
         speak=status is not None,
         color=DANGER if state == "failed" else TEXT,
     )

@@ -9,6 +9,7 @@ refilled with; widgets hold no state of their own beyond what is on screen.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,7 @@ from kivy.uix.widget import Widget
 
 from kiosk.contrast import hex_rgba
 from kiosk.elderly import ModeLimits
+from kiosk.linebreak import wrap
 from kiosk.ui.boot import FONT_NAME
 
 BG = hex_rgba("FFFFFF")
@@ -86,6 +88,25 @@ def bar_height(lim: ModeLimits) -> float:
     )
 
 
+@functools.lru_cache(maxsize=16)
+def text_measure(font_name: str, font_size: float) -> Callable[[str], float]:
+    """The drawn width of a text in this font and size: the sum of its characters'
+    advances, each measured once. Per character, not per text: a cache of whole lines
+    would keep what a citizen typed in memory after they leave."""
+    from kivy.core.text import Label as CoreLabel
+
+    core = CoreLabel(font_name=font_name, font_size=font_size)
+
+    @functools.lru_cache(maxsize=8192)
+    def advance(ch: str) -> float:
+        return float(core.get_extents(ch)[0])
+
+    def measure(text: str) -> float:
+        return sum(advance(ch) for ch in text)
+
+    return measure
+
+
 def embolden(w: Any, bold: bool) -> None:
     """Bold that is bold. The CJK font has one weight (WenQuanYi Micro Hei; Noto CJK's bold
     comes as a collection whose first face is Japanese, which Kivy cannot skip), and Kivy
@@ -124,12 +145,22 @@ class KLabel(Label):
     def __init__(self, text: str = "", lim: ModeLimits | None = None, **kw: Any) -> None:
         style = {k: kw.pop(k) for k in ("size", "color", "bold", "halign") if k in kw}
         super().__init__(font_name=FONT_NAME, valign="middle", size_hint_y=None, markup=False, **kw)
+        self.source_text = ""  #: the text as given (``text`` has the line breaks we chose)
         self.bind(width=self._wrap, texture_size=self._fit)
         if lim is not None:
             self.refill(text, lim, **style)
 
     def _wrap(self, *_: Any) -> None:
-        self.text_size = (self.width - dp(8), None)
+        width = self.width - dp(8)
+        self.text_size = (width, None)
+        # our own line breaks, by the Chinese rules (kiosk/linebreak.py); Kivy's would
+        # start a line with "）" or "，"
+        avail = width - 2 * (self.outline_width or 0) - 2
+        if self.source_text and avail > 0:
+            measure = text_measure(self.font_name, float(self.font_size))
+            self.text = "\n".join(wrap(self.source_text, avail, measure))
+        else:
+            self.text = self.source_text
 
     def _fit(self, *_: Any) -> None:
         self.height = self.texture_size[1] + dp(8)
@@ -144,15 +175,17 @@ class KLabel(Label):
         bold: bool = False,
         halign: str = "left",
     ) -> KLabel:
-        self.text = text
+        self.source_text = text
         self.font_size = sp(font_sp(lim, size))
         self.color = color
         self.halign = halign
         self.line_height = lim.line_height
         embolden(self, bold)
+        self._wrap()
         return self
 
     def scrub(self) -> None:
+        self.source_text = ""
         self.text = ""
 
 

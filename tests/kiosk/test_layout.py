@@ -49,3 +49,9 @@ def test_a_held_finger_changes_the_button(layout_run: dict[str, Any]) -> None:
 def test_bold_is_bold(layout_run: dict[str, Any]) -> None:
     """Item 7: ``bold=True`` drew the regular face (the only one the CJK font has)."""
     assert layout_run["ink_bold"] >= 1.25 * layout_run["ink_regular"], layout_run
+
+
+def test_no_line_breaks_the_chinese_rules(layout_run: dict[str, Any]) -> None:
+    """Item 9: no line of any screen starts with "）、】，。" or ends with "（【"."""
+    assert layout_run["lines_checked"] > 200
+    assert layout_run["line_breaks"] == []

@@ -17,7 +17,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from kiosk.__main__ import build, sample_states, start_io, stop_io
+from kiosk.linebreak import broken_rules
 from kiosk.ui.app import widget_texts
+from kiosk.ui.widgets import KLabel
 from tests.kiosk.helpers import HALL_YAML, MONDAY_10, FakeLink, fake_devices
 
 
@@ -37,7 +39,7 @@ def main() -> None:
     )
     k = app.k
     k.link = FakeLink()
-    out: dict[str, Any] = {"moved": [], "checked": 0}
+    out: dict[str, Any] = {"moved": [], "checked": 0, "line_breaks": []}
 
     def layout() -> dict[int, tuple[Any, ...]]:
         """Every widget of the page (bars and content, not a question over it): where it
@@ -82,6 +84,15 @@ def main() -> None:
                 k.prompt = None
                 k.changed()
                 mode = "elderly" if elderly else "normal"
+                yield 0.15
+                # the lines as Kivy laid them out: none breaks the Chinese rules
+                for w in app.root_box.walk(restrict=True):
+                    cached = getattr(getattr(w, "_label", None), "_cached_lines", None)
+                    if not isinstance(w, KLabel) or not cached:
+                        continue
+                    lines = ["".join(word.text for word in line.words) for line in cached]
+                    out["lines_checked"] = out.get("lines_checked", 0) + len(lines)
+                    out["line_breaks"] += [f"{name}/{mode}: {x}" for x in broken_rules(lines)]
 
                 def countdown() -> None:
                     k.countdown = 9
@@ -152,9 +163,8 @@ def main() -> None:
         yield 0.15
         out["pixel_up"], out["pixel_down"] = up, down
         out["pixel_after"] = pixels()
-        # bold is bold: the same words drawn bold carry clearly more ink
-        from kiosk.ui.widgets import KLabel
 
+        # bold is bold: the same words drawn bold carry clearly more ink
         def ink(bold: bool) -> int:
             label = KLabel("前面还有 3 人 People ahead", k.limits, size="title", bold=bold)
             label.texture_update()
