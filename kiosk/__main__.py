@@ -68,11 +68,7 @@ def build(
         )
     if silent:  # audit, screenshots: screens are read aloud as text only, no sound files
         cfg = cfg.model_copy(
-            update={
-                "devices": cfg.devices.model_copy(
-                    update={"voice": settings.DeviceSettings(driver="log")}
-                )
-            }
+            update={"devices": cfg.devices.model_copy(update={"voice": settings.LogVoice()})}
         )
     from kiosk.ui.boot import boot
 

@@ -838,6 +838,23 @@ class Kiosk:
 
         self._bg(self.hw.print_test_page, done)
 
+    def simulate_card(self) -> None:
+        """The technician's "simulate card": a sample card on the reader, where the config
+        runs a simulated or fake one (``kiosk.fakes``); a real reader has no such hand."""
+        present = getattr(self.hw.idcard, "present_card", None)
+        if present is None:
+            log.info("simulate card: the ID card reader is not a simulator")
+            return
+        self.pool.submit(present, 0)
+
+    def simulate_scan(self) -> None:
+        """The technician's "simulate scan": a demo code on a simulated or fake scanner."""
+        inject = getattr(self.hw.scanner, "inject_scan", None)
+        if inject is None:
+            log.info("simulate scan: the scanner is not a simulator")
+            return
+        inject("tok-demo")
+
     def diagnostics(self) -> dict[str, str]:
         from kiosk.link import VERSION
 

@@ -6,22 +6,26 @@ strings, device states as :class:`devices.state.DeviceStatus`, and every failure
 :class:`devices.errors.DeviceError`. Methods that talk to a device may block: the kiosk
 calls them from worker threads, never from the UI thread. Callbacks run on device threads.
 
-Drivers per device (``devices:`` in ``config/kiosk.yaml``); ``options`` are the fields of
-the device's settings model in ``devices/`` and are validated by it:
+Each device's settings (``devices:`` in ``config/kiosk.yaml``) are the devices package's
+own models, validated when the file is loaded (:mod:`kiosk.settings`); ``driver`` picks
+the class that runs it (:data:`DRIVERS`):
 
-* ``simulator`` — the devices package's simulator speaking the real wire protocol, opened
-  through the same driver a real device uses: ID card: ``IdCardSimulator`` on a pty
-  (115200 bit/s line timing) read by ``IdCardReader``; scanner: ``ScannerSimulator`` on a
-  pty read by ``SerialScanner``; printer: ``PrinterSimulator`` (a ``VirtualPrinter``
-  behind TCP on 127.0.0.1, PNG previews in ``options.preview_dir``) driven by ``Printer``
-  with ``driver: escpos`` on ``socket://127.0.0.1:PORT``;
-* ``serial`` (ID card, scanner) — a real device on ``port`` (any pyserial URL);
+* ``serial`` (ID card, scanner) — a real device on ``port`` (any pyserial URL):
+  :class:`CardReader`, :class:`Scanner`;
 * ``escpos`` / ``network`` / ``usb`` / ``file`` / ``dummy`` / ``virtual`` (printer) —
-  ``devices.printer.driver.Printer`` with that transport;
+  ``devices.printer.driver.Printer`` with that transport: :class:`ReceiptPrinter`;
+* ``simulator`` — the devices package's simulator speaking the real wire protocol, opened
+  through the same driver a real device uses (:mod:`kiosk.fakes`);
+* ``fake`` — an in-process stand-in with no wire protocol (:mod:`kiosk.fakes`; unit tests
+  and the bench);
 * voice: ``auto`` / ``aplay`` / ``paplay`` / ``file`` / ``null`` — the sink of a
-  ``devices.voice`` ``Announcer``; ``log`` only records what would be said;
-* ``fake`` — an in-process stand-in with no wire protocol (fast; unit tests and the bench);
+  ``devices.voice`` ``Announcer``; ``log`` (or ``fake``) only records what would be said;
 * ``none`` — the kiosk has no such device.
+
+This module holds no test hooks: putting a card on a reader, scanning a code or running
+the printer out of paper are methods of the simulator and fake drivers in
+:mod:`kiosk.fakes`, reached as ``hw.idcard`` / ``hw.scanner`` / ``hw.printer`` when the
+config selects them.
 """
 
 from __future__ import annotations
@@ -33,9 +37,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from devices.errors import ConfigError, DeviceError, DeviceRefused, DeviceUnavailable
+from devices.config import IdCardSettings, ScannerSettings
+from devices.errors import ConfigError, DeviceError, DeviceUnavailable
+from devices.printer.settings import PrinterDriver, PrinterSettings
 from devices.state import DeviceState, DeviceStatus, StatusHolder
 from kiosk.catalogue import Notice
 from kiosk.session import CardIdentity
@@ -44,7 +50,6 @@ from kiosk.settings import DevicesSettings
 log = logging.getLogger(__name__)
 
 DEVICES = ("idcard", "scanner", "printer", "voice")
-VOICE_SINKS = frozenset({"auto", "aplay", "paplay", "file", "null"})
 
 IdentityCallback = Callable[[CardIdentity], None]
 ScanCallback = Callable[[str], None]
@@ -87,277 +92,102 @@ class VoicePacks:
     dialect: Path | None = None
 
 
-class Hardware:
+IdentityHandler = Callable[[CardIdentity], None]
+
+
+class CardReader:
+    """``driver: serial``: ``devices.idcard.driver.IdCardReader`` polling the reader; each
+    card is handed on as a :class:`CardIdentity` and the driver's object wiped."""
+
     def __init__(
         self,
-        settings: DevicesSettings,
-        *,
-        data_dir: Path,
-        voice_packs: VoicePacks | None = None,
-        base_dir: Path | None = None,
-        on_identity: IdentityCallback | None = None,
-        on_scan: ScanCallback | None = None,
-        on_status: StatusCallback | None = None,
+        settings: IdCardSettings,
+        holder: StatusHolder,
+        on_card: IdentityHandler,
+        on_error: Callable[[Exception], None],
     ) -> None:
         self.settings = settings
-        self.data_dir = data_dir
-        self.voice_packs = voice_packs or VoicePacks()
-        self.base_dir = base_dir  #: relative paths in options are relative to this (config)
-        self.on_identity = on_identity
-        self.on_scan = on_scan
-        self.on_status = on_status
-        self.holders = {d: StatusHolder(d) for d in DEVICES}
-        self.last_error: dict[str, str] = {}
-        self.spoken: deque[str] = deque(maxlen=20)  #: recent utterances (no personal data)
-        self.printed: list[str] = []  #: what was printed (fake printer; no personal data)
-        self._lock = threading.Lock()
-        self._reader: Any = None  #: devices.idcard.driver.IdCardReader
-        self._card_sim: Any = None  #: its IdCardSimulator (driver: simulator)
-        self._placed: Any = None  #: a card the kiosk put on the simulator
-        self._scanner: Any = None  #: devices.scanner.driver.SerialScanner
-        self._scan_sim: Any = None  #: its ScannerSimulator (driver: simulator)
-        self._printer: Any = None  #: devices.printer.driver.Printer
-        self._printer_sim: Any = None  #: devices.printer.simulator.PrinterSimulator
-        self.virtual: Any = None  #: the simulator's VirtualPrinter (receipts, paper state)
-        self._fake_paper_out = False
-        self.announcer: Any = None  #: devices.voice.announcer.Announcer (Mandarin/English)
-        self.dialect: Any = None  #: a second Announcer on the dialect pack
-        self.announcements: deque[Any] = deque(maxlen=20)  #: recent Announcement objects
-        self._voice_next: tuple[str, str, tuple[str, str] | None] | None = None
-        self._voice_cv = threading.Condition()
-        self._voice_stop = False
-        self._voice_thread: threading.Thread | None = None
-        for d, holder in self.holders.items():
-            holder.subscribe(self._status_changed)
-            if self._driver(d) == "none":
-                holder.set(DeviceState.ABSENT, "not installed")
+        self.holder = holder
+        self.on_card = on_card
+        self.on_error = on_error
+        self.reader: Any = None  #: devices.idcard.driver.IdCardReader
 
-    def _driver(self, dev: str) -> str:
-        return str(getattr(self.settings, dev).driver)
-
-    def _options(self, dev: str) -> dict[str, Any]:
-        opts = dict(getattr(self.settings, dev).options)
-        for key in ("preview_dir", "output_dir", "pack_root"):
-            value = opts.get(key)
-            if isinstance(value, str) and self.base_dir is not None:
-                opts[key] = str(self.base_dir / value)  # an absolute value stays as it is
-        return opts
-
-    def _status_changed(self, st: DeviceStatus) -> None:
-        if st.state in (DeviceState.FAULT, DeviceState.ABSENT, DeviceState.DEGRADED) and st.reason:
-            self.last_error[st.device] = st.reason
-        if self.on_status is not None:
-            self.on_status(st)
-
-    # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        """Open every device (may block for a moment: call it before the UI runs or from
-        a worker thread). A device that cannot start is left in FAULT with the reason."""
-        for dev, fn in (
-            ("idcard", self._start_idcard),
-            ("scanner", self._start_scanner),
-            ("printer", self._start_printer),
-            ("voice", self._start_voice),
-        ):
-            if self._driver(dev) == "none":
-                continue
-            try:
-                fn()
-            except DeviceError as err:
-                self.holders[dev].set(DeviceState.FAULT, str(err)[:200])
-            except ValueError as err:  # pydantic: bad options for this device
-                first = str(err).splitlines()
-                self.holders[dev].set(
-                    DeviceState.FAULT, f"bad settings: {' '.join(first[:3])}"[:200]
-                )
-            except Exception as err:  # a driver that is not there yet
-                log.exception("cannot start %s", dev)
-                self.holders[dev].set(DeviceState.FAULT, f"cannot start: {type(err).__name__}")
-
-    def stop(self) -> None:
-        """Close every device and stop every simulator and thread this adapter started."""
-        with self._voice_cv:
-            self._voice_stop = True
-            self._voice_cv.notify_all()
-        if self._voice_thread is not None:
-            self._voice_thread.join(5)
-        for ann in (self.announcer, self.dialect):
-            if ann is not None:
-                ann.close(timeout=5)
-        if self._reader is not None:
-            self._reader.close()  # stops polling and the simulator it owns
-        if self._scanner is not None:
-            self._scanner.close()
-        if self._printer is not None:
-            self._printer.close()
-        if self._printer_sim is not None:
-            self._printer_sim.stop()
-        if self._placed is not None:
-            self._placed.wipe()
-            self._placed = None
-
-    def statuses(self) -> dict[str, DeviceStatus]:
-        return {d: h.status for d, h in self.holders.items()}
-
-    # ------------------------------------------------------------------ ID card
-    def _start_idcard(self) -> None:
-        s = self.settings.idcard
-        if s.driver == "fake":
-            self.holders["idcard"].set(DeviceState.READY, "fake reader")
-            return
-        from devices.config import IdCardSettings
         from devices.idcard.driver import IdCardReader
 
-        if s.driver not in ("serial", "simulator"):
-            raise ConfigError(f"unknown ID card driver {s.driver!r} (serial, simulator, fake)")
-        opts = {"dedup_s": 2.0, **self._options("idcard")}
-        ids = IdCardSettings(
-            driver=s.driver,  # type: ignore[arg-type]
-            port=s.port or "/dev/ttyUSB0",
-            baudrate=s.baudrate,
-            **opts,
-        )
-        # simulator: IdCardSimulator on a pty with real line timing, read by the real driver
-        self._reader = IdCardReader.from_settings(ids, status=self.holders["idcard"])
-        if self._reader.simulator is not None:
-            self._card_sim = self._reader.simulator.handler
-        self._reader.open()
-        self._reader.start_polling(self._card_read, self._card_error)
+        self.reader = IdCardReader.from_settings(self.settings, status=self.holder)
+        self.reader.open()
+        self.reader.start_polling(self._read, self.on_error)
 
-    def _card_read(self, identity: Any) -> None:
-        card = to_card_identity(identity)
-        if self._card_sim is not None:  # a simulated card is taken off once read
-            self._card_sim.remove()
-            placed, self._placed = self._placed, None
-            if placed is not None:  # the kiosk's copy was on the simulator: wipe it
-                placed.wipe()
-        if self.on_identity is not None:
-            self.on_identity(card)
+    def _read(self, identity: Any) -> None:
+        self.on_card(to_card_identity(identity))
 
-    def _card_error(self, err: Exception) -> None:
-        self.last_error["idcard"] = str(err)[:200]
+    def self_test(self) -> str:
+        if self.reader is None:
+            return self.holder.status.state.value
+        r = self.reader.self_test()
+        return ("OK " if r.ok else "FAIL ") + r.reason
 
-    def present_card(self, identity: CardIdentity | int = 1) -> None:
-        """Simulators only: put a card on the reader: a given identity, or an index into
-        the simulator's sample holders. With the simulator driver the card is then read
-        through the wire protocol by the real driver (within one poll interval)."""
-        if self._driver("idcard") == "fake":
-            card = identity if isinstance(identity, CardIdentity) else _sample(identity)
-            if self.on_identity is not None:
-                self.on_identity(card)
-            return
-        sim = self._card_sim
-        if sim is None:
-            raise DeviceUnavailable("no simulated ID card reader")
-        placed: Any = None
-        if isinstance(identity, CardIdentity):
-            placed = to_device_identity(identity)
-            sim.insert(placed)  # thread-safe; replaces any card on the reader
-        else:
-            sim.place_card(identity % max(1, len(sim.identities)))
-        previous, self._placed = self._placed, placed
-        if previous is not None:
-            previous.wipe()  # replaced: the simulator no longer holds it
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()  # stops polling (and a simulator it owns)
 
-    # ------------------------------------------------------------------ scanner
-    def _start_scanner(self) -> None:
-        s = self.settings.scanner
-        if s.driver == "fake":
-            self.holders["scanner"].set(DeviceState.READY, "fake scanner")
-            return
-        from devices.config import ScannerSettings
+
+class Scanner:
+    """``driver: serial``: ``devices.scanner.driver.SerialScanner``; codes as strings."""
+
+    def __init__(
+        self, settings: ScannerSettings, holder: StatusHolder, on_code: ScanCallback
+    ) -> None:
+        self.settings = settings
+        self.holder = holder
+        self.on_code = on_code
+        self.scanner: Any = None  #: devices.scanner.driver.SerialScanner
+
+    def start(self) -> None:
         from devices.scanner.driver import SerialScanner
 
-        if s.driver not in ("serial", "simulator"):
-            raise ConfigError(f"unknown scanner driver {s.driver!r} (serial, simulator, fake)")
-        ss = ScannerSettings(
-            driver=s.driver,  # type: ignore[arg-type]
-            port=s.port or "/dev/ttyACM0",
-            baudrate=s.baudrate,
-            **self._options("scanner"),
+        self.scanner = SerialScanner.from_settings(
+            self.settings, on_scan=lambda ev: self.on_code(ev.text), status=self.holder
         )
-        self._scanner = SerialScanner.from_settings(
-            ss, on_scan=lambda ev: self._scanned(ev.text), status=self.holders["scanner"]
-        )
-        if self._scanner.simulator is not None:
-            self._scan_sim = self._scanner.simulator.handler
-        self._scanner.open()
+        self.scanner.open()
 
-    def _scanned(self, text: str) -> None:
-        if self.on_scan is not None:
-            self.on_scan(text)
+    def self_test(self) -> str:
+        return self.holder.status.state.value
 
-    def inject_scan(self, code: str) -> None:
-        """Simulators only: a code as if scanned (over the wire with the simulator)."""
-        if self._scan_sim is not None:
-            self._scan_sim.scan(code)
-        elif self._driver("scanner") == "fake":
-            self._scanned(code)
-        else:
-            raise DeviceUnavailable("no simulated scanner")
+    def close(self) -> None:
+        if self.scanner is not None:
+            self.scanner.close()
 
-    # ------------------------------------------------------------------ printer
-    def _start_printer(self) -> None:
-        s = self.settings.printer
-        if s.driver == "fake":
-            self.holders["printer"].set(DeviceState.READY, "fake printer")
-            return
+
+class ReceiptPrinter:
+    """``escpos``/``network``/``usb``/``file``/``dummy``/``virtual``:
+    ``devices.printer.driver.Printer``; the kiosk's tickets and notices as its receipts."""
+
+    def __init__(self, settings: PrinterSettings, holder: StatusHolder) -> None:
+        self.settings = settings
+        self.holder = holder
+        self.printer: Any = None  #: devices.printer.driver.Printer
+
+    def start(self) -> None:
+        self._open(self.settings)
+
+    def _open(self, settings: PrinterSettings) -> None:
         from devices.printer.driver import Printer
-        from devices.printer.settings import PrinterSettings
 
-        opts = self._options("printer")
-        if s.driver == "simulator":
-            from devices.printer.simulator import PrinterSimulator
+        self.printer = Printer(settings)
+        self.printer.subscribe(lambda st: self.holder.set(st.state, st.reason))
+        self.printer.open()
 
-            preview = opts.pop("preview_dir", None)
-            if preview is not None:
-                Path(str(preview)).mkdir(parents=True, exist_ok=True)
-            self._printer_sim = PrinterSimulator(
-                "127.0.0.1", 0, preview_dir=str(preview) if preview else None
-            ).start()
-            self.virtual = self._printer_sim.virtual
-            ps = PrinterSettings(driver="escpos", port=self._printer_sim.url, **opts)
-        else:
-            kw: dict[str, Any] = {"driver": s.driver, "baudrate": s.baudrate, **opts}
-            if s.port:
-                kw["port"] = s.port
-            ps = PrinterSettings(**kw)
-        self._printer = Printer(ps)
-        self._printer.subscribe(lambda st: self.holders["printer"].set(st.state, st.reason))
-        self._printer.open()
-
-    def set_paper_out(self, out: bool) -> None:
-        """Simulators only: run the printer out of paper (or refill it). The kiosk learns
-        it the way it would from a real printer: from its ``DLE EOT`` replies."""
-        if self.virtual is not None:
-            self.virtual.paper = "out" if out else "ok"
-            try:
-                self._printer.refresh_status()
-            except DeviceError as err:
-                log.info("printer status: %s", err)
-        else:
-            self._fake_paper_out = out
-            self.holders["printer"].set(
-                DeviceState.FAULT if out else DeviceState.READY,
-                "paper out" if out else "fake printer",
-            )
-
-    def _fake_print(self, what: str) -> None:
-        if self._fake_paper_out:
-            raise DeviceRefused("paper out")
-        with self._lock:
-            self.printed.append(what)
-            del self.printed[:-50]
+    def _driver(self) -> Any:
+        if self.printer is None:
+            raise DeviceUnavailable(self.holder.status.reason or "printer not started")
+        return self.printer
 
     def print_ticket(self, t: TicketPrint) -> None:
-        if self._driver("printer") == "none":
-            raise DeviceUnavailable("no printer")
-        if self._printer is None:
-            self._fake_print("ticket")
-            return
         from devices.printer.layouts import TicketReceipt
 
-        self._printer.print_ticket(
+        self._driver().print_ticket(
             TicketReceipt(
                 hall_name=t.hall_name,
                 queue_name=t.queue_name,
@@ -372,25 +202,15 @@ class Hardware:
         )
 
     def print_notice(
-        self,
-        notice: Notice,
-        hall_name: str,
-        contact: str = "",
-        issued_at: dt.datetime | None = None,
+        self, notice: Notice, hall_name: str, contact: str, issued_at: dt.datetime
     ) -> None:
-        """``issued_at``: the hall's time (its zone, not this machine's)."""
-        if self._driver("printer") == "none":
-            raise DeviceUnavailable("no printer")
-        if self._printer is None:
-            self._fake_print(f"notice {notice.id}")
-            return
         from devices.printer.layouts import NoticeMaterial, NoticeReceipt
 
-        self._printer.print_notice(
+        self._driver().print_notice(
             NoticeReceipt(
                 hall_name=hall_name,
                 service_name=notice.title,
-                issued_at=issued_at or dt.datetime.now().astimezone(),
+                issued_at=issued_at,
                 conditions=notice.conditions,
                 materials=[
                     NoticeMaterial(
@@ -408,24 +228,191 @@ class Hardware:
         )
 
     def print_test_page(self) -> None:
-        if self._printer is None:
-            self._fake_print("test page")
-            return
-        self._printer.print_test_page()
+        self._driver().print_test_page()
+
+    def self_test(self) -> str:
+        if self.printer is None:
+            return self.holder.status.state.value
+        p = self.printer.self_test()
+        return ("OK " if p.ok else "FAIL ") + p.reason
+
+    def close(self) -> None:
+        if self.printer is not None:
+            self.printer.close()
+
+
+def _fakes() -> Any:
+    from kiosk import fakes
+
+    return fakes
+
+
+#: (device, driver) → the class that runs it; simulators and fakes are imported only
+#: when the config names them.
+DRIVERS: dict[tuple[str, str], Callable[[], type]] = {
+    ("idcard", "serial"): lambda: CardReader,
+    ("idcard", "simulator"): lambda: _fakes().SimulatedCardReader,
+    ("idcard", "fake"): lambda: _fakes().FakeCardReader,
+    ("scanner", "serial"): lambda: Scanner,
+    ("scanner", "simulator"): lambda: _fakes().SimulatedScanner,
+    ("scanner", "fake"): lambda: _fakes().FakeScanner,
+    ("printer", "simulator"): lambda: _fakes().SimulatedPrinter,
+    ("printer", "fake"): lambda: _fakes().FakePrinter,
+    **{("printer", d): (lambda: ReceiptPrinter) for d in get_args(PrinterDriver)},
+}
+#: Settings fields that name a folder, relative to the config file.
+RELATIVE_DIRS = ("preview_dir", "output_dir", "pack_root")
+
+
+class Hardware:
+    def __init__(
+        self,
+        settings: DevicesSettings,
+        *,
+        data_dir: Path,
+        voice_packs: VoicePacks | None = None,
+        base_dir: Path | None = None,
+        on_identity: IdentityCallback | None = None,
+        on_scan: ScanCallback | None = None,
+        on_status: StatusCallback | None = None,
+    ) -> None:
+        self.settings = settings
+        self.data_dir = data_dir
+        self.voice_packs = voice_packs or VoicePacks()
+        self.base_dir = base_dir  #: relative paths in settings are relative to this (config)
+        self.on_identity = on_identity
+        self.on_scan = on_scan
+        self.on_status = on_status
+        self.holders = {d: StatusHolder(d) for d in DEVICES}
+        self.last_error: dict[str, str] = {}
+        self.spoken: deque[str] = deque(maxlen=20)  #: recent utterances (no personal data)
+        self.idcard: Any = None  #: the ID card driver (:data:`DRIVERS`), once started
+        self.scanner: Any = None  #: the scanner driver
+        self.printer: Any = None  #: the printer driver (print_ticket, print_notice, …)
+        self.announcer: Any = None  #: devices.voice.announcer.Announcer (Mandarin/English)
+        self.dialect: Any = None  #: a second Announcer on the dialect pack
+        self.announcements: deque[Any] = deque(maxlen=20)  #: recent Announcement objects
+        self._voice_next: tuple[str, str, tuple[str, str] | None] | None = None
+        self._voice_cv = threading.Condition()
+        self._voice_stop = False
+        self._voice_thread: threading.Thread | None = None
+        for d, holder in self.holders.items():
+            holder.subscribe(self._status_changed)
+            if self._driver(d) == "none":
+                holder.set(DeviceState.ABSENT, "not installed")
+
+    def _driver(self, dev: str) -> str:
+        return str(getattr(self.settings, dev).driver)
+
+    def _settings(self, dev: str) -> Any:
+        """The device's settings with folders resolved against the config's folder."""
+        s = getattr(self.settings, dev)
+        if self.base_dir is None:
+            return s
+        update = {
+            key: str(self.base_dir / value)  # an absolute value stays as it is
+            for key in RELATIVE_DIRS
+            if isinstance(value := getattr(s, key, None), str)
+        }
+        return s.model_copy(update=update) if update else s
+
+    def _status_changed(self, st: DeviceStatus) -> None:
+        if st.state in (DeviceState.FAULT, DeviceState.ABSENT, DeviceState.DEGRADED) and st.reason:
+            self.last_error[st.device] = st.reason
+        if self.on_status is not None:
+            self.on_status(st)
+
+    def _identity(self, card: CardIdentity) -> None:
+        if self.on_identity is not None:
+            self.on_identity(card)
+
+    def _card_error(self, err: Exception) -> None:
+        self.last_error["idcard"] = str(err)[:200]
+
+    def _scanned(self, text: str) -> None:
+        if self.on_scan is not None:
+            self.on_scan(text)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Open every device (may block for a moment: call it before the UI runs or from
+        a worker thread). A device that cannot start is left in FAULT with the reason."""
+        for dev in DEVICES:
+            if self._driver(dev) == "none":
+                continue
+            try:
+                if dev == "voice":
+                    self._start_voice()
+                else:
+                    self._start(dev)
+            except DeviceError as err:
+                self.holders[dev].set(DeviceState.FAULT, str(err)[:200])
+            except Exception as err:  # a driver that is not there yet
+                log.exception("cannot start %s", dev)
+                self.holders[dev].set(DeviceState.FAULT, f"cannot start: {type(err).__name__}")
+
+    def _start(self, dev: str) -> None:
+        cls = DRIVERS[(dev, self._driver(dev))]()
+        s, holder = self._settings(dev), self.holders[dev]
+        if dev == "idcard":
+            self.idcard = cls(s, holder, self._identity, self._card_error)
+        elif dev == "scanner":
+            self.scanner = cls(s, holder, self._scanned)
+        else:
+            self.printer = cls(s, holder)
+        getattr(self, dev).start()
+
+    def stop(self) -> None:
+        """Close every device and stop every simulator and thread this adapter started."""
+        with self._voice_cv:
+            self._voice_stop = True
+            self._voice_cv.notify_all()
+        if self._voice_thread is not None:
+            self._voice_thread.join(5)
+        for ann in (self.announcer, self.dialect):
+            if ann is not None:
+                ann.close(timeout=5)
+        for driver in (self.idcard, self.scanner, self.printer):
+            if driver is not None:
+                driver.close()
+
+    def statuses(self) -> dict[str, DeviceStatus]:
+        return {d: h.status for d, h in self.holders.items()}
+
+    # ------------------------------------------------------------------ printer
+    def _printer(self) -> Any:
+        if self._driver("printer") == "none":
+            raise DeviceUnavailable("no printer")
+        if self.printer is None:
+            raise DeviceUnavailable(self.holders["printer"].status.reason or "printer not started")
+        return self.printer
+
+    def print_ticket(self, t: TicketPrint) -> None:
+        self._printer().print_ticket(t)
+
+    def print_notice(
+        self,
+        notice: Notice,
+        hall_name: str,
+        contact: str = "",
+        issued_at: dt.datetime | None = None,
+    ) -> None:
+        """``issued_at``: the hall's time (its zone, not this machine's)."""
+        when = issued_at or dt.datetime.now().astimezone()
+        self._printer().print_notice(notice, hall_name, contact, when)
+
+    def print_test_page(self) -> None:
+        self._printer().print_test_page()
 
     # ------------------------------------------------------------------ voice
     def _start_voice(self) -> None:
-        s = self.settings.voice
+        s = self._settings("voice")
         if s.driver in ("log", "fake"):
             self.holders["voice"].set(DeviceState.READY, "log voice (no sound)")
             return
-        if s.driver not in VOICE_SINKS:
-            raise ConfigError(f"unknown voice driver {s.driver!r}: {sorted(VOICE_SINKS)}, log")
         from devices.voice.announcer import Announcer
-        from devices.voice.settings import VoiceSettings
 
-        opts = {"repeat": 1, "repeat_gap_s": 0.3, **self._options("voice")}
-        vs = VoiceSettings(driver=s.driver, port=s.port, **opts)  # type: ignore[arg-type]
+        vs = s  # kiosk.settings.VoiceDevice: devices.voice's VoiceSettings
         # no Mandarin pack (none configured, or unreadable: warned once) → TTS only
         mandarin = _load_pack(self.voice_packs.mandarin)
         self.announcer = Announcer(vs, pack=mandarin if mandarin is not None else False, tts=_tts)
@@ -488,40 +475,13 @@ class Hardware:
     # ------------------------------------------------------------------ self-test
     def self_test(self) -> dict[str, str]:
         out: dict[str, str] = {}
-        if self._reader is not None:
-            r = self._reader.self_test()
-            out["idcard"] = ("OK " if r.ok else "FAIL ") + r.reason
-        else:
-            out["idcard"] = self.holders["idcard"].status.state.value
-        if self._printer is not None:
-            p = self._printer.self_test()
-            out["printer"] = ("OK " if p.ok else "FAIL ") + p.reason
-        else:
-            out["printer"] = self.holders["printer"].status.state.value
-        out["scanner"] = self.holders["scanner"].status.state.value
+        for dev in ("idcard", "printer", "scanner"):
+            driver = getattr(self, dev)
+            out[dev] = (
+                driver.self_test() if driver is not None else self.holders[dev].status.state.value
+            )
         out["voice"] = self.holders["voice"].status.state.value
         return out
-
-
-def to_device_identity(card: CardIdentity) -> Any:
-    """A ``devices.idcard.Identity`` for the simulator (resident card, valid for life)."""
-    from devices.idcard.identity import CardType, Identity, Sex
-
-    seq = card.id_number[16:17]
-    sex = Sex.UNSPECIFIED if not seq.isdigit() else Sex.MALE if int(seq) % 2 else Sex.FEMALE
-    return Identity(
-        card_type=CardType.RESIDENT,
-        name=card.name,
-        sex=sex,
-        birth_date=card.birth_date,
-        id_number=card.id_number,
-        valid_from=dt.date(2015, 1, 1),
-        valid_to=None,
-        ethnicity_code="01",
-        address=card.address,
-        authority="测试公安分局",
-        photo=bytes(1024),
-    )
 
 
 def _say_number(announcer: Any, number: str) -> Any:
@@ -551,14 +511,3 @@ def _tts(text: str) -> bytes:
     if text.isascii():
         return espeak_wav(text, "en", 150)
     return espeak_wav(pinyin_for_tts(text), "cmn-latn-pinyin", 150)
-
-
-_SAMPLES = [
-    ("李秀英", "110101195003071234", dt.date(1950, 3, 7), "北京市东城区景山前街4号院2号楼301"),
-    ("王小明", "350102199001011234", dt.date(1990, 1, 1), "福州市鼓楼区五四路100号"),
-]
-
-
-def _sample(i: int) -> CardIdentity:
-    name, num, born, addr = _SAMPLES[i % len(_SAMPLES)]
-    return CardIdentity(name=name, id_number=num, birth_date=born, address=addr)

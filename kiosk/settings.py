@@ -6,10 +6,13 @@ Paths in the file are relative to the file's own folder. Units are in the field 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from devices.config import IdCardSettings, ScannerSettings
+from devices.printer.settings import PrinterSettings
+from devices.voice.settings import VoiceSettings as DeviceVoiceSettings
 from hall_contract.client import BrokerSettings
 from hall_contract.yamlconf import ConfigFileError, LocatedError, file_problems, load_model
 
@@ -18,25 +21,139 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class DeviceSettings(Strict):
-    """One device. ``driver: simulator`` runs an in-process simulator (the demo and tests);
-    ``none`` means the kiosk has no such device; anything else is handed to ``devices/``."""
+# ---------------------------------------------------------------------- devices
+# Each device is one of the devices package's own settings models, chosen by its
+# ``driver`` (the kiosk adds ``simulator`` for the printer, ``fake`` and ``none``): a
+# typo in a driver, an option or a value is refused at load as ``kiosk.yaml:LINE: field``,
+# like every other field of this file. Where the kiosk's default differs from the
+# devices package's, the kiosk's subclass says so (the values the kiosk always used).
 
-    driver: str = "simulator"
-    port: str = ""
-    """pyserial URL for serial devices (``/dev/ttyUSB0``, ``socket://127.0.0.1:7001``)."""
-    baudrate: int = Field(115200, gt=0)
-    options: dict[str, object] = Field(default_factory=dict)
-    """Driver-specific extras (e.g. ``preview_dir`` of the virtual printer)."""
+
+class IdCardDevice(IdCardSettings):
+    """``serial`` (a SAM module on ``port``) or ``simulator`` (the SAM simulator on a pty,
+    read by the same driver); the fields of :class:`devices.config.IdCardSettings`."""
+
+    dedup_s: float = Field(default=2.0, ge=0)
+    """The same card is reported once per this many seconds (kiosk: 2 s, not 3)."""
+
+
+class ScannerDevice(ScannerSettings):
+    """``serial`` or ``simulator``; the fields of :class:`devices.config.ScannerSettings`."""
+
+    baudrate: int = Field(default=115200, gt=0)
+    """bit/s (kiosk default 115200; USB-CDC scanners ignore it)."""
+
+
+class PrinterDevice(PrinterSettings):
+    """``escpos``/``network``/``usb``/``file``/``dummy``/``virtual``: the fields of
+    :class:`devices.printer.settings.PrinterSettings`."""
+
+    baudrate: int = Field(default=115200, gt=0)
+    """Serial speed in bit/s (kiosk default 115200)."""
+
+
+class PrinterSimulatorDevice(PrinterDevice):
+    """``simulator``: the printer simulator (a ``VirtualPrinter`` behind TCP on 127.0.0.1)
+    printed to by the real driver with ``escpos`` on ``socket://…`` (``port`` is not used);
+    PNG previews of each receipt in ``preview_dir``."""
+
+    driver: Literal["simulator"] = "simulator"  # type: ignore[assignment]
+
+
+class VoiceDevice(DeviceVoiceSettings):
+    """``auto``/``aplay``/``paplay``/``file``/``null``: the sink of a ``devices.voice``
+    announcer; the fields of :class:`devices.voice.settings.VoiceSettings`."""
+
+    repeat: int = Field(default=1, ge=1, le=5)
+    """How many times each text is read (kiosk: once)."""
+    repeat_gap_s: float = Field(default=0.3, ge=0, le=10)
+
+
+class FakeDevice(Strict):
+    """``fake``: an in-process stand-in with no wire protocol (:mod:`kiosk.fakes`; unit
+    tests and the bench). For the voice, the same as ``log``."""
+
+    driver: Literal["fake"] = "fake"
+
+
+class LogVoice(Strict):
+    """``log``: nothing is played, what would be said is only recorded."""
+
+    driver: Literal["log"] = "log"
+
+
+class NoDevice(Strict):
+    """``none``: the kiosk has no such device."""
+
+    driver: Literal["none"] = "none"
+
+
+def _drivers(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(str(v) for v in get_args(model.model_fields["driver"].annotation))
+
+
+def by_driver(kind: str, *models: type[BaseModel]) -> Any:
+    """A validator that picks the model by the ``driver`` value and validates the rest of
+    the mapping with it. Errors keep the field's own path (``devices.idcard.baudrate``,
+    not pydantic's tagged-union ``devices.idcard.serial.baudrate``), so the file's line is
+    found; an unknown driver is reported on the ``driver`` line with the known ones."""
+    table = {d: m for m in models for d in _drivers(m)}
+    known = ", ".join(table)
+
+    def pick(value: Any) -> BaseModel:
+        if isinstance(value, models):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError(f"{kind}: a mapping with a driver ({known})")
+        driver = value.get("driver")
+        if driver is None:
+            raise LocatedError(("driver",), f"{kind} needs a driver: {known}")
+        model = table.get(driver) if isinstance(driver, str) else None
+        if model is None:
+            raise LocatedError(("driver",), f"unknown {kind} driver {driver!r}: one of {known}")
+        return model.model_validate(value)  # its errors are the fields' own
+
+    return BeforeValidator(pick)
+
+
+IdCardConfig = Annotated[
+    IdCardDevice | FakeDevice | NoDevice,
+    by_driver("ID card reader", IdCardDevice, FakeDevice, NoDevice),
+]
+ScannerConfig = Annotated[
+    ScannerDevice | FakeDevice | NoDevice,
+    by_driver("scanner", ScannerDevice, FakeDevice, NoDevice),
+]
+PrinterConfig = Annotated[
+    PrinterDevice | PrinterSimulatorDevice | FakeDevice | NoDevice,
+    by_driver("printer", PrinterDevice, PrinterSimulatorDevice, FakeDevice, NoDevice),
+]
+VoiceConfig = Annotated[
+    VoiceDevice | LogVoice | FakeDevice | NoDevice,
+    by_driver("voice", VoiceDevice, LogVoice, FakeDevice, NoDevice),
+]
 
 
 class DevicesSettings(Strict):
-    idcard: DeviceSettings = DeviceSettings()
-    scanner: DeviceSettings = DeviceSettings()
-    printer: DeviceSettings = DeviceSettings()
-    voice: DeviceSettings = DeviceSettings(driver="log")
-    """``log`` (no sound), ``auto``/``aplay``/``paplay``/``file``/``null`` (the sink of a
-    ``devices.voice`` announcer; ``options`` = its ``VoiceSettings`` fields), ``none``."""
+    """The kiosk's devices; a section left out is the simulator (the voice: ``log``)."""
+
+    idcard: IdCardConfig = IdCardDevice(driver="simulator")
+    scanner: ScannerConfig = ScannerDevice(driver="simulator")
+    printer: PrinterConfig = PrinterSimulatorDevice()
+    voice: VoiceConfig = LogVoice()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_options(cls, data: Any) -> Any:
+        # The shape before issue 11 had the devices' fields under ``options:``.
+        for dev, value in data.items() if isinstance(data, dict) else ():
+            if isinstance(value, dict) and "options" in value:
+                raise LocatedError(
+                    (dev, "options"),
+                    f"write the {dev}'s settings directly under {dev}: (no options: "
+                    "mapping any more), e.g. preview_dir: … next to driver:",
+                )
+        return data
 
 
 class Timeouts(Strict):

@@ -584,8 +584,8 @@ def diag(c: Ctx) -> None:
     r = c.row(2)
     c.button(c.t("self_test"), k.diag_self_test, box=r)
     c.button(c.t("test_page"), k.diag_test_page, box=r)
-    c.button(c.t("simulate_card"), lambda: k.pool.submit(k.hw.present_card, 0), "secondary", box=r)
-    c.button(c.t("simulate_scan"), lambda: k.hw.inject_scan("tok-demo"), "secondary", box=r)
+    c.button(c.t("simulate_card"), k.simulate_card, "secondary", box=r)
+    c.button(c.t("simulate_scan"), k.simulate_scan, "secondary", box=r)
 
 
 def maintenance(c: Ctx) -> None:

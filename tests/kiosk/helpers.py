@@ -38,7 +38,7 @@ from kiosk.core import Kiosk
 from kiosk.hardware import Hardware
 from kiosk.outbox import Outbox
 from kiosk.session import CardIdentity
-from kiosk.settings import DeviceSettings, DevicesSettings, KioskConfig
+from kiosk.settings import DevicesSettings, KioskConfig
 
 DATA = Path(__file__).parent / "data"
 HALL_YAML = DATA / "hall-test.yaml"
@@ -65,11 +65,11 @@ def hall() -> HallConfig:
 
 
 def fake_devices() -> DevicesSettings:
-    return DevicesSettings(
-        idcard=DeviceSettings(driver="fake"),
-        scanner=DeviceSettings(driver="fake"),
-        printer=DeviceSettings(driver="fake"),
-        voice=DeviceSettings(driver="log"),
+    """Every device ``driver: fake`` (kiosk.fakes), the voice ``log``: as a config file
+    would say it."""
+    fake = {"driver": "fake"}
+    return DevicesSettings.model_validate(
+        {"idcard": fake, "scanner": fake, "printer": fake, "voice": {"driver": "log"}}
     )
 
 

@@ -58,7 +58,7 @@ def test_ticket_flow_with_elderly_card_then_wipe(tmp_path: Path) -> None:
     k, ui, hw = make_kiosk(tmp_path, link)
     k.start_ticket()
     k.ticket_choose("service", "idcard_reissue")
-    hw.present_card(fresh(ELDER))
+    hw.idcard.present_card(fresh(ELDER))
     ui.pump_until(lambda: isinstance(k.flow, TicketFlow) and k.flow.step == "priority")
     assert k.prompt == "offer_elderly"  # offered, not switched on
     assert not k.elderly
@@ -68,7 +68,7 @@ def test_ticket_flow_with_elderly_card_then_wipe(tmp_path: Path) -> None:
     k.ticket_priority(PriorityClass.ELDERLY)
     ui.pump_until(lambda: k.flow is not None and k.flow.step == "done")
     ui.pump_until(lambda: isinstance(k.flow, TicketFlow) and k.flow.printed is not None)
-    assert k.flow.printed is True and hw.printed == ["ticket"]
+    assert k.flow.printed is True and hw.printer.printed == ["ticket"]
     op, body = link.sent[-1]
     assert op == "ticket.issue" and body["priority"] == "elderly"
     assert ELDER.id_number not in str(body)
@@ -85,7 +85,7 @@ def test_timeout_wipes_with_countdown_and_more_time(tmp_path: Path) -> None:
     k, ui, hw = make_kiosk(tmp_path, FakeLink())
     clock = k._clock  # type: ignore[attr-defined]
     k.start_case()
-    hw.present_card(fresh(ELDER))
+    hw.idcard.present_card(fresh(ELDER))
     ui.pump_until(lambda: isinstance(k.flow, CaseFlow) and k.flow.step == "done")
     k.answer_offer(True)  # elderly: timeouts doubled, more-time prompt
     k.open_catalogue()
@@ -201,7 +201,7 @@ def test_printer_fault_reported_and_ticket_still_shown(tmp_path: Path) -> None:
     link = FakeLink()
     k, ui, hw = make_kiosk(tmp_path, link)
     hw.on_status = lambda st: ui.post(lambda: k.on_device_status(st))
-    hw.set_paper_out(True)
+    hw.printer.set_paper_out(True)
     ui.pump_until(lambda: ("printer", "fault", "paper out") in link.reports)
     k.start_ticket("service", "idcard_reissue")
     k.ticket_skip_identify()
@@ -220,7 +220,7 @@ def test_commands_once_and_expiry(tmp_path: Path) -> None:
     k.on_command(command("c1", "print_test_page", now + 60))
     k.on_command(command("c1", "print_test_page", now + 60))
     ui.pump_until(lambda: len(link.results) == 1)
-    assert link.results[0].ok and hw.printed == ["test page"]
+    assert link.results[0].ok and hw.printer.printed == ["test page"]
     k.on_command(command("c2", "restart", now - 1))
     assert link.results[-1].message == "expired" and not k.restart_requested
     k.on_command(command("c3", "set_mode", now + 9, mode="elderly"))
@@ -275,7 +275,7 @@ def test_ticket_payload_carries_no_name(tmp_path: Path) -> None:
     link = FakeLink()
     k, ui, hw = make_kiosk(tmp_path, link)
     k.start_ticket("service", "idcard_reissue")
-    hw.present_card(fresh(ELDER))
+    hw.idcard.present_card(fresh(ELDER))
     ui.pump_until(lambda: isinstance(k.flow, TicketFlow) and k.flow.step == "priority")
     k.ticket_priority(PriorityClass.NORMAL)
     ui.pump_until(lambda: link.sent != [])

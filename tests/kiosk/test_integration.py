@@ -132,7 +132,7 @@ def test_presence_heartbeats_devices_and_commands_obeyed(
             ui.pump_until(lambda t=t: not t.is_alive(), 15)
             t.join()
             results[f"{cmd} {args.get('mode', '')}".strip()] = box[0]
-        assert results["print_test_page"].ok and "test page" in k.hw.printed
+        assert results["print_test_page"].ok and "test page" in k.hw.printer.printed
         assert results["set_mode elderly"].ok and k.elderly
         assert not results["set_mode sideways"].ok
         assert results["reload_config"].ok and "version" in results["reload_config"].message

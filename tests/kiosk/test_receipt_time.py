@@ -13,7 +13,7 @@ import pytest
 
 from hall_contract.messages import PriorityClass
 from kiosk.flows import TicketFlow
-from kiosk.settings import DeviceSettings, DevicesSettings
+from kiosk.settings import DevicesSettings
 from tests.kiosk.helpers import MONDAY_10, FakeLink, make_kiosk
 
 
@@ -32,11 +32,13 @@ def machine_in_utc() -> Iterator[None]:
 
 
 def devices() -> DevicesSettings:
-    return DevicesSettings(
-        idcard=DeviceSettings(driver="fake"),
-        scanner=DeviceSettings(driver="fake"),
-        printer=DeviceSettings(driver="simulator"),
-        voice=DeviceSettings(driver="log"),
+    return DevicesSettings.model_validate(
+        {
+            "idcard": {"driver": "fake"},
+            "scanner": {"driver": "fake"},
+            "printer": {"driver": "simulator"},
+            "voice": {"driver": "log"},
+        }
     )
 
 
@@ -50,8 +52,9 @@ def test_ticket_time_is_hall_time(tmp_path: Path, machine_in_utc: None) -> None:
         k.ticket_priority(PriorityClass.NORMAL)
         ui.pump_until(lambda: isinstance(k.flow, TicketFlow) and k.flow.printed is not None)
         assert k.flow.printed is True
-        assert hw.virtual is not None and hw.virtual.wait_for_receipts(1, 10)
-        lines = hw.virtual.receipts[-1].text_lines
+        virtual = hw.printer.virtual  # kiosk.fakes.SimulatedPrinter
+        assert virtual.wait_for_receipts(1, 10)
+        lines = virtual.receipts[-1].text_lines
         when = MONDAY_10.astimezone(k.hall.tz).strftime("%Y-%m-%d %H:%M:%S")
         assert f"取号时间：{when}" in lines, lines
     finally:
@@ -65,8 +68,9 @@ def test_notice_time_is_hall_time(tmp_path: Path, machine_in_utc: None) -> None:
         k.print_notice()
         ui.pump_until(lambda: k.params.get("printed") in ("ok", "failed"))
         assert k.params["printed"] == "ok"
-        assert hw.virtual is not None and hw.virtual.wait_for_receipts(1, 10)
-        lines = hw.virtual.receipts[-1].text_lines
+        virtual = hw.printer.virtual
+        assert virtual.wait_for_receipts(1, 10)
+        lines = virtual.receipts[-1].text_lines
         when = MONDAY_10.astimezone(k.hall.tz).strftime("%Y-%m-%d %H:%M")
         assert any(x.startswith(f"打印时间：{when}") for x in lines), lines
     finally:

@@ -20,7 +20,7 @@ from hall_contract.messages import PriorityClass
 from kiosk.__main__ import build, start_io, stop_io
 from kiosk.flows import TicketFlow
 from kiosk.session import CardIdentity
-from kiosk.settings import DeviceSettings, DevicesSettings
+from kiosk.settings import DevicesSettings
 from tests.kiosk.helpers import ELDER
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,11 +33,13 @@ SECRETS = (ELDER.name, ID_NUMBER, ELDER.address)
 
 
 def sim_devices(data: Path) -> DevicesSettings:
-    return DevicesSettings(
-        idcard=DeviceSettings(driver="simulator", options={"poll_interval_s": 0.1}),
-        scanner=DeviceSettings(driver="simulator"),
-        printer=DeviceSettings(driver="simulator", options={"preview_dir": str(data / "prev")}),
-        voice=DeviceSettings(driver="file", options={"output_dir": str(data / "voice")}),
+    return DevicesSettings.model_validate(
+        {
+            "idcard": {"driver": "simulator", "poll_interval_s": 0.1},
+            "scanner": {"driver": "simulator"},
+            "printer": {"driver": "simulator", "preview_dir": str(data / "prev")},
+            "voice": {"driver": "file", "output_dir": str(data / "voice")},
+        }
     )
 
 
@@ -86,7 +88,7 @@ def main() -> None:
         # --- elderly ID card through the SAM simulator (pty, real protocol), then a ticket
         k.start_ticket("service", "id_card_renew")
         yield 0.1
-        hw.present_card(CardIdentity(ELDER.name, ID_NUMBER, ELDER.birth_date, ELDER.address))
+        hw.idcard.present_card(CardIdentity(ELDER.name, ID_NUMBER, ELDER.birth_date, ELDER.address))
         yield from until(lambda: k.prompt == "offer_elderly", "elderly offer")
         yield 0.1
         out["offer_shown"] = "长辈模式" in screen_text()
@@ -104,7 +106,7 @@ def main() -> None:
         out["printed"] = f.printed
         yield 0.2
         out["number_on_screen"] = bool(number) and number in screen_text()
-        receipts = hw.virtual.receipts
+        receipts = hw.printer.virtual.receipts
         text = "\n".join(receipts[-1].text_lines) if receipts else ""
         out["receipt_has_number"] = bool(number) and number in text
         out["receipt_has_masked_name"] = "欧**英" in text
@@ -133,7 +135,7 @@ def main() -> None:
         blob = screen_text() + state_text(k) + state_text(app.__dict__)
         out["leaks_after_end"] = [s for s in SECRETS if s in blob]
         # --- printer out of paper: the simulator's DLE EOT says so → fault, QR alternative
-        hw.virtual.paper = "out"
+        hw.printer.virtual.paper = "out"
         k.start_ticket("service", "id_card_renew")
         k.ticket_skip_identify()
         k.ticket_priority(PriorityClass.NORMAL)

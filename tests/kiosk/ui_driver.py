@@ -114,7 +114,7 @@ def main() -> None:
         yield 0.1
         k.ticket_choose("service", "idcard_reissue")
         yield 0.1
-        app.hw.present_card(fresh(ELDER))
+        app.hw.idcard.present_card(fresh(ELDER))
         yield from until(lambda: k.prompt == "offer_elderly")
         yield 0.1
         out["offer_shown"] = "长辈模式" in screen_text()
@@ -151,7 +151,7 @@ def main() -> None:
         k.mail_set("recipient", ELDER.name)
         yield 0.1
         out["address_visible_while_typing"] = ELDER.address in screen_text()
-        app.hw.present_card(fresh(ELDER))
+        app.hw.idcard.present_card(fresh(ELDER))
         yield 0.1
         clock[0] += k.cfg.timeouts.inactivity_s - 5
         yield 1.2

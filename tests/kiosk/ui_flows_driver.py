@@ -128,10 +128,10 @@ def main() -> None:
         press("居民身份证换领")
         yield 0.05
         out["guide_text"] = screen_text()
-        n = len(hw.virtual.receipts)
+        n = len(hw.printer.virtual.receipts)
         press("打印告知单")
         yield from until(lambda: k.params.get("printed") == "ok", "notice printed")
-        out["notice_receipt"] = "\n".join(hw.virtual.receipts[n].text_lines)
+        out["notice_receipt"] = "\n".join(hw.printer.virtual.receipts[n].text_lines)
         # --- bundle: one merged, de-duplicated list; printed
         press("首页", exact=True)
         yield 0.05
@@ -142,14 +142,14 @@ def main() -> None:
         press("出生一件事")
         yield 0.05
         out["bundle_text"] = screen_text()
-        n = len(hw.virtual.receipts)
+        n = len(hw.printer.virtual.receipts)
         press("打印告知单")
         yield from until(lambda: k.params.get("printed") == "ok", "bundle printed")
-        out["bundle_receipt"] = "\n".join(hw.virtual.receipts[n].text_lines)
+        out["bundle_receipt"] = "\n".join(hw.printer.virtual.receipts[n].text_lines)
         # --- ticket for the bundle, identified by scanning an e-licence code
         press("为此事项取号")
         yield from until(lambda: step("identify"), "identify step")
-        hw.inject_scan("ELIC0000123456")
+        hw.scanner.inject_scan("ELIC0000123456")
         yield from until(lambda: step("priority"), "priority step")
         out["prio_after_scan"] = [b.text for b in buttons() if "优先" in b.text]
         press("普通取号")
@@ -170,7 +170,7 @@ def main() -> None:
         press("居民身份证换领", exact=True)
         yield 0.05
         out["ticket_by_category"] = [k.flow.step, k.flow.kind, k.flow.target]
-        hw.present_card(card())
+        hw.idcard.present_card(card())
         yield from until(lambda: k.prompt == "offer_elderly", "elderly offer")
         yield 0.05
         out["offer_text"] = screen_text()
@@ -185,7 +185,7 @@ def main() -> None:
         out["id_ticket_qr"] = any(
             type(w).__name__ == "QrImage" and w.texture is not None for w in app.root.walk()
         )
-        out["id_receipt"] = "\n".join(hw.virtual.receipts[-1].text_lines)
+        out["id_receipt"] = "\n".join(hw.printer.virtual.receipts[-1].text_lines)
         press("完成")
         yield 0.1
         out["leaks_after_ticket"] = leaks()
@@ -206,7 +206,7 @@ def main() -> None:
         # --- appointment check-in: QR code, then ID card
         press("预约签到")
         yield 0.05
-        hw.inject_scan(prep["appt_code"])
+        hw.scanner.inject_scan(prep["appt_code"])
         yield from until(lambda: step("done") or step("error"), "check-in by QR")
         yield 0.05
         out["checkin_qr"] = screen_text()
@@ -214,7 +214,7 @@ def main() -> None:
         yield 0.05
         press("预约签到")
         yield 0.05
-        hw.present_card(card())
+        hw.idcard.present_card(card())
         yield from until(lambda: step("done") or step("error"), "check-in by card")
         yield 0.05
         out["checkin_card"] = screen_text()
@@ -223,7 +223,7 @@ def main() -> None:
         # --- case lookup: receipt barcode (yellow), ID card (yellow and red)
         press("办件查询")
         yield 0.05
-        hw.inject_scan(prep["case_yellow"])
+        hw.scanner.inject_scan(prep["case_yellow"])
         yield from until(lambda: step("done") or step("error"), "case by barcode")
         yield 0.05
         out["case_barcode"] = screen_text()
@@ -231,7 +231,7 @@ def main() -> None:
         yield 0.05
         press("办件查询")
         yield 0.05
-        hw.present_card(card())
+        hw.idcard.present_card(card())
         yield from until(lambda: step("done") or step("error"), "case by card")
         yield 0.05
         out["case_card"] = screen_text()
@@ -240,7 +240,7 @@ def main() -> None:
         # --- rating: bad level → reasons (marks drawn in the font) + comment; one per ticket
         press("好差评")
         yield 0.05
-        hw.inject_scan(prep["token_bad"])
+        hw.scanner.inject_scan(prep["token_bad"])
         yield from until(lambda: step("level"), "rating levels")
         out["rating_levels"] = [b.text for b in buttons() if "满意" in b.text]
         press("非常不满意")
@@ -261,7 +261,7 @@ def main() -> None:
         yield 0.05
         press("好差评")
         yield 0.05
-        hw.inject_scan(prep["token_good"])
+        hw.scanner.inject_scan(prep["token_good"])
         yield from until(lambda: step("level"), "rating levels 2")
         press("非常满意")
         yield from until(lambda: step("done") or step("error"), "good rating sent")
@@ -271,7 +271,7 @@ def main() -> None:
         yield 0.05
         press("好差评")
         yield 0.05
-        hw.inject_scan(prep["token_bad"])
+        hw.scanner.inject_scan(prep["token_bad"])
         yield from until(lambda: step("level"), "rating levels 3")
         press("满意", exact=False)
         yield from until(lambda: step("done") or step("error"), "second rating")
@@ -333,7 +333,7 @@ def main() -> None:
         yield from pinyin("zhao")
         yield from pinyin("xiu")
         typed.append(k.session.form["recipient"])
-        hw.present_card(card())
+        hw.idcard.present_card(card())
         yield from until(lambda: k.session.identity is not None, "card read")
         clock[0] += k.cfg.timeouts.inactivity_s - 5
         yield 1.2
