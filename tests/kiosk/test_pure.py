@@ -206,7 +206,7 @@ def test_ticket_choice_by_category_and_search_with_bundles_first() -> None:
     assert "公安户政" in names and top.pages == 1
     # elderly: fewer choices a screen; the bundles stay on the first one
     old = f.choices(cat, elderly=True, lang="zh")
-    assert len(old.items) == 4 and old.pages == 2 and old.items[0].id == BUNDLES
+    assert len(old.items) == 6 and old.pages == 2 and old.items[0].id == BUNDLES
     # a category lists its services, to be taken
     f.open_category("police")
     v = f.choices(cat, elderly=False, lang="zh")
@@ -218,14 +218,14 @@ def test_ticket_choice_by_category_and_search_with_bundles_first() -> None:
     b = f.choices(cat, elderly=False, lang="en")
     assert {c.kind for c in b.items} == {"bundle"} and len(b.items) == 5
     assert all(c.label.isascii() for c in b.items)  # English names in English
-    # pages: 9 social services are 2 pages normally, 3 in elderly mode
+    # pages: 9 social services are 2 pages in both modes (8 a page normally, 6 elderly)
     f.open_category("social")
     assert f.choices(cat, elderly=False, lang="zh").pages == 2
-    f.turn(2)
+    f.turn(1)
     last = f.choices(cat, elderly=True, lang="zh")
-    assert last.pages == 3 and last.page == 2 and len(last.items) == 1
+    assert last.pages == 2 and last.page == 1 and len(last.items) == 3
     f.turn(99)  # clamped to the last page
-    assert f.choices(cat, elderly=True, lang="zh").page == 2
+    assert f.choices(cat, elderly=True, lang="zh").page == 1
     # search by pinyin initials, in the catalogue's order
     f.open_search()
     assert f.page == 0 and f.cat is None
@@ -386,7 +386,7 @@ def test_elderly_policy() -> None:
     assert not elderly.should_offer(75, 60, True)
     assert not elderly.should_offer(59, 60, False)
     items = list(range(10))
-    assert elderly.page(items, True, 0) == ([0, 1, 2, 3], 3)
+    assert elderly.page(items, True, 0) == ([0, 1, 2, 3, 4, 5], 2)
     assert elderly.page(items, False, 5) == ([8, 9], 2)
     assert elderly.inactivity_s(60, True) == 120
 
