@@ -333,3 +333,19 @@ def test_clock_start_sunday_evening_hides_ticketing(tmp_path: Path) -> None:
     assert not offer.open_now and not offer.allows("ticket") and offer.allows("guide")
     assert offer.next_opening is not None
     assert offer.next_opening.strftime("%m-%d %H:%M") == "09-15 08:30"
+
+
+def test_every_name_the_ui_calls_is_on_the_kiosk(tmp_path: Path) -> None:
+    """The kiosk is split into parts (nav, flow actions, requests, remote, diagnostics);
+    the UI keeps calling them by the kiosk's names (``k.start_ticket``, ``k.go_home``…)."""
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    names: set[str] = set()
+    for path in (root / "kiosk" / "ui").glob("*.py"):
+        names |= set(re.findall(r"\bk\.([A-Za-z_]\w*)", path.read_text(encoding="utf-8")))
+    k, _, hw = make_kiosk(tmp_path, FakeLink())
+    assert len(names) > 50
+    assert sorted(n for n in names if not hasattr(k, n)) == []
+    k.close()
+    hw.stop()
