@@ -158,6 +158,7 @@ class KioskApp(App):
         self.render_ms: list[float] = []
         self.flips = 0  #: frames drawn (scripts wait for the frame that shows a change)
         self.rendered_at_flip = 0  #: ``flips`` when the last render ran
+        self.rendered_at = 0.0
         self._dirty = Clock.create_trigger(lambda _dt: self.render(), 0)
         self._ticker: Any = None
         self.rendered_screen = ""
@@ -244,7 +245,12 @@ class KioskApp(App):
     def drawn(self) -> bool:
         """The last change is on the window: rendered, laid out, and two frames drawn
         since (label textures are made in the frame after the one that sets the text)."""
-        return not self._dirty.is_triggered and self.flips >= self.rendered_at_flip + 2
+        if self._dirty.is_triggered:
+            return False
+        # Kivy draws a frame only when something on the window changed: a render that
+        # changed nothing brings no frame, and is drawn as it is
+        quiet = time.perf_counter() - self.rendered_at > 0.25
+        return self.flips >= self.rendered_at_flip + 2 or quiet
 
     def _touched(self, *_: Any) -> None:
         self.k.touch()
@@ -358,6 +364,7 @@ class KioskApp(App):
             if k.elderly:
                 k.speak("。".join(spoken[:6]))
         self.rendered_at_flip = self.flips
+        self.rendered_at = time.perf_counter()
         self.render_ms.append((time.perf_counter() - t0) * 1000)
         del self.render_ms[:-5000]
 

@@ -16,6 +16,7 @@ from hall_contract.messages import RATING_REASONS, PriorityClass
 from kiosk import elderly as policy
 from kiosk.core import Kiosk
 from kiosk.flows import (
+    BAD_LEVELS,
     RATING_LEVELS,
     CaseFlow,
     CheckinFlow,
@@ -31,12 +32,14 @@ from kiosk.ui.widgets import (
     DANGER,
     TEXT,
     Busy,
+    HowTo,
     KButton,
     KCheck,
     KLabel,
     Panel,
     QrImage,
     Row,
+    Steps,
     WarnBox,
 )
 
@@ -182,6 +185,16 @@ class Ctx:
         w.refill(text, self.lim)
         if speak:
             self.spoken.append(text)
+
+    def steps(self, keys: list[str], current: int) -> None:
+        """Step ``current`` (from 0) of a task's steps (their i18n keys)."""
+        w: Steps = self.view.slots.take(Steps)
+        w.refill([self.t(x) for x in keys], current, self.lim)
+
+    def howto(self, what: str) -> None:
+        """A drawn picture of what to do: ``card`` or ``code``."""
+        w: HowTo = self.view.slots.take(HowTo)
+        w.refill(what)
 
     def busy(self) -> None:
         """Waiting for the hall: "please wait" (said once) and a moving bar."""
@@ -346,14 +359,21 @@ def guide(c: Ctx) -> None:
     )
 
 
+TICKET_STEPS = ["step_choose", "step_identify", "step_priority", "step_ticket"]
+RATING_STEPS = ["step_scan", "step_rate", "step_reasons", "step_done"]
+
+
 def ticket(c: Ctx) -> None:
     k = c.k
     f = k.flow
     assert isinstance(f, TicketFlow)
+    at = {"choose": 0, "identify": 1, "priority": 2}.get(f.step, 3)
+    c.steps(TICKET_STEPS, at)
     if f.step == "choose":
         _ticket_choose(c, k.ticket_choices())
     elif f.step == "identify":
         c.label(c.t("identify"), "title", speak=True)
+        c.howto("card")
         c.button(c.t("skip"), k.ticket_skip_identify, "secondary")
     elif f.step == "priority":
         if k.session.identity is not None:
@@ -431,6 +451,7 @@ def checkin(c: Ctx) -> None:
     assert isinstance(f, CheckinFlow)
     if f.step == "identify":
         c.label(c.t("scan_appointment"), "title", speak=True)
+        c.howto("code")
     elif f.step == "sending":
         c.busy()
     elif f.step == "done" and f.result is not None:
@@ -450,6 +471,7 @@ def case(c: Ctx) -> None:
     assert isinstance(f, CaseFlow)
     if f.step == "identify":
         c.label(c.t("scan_receipt"), "title", speak=True)
+        c.howto("code")
     elif f.step == "sending":
         c.busy()
     elif f.step == "done" and f.result is not None:
@@ -476,8 +498,14 @@ def rating(c: Ctx) -> None:
     k = c.k
     f = k.flow
     assert isinstance(f, RatingFlow)
+    # the reasons are a step only after a bad rating
+    good = f.level is not None and f.level not in BAD_LEVELS
+    keys = [x for x in RATING_STEPS if not (good and x == "step_reasons")]
+    at = {"ticket": 0, "level": 1, "reasons": 2}.get(f.step, len(keys) - 1)
+    c.steps(keys, at)
     if f.step == "ticket":
         c.label(c.t("scan_ticket"), "title", speak=True)
+        c.howto("code")
     elif f.step == "level":
         c.label(c.t("rate_q"), "title", speak=True)
         for lvl in RATING_LEVELS:
@@ -583,8 +611,8 @@ def diag(c: Ctx) -> None:
     r = c.row(2)
     c.button(c.t("self_test"), k.diag_self_test, box=r)
     c.button(c.t("test_page"), k.diag_test_page, box=r)
-    c.button(c.t("simulate_card"), lambda: k.pool.submit(k.hw.present_card, 0), "secondary", box=r)
-    c.button(c.t("simulate_scan"), lambda: k.hw.inject_scan("tok-demo"), "secondary", box=r)
+    c.button(c.t("simulate_card"), k.simulate_card, "secondary", box=r)
+    c.button(c.t("simulate_scan"), k.simulate_scan, "secondary", box=r)
 
 
 def maintenance(c: Ctx) -> None:

@@ -13,7 +13,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from kivy.graphics import Color, Line, Rectangle
+from kivy.graphics import Color, Line, Rectangle, RoundedRectangle, Triangle
 from kivy.graphics.texture import Texture
 from kivy.metrics import dp, sp
 from kivy.properties import ListProperty
@@ -417,6 +417,130 @@ class Busy(Panel):
         if self._ev is not None:
             self._ev.cancel()
             self._ev = None
+
+
+class HowTo(Widget):
+    """A picture of what to do, drawn (no image files): ``card`` — the ID card going
+    onto the reader pad below the screen; ``code`` — a phone or a ticket's QR code held
+    to the scanner window. A person who cannot read the words still sees where to go."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(size_hint_y=None, height=dp(300), **kw)
+        self.what = ""
+        from kivy.clock import Clock
+
+        # drawn once the layout has placed it (the frame after a move or a resize)
+        self._redraw = Clock.create_trigger(self._draw, 0)
+        self.bind(pos=self._moved, size=self._moved)
+
+    def _moved(self, *_: Any) -> None:
+        self._redraw()
+
+    def refill(self, what: str) -> HowTo:
+        self.what = what
+        self._redraw()
+        return self
+
+    def scrub(self) -> None:
+        pass  # a picture of a card, not anybody's card
+
+    def _draw(self, *_: Any) -> None:
+        c = self.canvas
+        c.clear()
+        if not self.what:
+            return
+        cx, y0, h = self.center_x, self.y, self.height
+        ink = PRIMARY
+        with c:
+            # the kiosk's reader (or scanner) area: a dark pad with its label stripe
+            Color(*BAR)
+            RoundedRectangle(
+                pos=(cx - dp(200), y0 + dp(8)), size=(dp(400), dp(70)), radius=[dp(14)]
+            )
+            Color(*WARN)
+            Rectangle(pos=(cx - dp(150), y0 + dp(36)), size=(dp(300), dp(14)))
+            if self.what == "card":
+                # the card: 85.6 × 54 mm, photo on the right, lines of text on the left
+                w, ht = dp(240), dp(151)
+                x, y = cx - w / 2, y0 + h - ht - dp(10)
+                Color(*SECONDARY)
+                RoundedRectangle(pos=(x, y), size=(w, ht), radius=[dp(12)])
+                Color(*ink)
+                Line(rounded_rectangle=(x, y, w, ht, dp(12)), width=dp(3))
+                Rectangle(pos=(x + w - dp(78), y + dp(30)), size=(dp(56), dp(72)))
+                for i in range(4):
+                    Rectangle(pos=(x + dp(20), y + dp(30) + i * dp(22)), size=(dp(120), dp(8)))
+            else:
+                # a phone showing a QR code: its three finder squares say "code"
+                w, ht = dp(130), dp(150)
+                x, y = cx - w / 2, y0 + h - ht - dp(6)
+                Color(*ink)
+                RoundedRectangle(pos=(x, y), size=(w, ht), radius=[dp(16)])
+                side = w - dp(24)
+                qx, qy = x + dp(12), y + (ht - side) / 2
+                Color(*BG)
+                Rectangle(pos=(qx, qy), size=(side, side))
+                u = side / 21
+                for fx, fy in ((0, 14), (14, 14), (0, 0)):
+                    for n, colour in ((7, ink), (5, BG), (3, ink)):
+                        off = (7 - n) / 2
+                        Color(*colour)
+                        Rectangle(
+                            pos=(qx + (fx + off) * u, qy + (fy + off) * u), size=(n * u, n * u)
+                        )
+                Color(*ink)
+                for i, j in ((9, 9), (11, 10), (9, 12), (13, 9), (16, 11), (10, 16), (12, 18),
+                             (17, 11), (19, 9), (17, 6), (9, 3), (12, 5), (16, 2)):  # fmt: skip
+                    Rectangle(pos=(qx + i * u, qy + j * u), size=(2 * u, 2 * u))
+            # the arrow: from the card down to the pad
+            Color(*DANGER)
+            top = y - dp(12)
+            Rectangle(pos=(cx - dp(9), y0 + dp(110)), size=(dp(18), max(0.0, top - y0 - dp(110))))
+            Triangle(points=[cx - dp(34), y0 + dp(112), cx + dp(34), y0 + dp(112), cx, y0 + dp(84)])
+
+
+class Steps(BoxLayout):
+    """Where the person is in a task: numbered steps, the current one filled in, the
+    ones done ticked. Each step is a panel of its own colour (what the audit reads)."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(orientation="horizontal", size_hint_y=None, spacing=dp(8), **kw)
+        self.cells: list[tuple[Panel, KLabel]] = []
+
+    def refill(self, names: list[str], current: int, lim: ModeLimits) -> Steps:
+        while len(self.cells) < len(names):
+            label = KLabel()
+            cell = Panel(orientation="vertical", padding=dp(4))
+            cell.add_widget(label)
+            label.bind(height=lambda *_a: self._fit())
+            self.cells.append((cell, label))
+        self.clear_widgets()
+        for i, ((cell, label), name) in enumerate(zip(self.cells, names, strict=False)):
+            bg, fg = (
+                (PRIMARY, ON_PRIMARY)
+                if i == current
+                else ((SECONDARY, ON_SECONDARY) if i < current else (DISABLED, ON_DISABLED))
+            )
+            cell.bg_rgba = list(bg)
+            cell._c.rgba = bg
+            label.refill(
+                f"{'✔' if i < current else i + 1} {name}",
+                lim,
+                size="body" if lim.speak else "small",
+                color=fg,
+                bold=i == current,
+                halign="center",
+            )
+            self.add_widget(cell)
+        self._fit()
+        return self
+
+    def _fit(self) -> None:
+        shown = [label for cell, label in self.cells if cell.parent is self]
+        self.height = max((x.height for x in shown), default=dp(40)) + dp(8)
+
+    def scrub(self) -> None:
+        pass
 
 
 class QrImage(Image):

@@ -55,3 +55,16 @@ def test_no_line_breaks_the_chinese_rules(layout_run: dict[str, Any]) -> None:
     """Item 9: no line of any screen starts with "）、】，。" or ends with "（【"."""
     assert layout_run["lines_checked"] > 200
     assert layout_run["line_breaks"] == []
+
+
+def test_pictures_and_steps(layout_run: dict[str, Any]) -> None:
+    """Item 6: where to put the card is drawn, in the middle; the ticket's steps say
+    where the person is (step 2 of 4, the one before ticked)."""
+    what, centre, middle = layout_run["howto"]
+    assert what == "card" and abs(centre - middle) <= 2 and layout_run["howto_drawn"] > 10
+    assert layout_run["steps"] == [
+        ["✔ 选择事项", False],
+        ["2 验证身份", True],
+        ["3 选择类别", False],
+        ["4 取号", False],
+    ]

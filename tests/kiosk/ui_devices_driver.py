@@ -71,7 +71,8 @@ def main() -> None:
 
     def until(cond: Any, what: str, limit: float = 15.0) -> Any:
         waited = 0.0
-        while not cond():
+        # the state, and the screen showing it (a press goes to what is drawn)
+        while not (cond() and app.drawn()):
             if waited > limit:
                 raise AssertionError(f"timeout waiting for {what}")
             waited += 0.05

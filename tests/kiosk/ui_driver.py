@@ -76,7 +76,8 @@ def main() -> None:
 
     def until(cond: Any, limit: float = 10.0) -> Any:
         waited = 0.0
-        while not cond():
+        # the state, and the screen showing it (a press goes to what is drawn)
+        while not (cond() and app.drawn()):
             if waited > limit:
                 raise AssertionError("timeout waiting in UI script")
             waited += 0.05

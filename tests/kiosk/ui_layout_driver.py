@@ -109,6 +109,18 @@ def main() -> None:
                 )
                 k.banner = None
                 k.countdown = None
+        # where to put the card: a picture in the middle of the screen, and step 2 of 4
+        from kiosk.ui.widgets import HowTo, Steps
+
+        k.wipe()
+        dict(sample_states())["ticket_identify"](k)
+        k.changed()
+        yield 0.3
+        pic = next(w for w in app.root_box.walk(restrict=True) if isinstance(w, HowTo))
+        out["howto"] = [pic.what, round(pic.to_window(*pic.center)[0]), round(app.root.width / 2)]
+        out["howto_drawn"] = len(pic.canvas.children)
+        steps = next(w for w in app.root_box.walk(restrict=True) if isinstance(w, Steps))
+        out["steps"] = [(lbl.source_text, lbl.bold) for _cell, lbl in steps.cells]
         # the printer's answer, ~100 ms after the ticket number
         k.wipe()
         dict(sample_states())["ticket_done"](k)
