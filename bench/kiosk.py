@@ -205,7 +205,7 @@ def sessions(n: int) -> dict[str, float]:
             step(lambda c=card: k.on_identity(c))
             step(lambda i=i: k.answer_offer(i % 2 == 0))
             step(lambda: k.ticket_priority(PriorityClass.NORMAL))
-            step(k.go_home)
+            step(k.end_session)  # 完成: the session ends
             if i == 99:
                 gc.collect()
                 rss["warm"] = proc.memory_info().rss / 2**20

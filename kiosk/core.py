@@ -114,6 +114,8 @@ class Kiosk:
         # navigation, timeouts, modes, voice
         self.touch, self.go, self.go_home, self.wipe = nav.touch, nav.go, nav.go_home, nav.wipe
         self.dismiss_banner, self.more_time = nav.dismiss_banner, nav.more_time
+        self.back, self.stay, self.leave_task = nav.back, nav.stay, nav.leave_task
+        self.end_session = nav.end_session
         self.tick, self.offer_changed = nav.tick, nav.offer_changed
         self.toggle_elderly, self.set_elderly = nav.toggle_elderly, nav.set_elderly
         self.switch_lang, self.answer_offer = nav.switch_lang, nav.answer_offer

@@ -54,7 +54,8 @@ class Guides:
         return self.k.catalogue.search(self.k.session.form.get("search", ""))
 
     def open_guide(self, kind: str, eid: str) -> None:
-        self.k.go("guide", kind=kind, id=eid, printed=None)
+        # the category it was opened from, for 返回
+        self.k.go("guide", kind=kind, id=eid, printed=None, cat=self.k.params.get("cat"))
 
     def notice(self) -> Notice:
         return self.k.catalogue.notice(self.k.params["kind"], self.k.params["id"])

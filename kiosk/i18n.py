@@ -246,6 +246,12 @@ T: dict[str, tuple[str, str]] = {
     ),
     "yes": ("好的", "Yes"),
     "got_it": ("知道了", "OK"),
+    "leave_q": (
+        "回到首页将清除您刚才填写和选择的内容，确定吗？",
+        "Going home clears what you have entered here. Go home?",
+    ),
+    "leave_yes": ("回首页", "Go home"),
+    "leave_no": ("继续填写", "Stay here"),
     "step_choose": ("选择事项", "Service"),
     "step_identify": ("验证身份", "Identity"),
     "step_priority": ("选择类别", "Priority"),

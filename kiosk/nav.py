@@ -57,8 +57,94 @@ class Navigator:
         self.k.changed()
 
     def go_home(self) -> None:
-        """End whatever the person was doing: wipe everything and show home."""
+        """首页 in the bar: back to the home screen, the session kept (elderly mode,
+        language, a card already read) for the next thing the person does. What they
+        typed or chose in an unfinished task would be lost: they are asked first."""
+        k = self.k
+        if self.unsaved():
+            k.prompt = "leave_confirm"
+            self.touch()
+            k.changed()
+            return
+        self.leave_task()
+
+    def unsaved(self) -> bool:
+        """An unfinished task holds something the person entered."""
+        k = self.k
+        f = k.flow
+        started = f is not None and f.step not in ("done", "error") and k.screen == f.name
+        # a search is not worth a question; a form (an address, a comment) is
+        typed = started and any(
+            str(v).strip()
+            for key, v in k.session.form.items()
+            if not key.startswith("_") and key != "search"
+        )
+        chose = started and (
+            getattr(f, "level", None) is not None
+            or bool(getattr(f, "reasons", None))
+            or bool(getattr(f, "text", ""))
+            or getattr(f, "step", "") in ("priority",)
+        )
+        return typed or chose
+
+    def leave_task(self) -> None:
+        """The task is dropped (what was typed for it overwritten), the session stays."""
+        k = self.k
+        k.prompt = None if k.prompt == "leave_confirm" else k.prompt
+        wipe = getattr(k.session.flow, "wipe", None)
+        if callable(wipe):
+            wipe()
+        k.session.flow = None
+        for key in list(k.session.form):
+            k.session.form[key] = ""
+        k.session.form.clear()
+        self.go("home")
+
+    def stay(self) -> None:
+        """ "Go on filling in": the question closes, nothing changed."""
+        k = self.k
+        k.prompt = None
+        self.touch()
+        k.changed()
+
+    def end_session(self) -> None:
+        """完成 on a result: the person is done; everything of theirs goes (elderly mode
+        and the language back to the kiosk's own)."""
         self.wipe()
+
+    def back(self) -> None:
+        """One step back within what the person is doing; the session is kept."""
+        k = self.k
+        f = k.flow
+        screen, params = k.screen, k.params
+        if f is not None and screen == f.name:
+            step = f.step
+            if f.name == "ticket":
+                if step == "choose":
+                    if getattr(f, "cat", None) is not None or getattr(f, "searching", False):
+                        f.back()  # type: ignore[attr-defined]
+                        self.go(screen, **params)
+                        return
+                elif step in ("identify", "priority"):
+                    f.step = "choose" if step == "identify" else "identify"
+                    self.go(screen, **params)
+                    return
+            elif f.name == "rating" and step in ("level", "reasons"):
+                f.step = "ticket" if step == "level" else "level"
+                if step == "reasons":
+                    f.reasons, f.text = [], ""  # type: ignore[attr-defined]
+                self.go(screen, **params)
+                return
+            if step in ("sending",):
+                return  # on its way: nothing to go back to
+            self.go_home()
+            return
+        if (screen == "catalogue" and params.get("cat") is not None) or screen == "search":
+            self.go("catalogue")
+        elif screen == "guide":
+            self.go("catalogue", cat=params.get("cat"))
+        elif screen != "home":
+            self.go_home()
 
     def wipe(self) -> None:
         k = self.k

@@ -200,11 +200,13 @@ class KioskApp(App):
         self.bottom = Panel(
             bg=BAR, orientation="horizontal", size_hint_y=None, padding=dp(8), spacing=dp(8)
         )
-        self.home_btn = KButton("", lim, size_hint_x=0.3)
-        self.help_btn = KButton("", lim, size_hint_x=0.3)
+        self.back_btn = KButton("", lim, size_hint_x=0.22)
+        self.home_btn = KButton("", lim, size_hint_x=0.22)
+        self.help_btn = KButton("", lim, size_hint_x=0.26)
         # the countdown has its place in the bar: shown, it moves nothing on the screen
-        self.status = KLabel("", lim, color=ON_BAR, halign="center", size_hint_x=0.4)
+        self.status = KLabel("", lim, color=ON_BAR, halign="center", size_hint_x=0.3)
         self.status.size_hint_y = 1
+        self.bottom.add_widget(self.back_btn)
         self.bottom.add_widget(self.home_btn)
         self.bottom.add_widget(self.status)
         self.bottom.add_widget(self.help_btn)
@@ -304,6 +306,15 @@ class KioskApp(App):
         self.lang_btn.refill(
             k.tr("lang_switch"), lim, kind="secondary", on_press=k.switch_lang, fill_height=True
         )
+        inner = k.screen != "home" and k.mode != "maintenance"
+        # 返回: one step back on every inner screen, the session kept (at home: greyed)
+        self.back_btn.refill(
+            k.tr("back"),
+            lim,
+            kind="secondary" if inner else "disabled",
+            on_press=k.back if inner else None,
+            fill_height=True,
+        )
         self.home_btn.refill(
             k.tr("home"), lim, kind="secondary", on_press=k.go_home, fill_height=True
         )
@@ -337,6 +348,16 @@ class KioskApp(App):
                 [
                     (k.tr("yes"), self._offer_yes, "primary"),
                     (k.tr("no"), self._offer_no, "secondary"),
+                ],
+                lim,
+            )
+        elif k.prompt == "leave_confirm":  # 首页 would lose what was entered: asked first
+            spoken_first.append(k.tr("leave_q"))
+            self.prompt.show(
+                k.tr("leave_q"),
+                [
+                    (k.tr("leave_no"), k.stay, "primary"),
+                    (k.tr("leave_yes"), k.leave_task, "secondary"),
                 ],
                 lim,
             )

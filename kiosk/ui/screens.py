@@ -408,7 +408,7 @@ def ticket(c: Ctx) -> None:
         # it comes (~100 ms after the number)
         status = {True: "ticket_printed", False: "print_failed", None: "printing"}[f.printed]
         c.label(c.t(status), speak=True, color=DANGER if f.printed is False else TEXT)
-        c.button(c.t("done"), k.go_home)
+        c.button(c.t("done"), k.end_session)
     else:
         _error(c, f.error)
 
@@ -434,8 +434,6 @@ def _ticket_choose(c: Ctx, v: ChoicePage) -> None:
         if v.where == "search" and v.query and not v.items:
             c.label(c.t("no_results"), speak=True)
     _pager(c, v.pages, k.ticket_page, v.page)
-    if v.where != "categories":
-        c.button(c.t("all_categories"), k.ticket_back, "secondary")
     if v.where == "search":
         keyboard(c, v.query, k.ticket_query, letters_only=True)
 
@@ -461,7 +459,7 @@ def checkin(c: Ctx) -> None:
         c.label(c.t("people_ahead", n=r.people_ahead), "title", bold=True, speak=True)
         if r.window_hint:
             c.label(c.t("go_window", w=r.window_hint), speak=True)
-        c.button(c.t("done"), c.k.go_home)
+        c.button(c.t("done"), c.k.end_session)
     else:
         _error(c, f.error)
 
@@ -489,7 +487,7 @@ def case(c: Ctx) -> None:
                 c.label(c.t(level), speak=True)
             else:
                 c.warn(c.t(level))
-        c.button(c.t("done"), c.k.go_home)
+        c.button(c.t("done"), c.k.end_session)
     else:
         _error(c, f.error)
 
@@ -525,7 +523,7 @@ def rating(c: Ctx) -> None:
         c.busy()
     elif f.step == "done":
         c.label(c.t("rated_queued" if f.queued else "rated"), "title", speak=True)
-        c.button(c.t("done"), k.go_home)
+        c.button(c.t("done"), k.end_session)
     else:
         _error(c, f.error)
 
@@ -546,7 +544,7 @@ def help_(c: Ctx) -> None:
         else:
             # where this kiosk stands, by its own config (the person reads it here)
             c.label(c.t("help_done", loc=k.location()), "title", speak=True)
-        c.button(c.t("done"), k.go_home)
+        c.button(c.t("done"), k.end_session)
     else:
         _error(c, f.error)
 
@@ -583,7 +581,7 @@ def mailing(c: Ctx) -> None:
             "title",
             speak=True,
         )
-        c.button(c.t("done"), k.go_home)
+        c.button(c.t("done"), k.end_session)
     else:
         _error(c, f.error)
 

@@ -74,7 +74,7 @@ def test_ticket_flow_with_elderly_card_then_wipe(tmp_path: Path) -> None:
     assert ELDER.id_number not in str(body)
     assert ELDER.name in state_text(k)  # the test can see it while in use
     assert "tok123" in state_text(k)  # and the ticket's typed result
-    k.go_home()
+    k.end_session()
     text = state_text(k)
     for secret in (ELDER.name, ELDER.id_number, ELDER.address, "A001", "tok123"):
         assert secret not in text
@@ -119,7 +119,7 @@ def test_late_reply_after_wipe_is_dropped(tmp_path: Path) -> None:
     k.start_ticket("service", "idcard_reissue")
     k.ticket_skip_identify()
     k.ticket_priority(PriorityClass.NORMAL)
-    k.go_home()
+    k.end_session()
     gate.set()
     k.pool.shutdown(wait=True)
     while not ui.q.empty():
@@ -136,7 +136,7 @@ def test_offline_rating_and_help_go_to_outbox_then_delivered_once(tmp_path: Path
     k.rating_reason("wait_long")
     k.rating_confirm()
     assert isinstance(k.flow, RatingFlow) and k.flow.queued and k.flow.step == "done"
-    k.go_home()
+    k.end_session()
     k.start_help("helper")
     assert k.flow is not None and k.flow.queued
     assert k.outbox.pending_count() == 2 and link.sent == []
@@ -301,7 +301,7 @@ def test_mailing_sends_this_halls_case_number_as_case_no(tmp_path: Path) -> None
         op, body = link.sent[-1]
         assert op == "mailing.request"
         sent.append({x: body.get(x) for x in ("case_no", "ticket")})
-        k.go_home()
+        k.end_session()
     assert sent == [
         {"case_no": "TESTHALL2025091500003", "ticket": None},
         {"case_no": None, "ticket": "tok123"},

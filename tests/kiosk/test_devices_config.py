@@ -220,7 +220,7 @@ def test_diagnostics_simulate_card_and_scan_through_the_fakes(tmp_path: Path) ->
     k.start_ticket("service", "idcard_reissue")
     k.simulate_card()  # a sample holder on the fake reader
     ui.pump_until(lambda: k.session.identity is not None)
-    k.go_home()
+    k.end_session()
     k.start_rating()
     k.simulate_scan()
     ui.pump_until(lambda: k.flow is not None and k.flow.step == "level")

@@ -52,7 +52,7 @@ def test_ticket_and_outbox_exactly_once(
         ui.pump_until(lambda: k.flow is not None and k.flow.step in ("done", "error"), 15)
         assert isinstance(k.flow, TicketFlow) and k.flow.step == "done", k.flow.error
         assert k.flow.result is not None and k.flow.result.number
-        k.go_home()
+        k.end_session()
         broker.stop()
         ui.pump_until(lambda: not link.online, 15)
         k.start_help("helper")

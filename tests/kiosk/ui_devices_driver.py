@@ -131,7 +131,7 @@ def main() -> None:
         recs = getattr(hw.announcer.sink, "records", [])
         out["voice_overlap"] = any(b.start < a.end for a, b in itertools.pairwise(recs))
         out["voice_files"] = len(recs)
-        k.go_home()
+        k.end_session()
         yield 0.2
         blob = screen_text() + state_text(k) + state_text(app.__dict__)
         out["leaks_after_end"] = [s for s in SECRETS if s in blob]
@@ -153,7 +153,7 @@ def main() -> None:
         )
         out["print_failed_msg"] = "打印机暂时无法打印" in text
         out["number_shown_on_fault"] = out["fault_number"] in text
-        k.go_home()
+        k.end_session()
         yield 0.2
 
     app.script = script()

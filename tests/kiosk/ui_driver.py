@@ -139,7 +139,7 @@ def main() -> None:
         out["state_has_person_during"] = len(leaks()) == 3  # the search does find them
         k.session.form["address"] = ELDER.address  # as if typed
         # --- flow end
-        k.go_home()
+        k.end_session()
         yield 0.1
         out["leaks_after_flow_end"] = leaks()
         out["home_after_end"] = app.rendered_screen == "home" and not k.elderly
@@ -199,7 +199,7 @@ def main() -> None:
         yield 0.1
         k.print_notice()
         yield from until(lambda: k.params.get("printed") == "ok")
-        k.go_home()
+        k.end_session()
         when[0] = MONDAY_10  # the hall opens: the home screen follows without a touch
         yield 1.2
         out["day_ticket_enabled"] = any(
@@ -227,7 +227,7 @@ def main() -> None:
         press("需要，再等等我")
         yield 0.1
         out["after_more_time"] = k.screen == "catalogue" and k.countdown is None
-        k.go_home()
+        k.end_session()
         yield 0.1
         # --- first touch of a visitor: the voice prompt about elderly mode
         n = len(app.hw.spoken)

@@ -183,7 +183,7 @@ def main() -> None:
             res["pad_has_letters"] = any(ch in pad for ch in "qwertyuiopasdfghjklzxcvbnm")
             res["pad_dp"] = min(min(v[2], v[3]) for ch, v in pad.items() if ch.isdigit()) / dp(1)
             out[mode] = res
-            k.go_home()
+            k.end_session()
             yield 0.1
 
     app.script = script()
