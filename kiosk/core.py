@@ -156,6 +156,7 @@ class Kiosk:
         )
         self.diag_self_test, self.diag_test_page = diag.diag_self_test, diag.diag_test_page
         self.simulate_card, self.simulate_scan = diag.simulate_card, diag.simulate_scan
+        self.diagnostic_rows = diag.diagnostic_rows
 
     # ================================================================ state
     def _reset_view(self) -> None:

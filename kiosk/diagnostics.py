@@ -4,12 +4,23 @@ simulated card and scan (where a simulator or fake is configured), versions."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from devices.state import USABLE_STATES, DeviceState
+from kiosk.i18n import T
 
 if TYPE_CHECKING:
     from kiosk.core import Kiosk
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DiagRow:
+    what: str
+    value: str
+    ok: bool
 
 
 class Diagnostics:
@@ -71,6 +82,48 @@ class Diagnostics:
             log.info("simulate scan: the scanner is not a simulator")
             return
         inject("tok-demo")
+
+    def diagnostic_rows(self) -> list[DiagRow]:
+        """The technicians' screen, in the kiosk's language: what, its state in words,
+        and whether it needs attention (a fault is not shown like an OK line)."""
+        k = self.k
+        rows = []
+        for d, st in sorted(k.hw.statuses().items()):
+            state = DeviceState(st.state)
+            rows.append(
+                DiagRow(
+                    k.tr(f"diag_dev_{d}") if f"diag_dev_{d}" in T else d,
+                    k.tr(f"diag_state_{state.value}")
+                    # the driver's own words (English) only when they add something
+                    + (f"（{st.reason}）" if st.reason and st.reason != state.value else ""),
+                    state in USABLE_STATES,
+                )
+            )
+        for d, e in sorted(k.hw.last_error.items()):
+            rows.append(DiagRow(k.tr("diag_last_error", d=d), e, False))
+        rows.append(
+            DiagRow(
+                k.tr("diag_network"), k.tr("diag_net_up" if k.online else "diag_net_down"), k.online
+            )
+        )
+        status = k.link.hall_status if k.link is not None else None
+        rows.append(
+            DiagRow(
+                k.tr("diag_controller"),
+                k.tr("diag_ctl_ok" if status is not None else "diag_ctl_none"),
+                status is not None,
+            )
+        )
+        pending = k.outbox.pending_count()
+        rows.append(DiagRow(k.tr("diag_outbox"), str(pending), pending == 0))
+        from kiosk.link import VERSION
+
+        rows.append(DiagRow(k.tr("diag_software"), VERSION, True))
+        rows.append(DiagRow(k.tr("diag_hall"), f"{k.hall.hall.id} v{k.hall.version}", True))
+        rows.append(DiagRow(k.tr("diag_terminal"), f"{k.cfg.terminal_id} @ {k.location()}", True))
+        for name, v in k.self_test_result.items():
+            rows.append(DiagRow(k.tr("diag_self_test", d=name), v, v in ("ok", "printed")))
+        return rows
 
     def diagnostics(self) -> dict[str, str]:
         from kiosk.link import VERSION

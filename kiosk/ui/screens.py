@@ -604,8 +604,17 @@ def diag(c: Ctx) -> None:
         k.go_home()
         return
     c.label(c.t("diag"), "title")
-    for name, value in k.diagnostics().items():
-        c.label(f"{name}: {value}", "small")
+    rows = k.diagnostic_rows()
+    bad = [r for r in rows if not r.ok]
+    if bad:  # what needs attention first, in a box of its own, not like an OK line
+        c.warn(c.t("diag_attention") + "：\n" + "\n".join(f"▲ {r.what}：{r.value}" for r in bad))
+    grid = c.row(2)
+    for r in rows:
+        c.label(r.what, "small", box=grid)
+        c.label(
+            ("" if r.ok else "▲ ") + r.value, "small", box=grid, bold=not r.ok,
+            color=TEXT if r.ok else DANGER,
+        )  # fmt: skip
     r = c.row(2)
     c.button(c.t("self_test"), k.diag_self_test, box=r)
     c.button(c.t("test_page"), k.diag_test_page, box=r)

@@ -249,6 +249,10 @@ def test_diagnostics_pin(tmp_path: Path) -> None:
     diag = k.diagnostics()
     assert diag["device printer"].startswith("ready") and diag["network"] == "broker connected"
     assert diag["controller"] == "no status yet"
+    # the screen's rows: in the kiosk's language, a fault marked as one
+    rows = {r.what: r for r in k.diagnostic_rows()}
+    assert rows["打印机"].value.startswith("正常") and rows["打印机"].ok
+    assert rows["大厅系统"].value == "尚未收到状态" and not rows["大厅系统"].ok
 
 
 def test_hall_opening_rerenders_home_and_bad_commands_refused(tmp_path: Path) -> None:

@@ -125,7 +125,8 @@ def test_elderly_mode_on_screen(ui_run: dict[str, Any]) -> None:
 
 def test_diagnostics_long_press_and_pin(ui_run: dict[str, Any]) -> None:
     assert not ui_run["short_press_pin"] and ui_run["long_press_pin"]
-    assert ui_run["diag"] == ["device printer", "network", "software", "hall config"]
+    assert ui_run["diag"] == ["打印机", "网络", "软件版本", "大厅配置"]
+    assert ui_run["diag_english_words"] == []  # item 10: no English state words in Chinese
 
 
 def test_clock_start_on_the_command_line(tmp_path: Path) -> None:

@@ -257,8 +257,9 @@ def main() -> None:
         press("确定")
         yield 0.1
         diag = screen_text()
-        out["diag"] = [
-            x for x in ("device printer", "network", "software", "hall config") if x in diag
+        out["diag"] = [x for x in ("打印机", "网络", "软件版本", "大厅配置") if x in diag]
+        out["diag_english_words"] = [
+            w for w in ("ready", "broker", "status received", "device") if w in diag
         ]
 
     app.script = script()
