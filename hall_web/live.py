@@ -313,8 +313,9 @@ class Hub:
     One ``asyncio.Event`` per generation: a change sets the current one (waking every
     stream waiting on it) and puts a fresh one in its place. A burst (a finish and a call
     are some eight messages) becomes a few states, not eight: the first change after a
-    quiet moment goes out at once, and later ones wait for ``URGENT_GAP_S`` after the last
-    wake-up (a call, the call board, the link) or ``GAP_S`` (counts, the window board)."""
+    quiet moment goes out ``SETTLE_S`` later (with the rest of its burst), and later ones
+    wait for ``URGENT_GAP_S`` after the last wake-up (a call, the call board, the link)
+    or ``GAP_S`` (counts, the window board)."""
 
     URGENT_GAP_S = 0.004
     GAP_S = 0.1
