@@ -97,7 +97,6 @@ class Fanout:
         self.conns: set[_Conn] = set()
         self._task: asyncio.Task[None] | None = None
         self._start: Callable[[Coroutine[Any, Any, None]], Any] | None = None
-        self.sent = 0  #: frames handed to connections (for /healthz-like checks and tests)
 
     def start(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         assert self._start is not None
@@ -145,7 +144,6 @@ class Fanout:
                 seen, frame = self.frame()
             for conn in list(self.conns):
                 conn.offer(frame)
-            self.sent += len(self.conns)
 
 
 async def _until_disconnect(receive: Receive) -> None:

@@ -72,18 +72,19 @@ class Navigator:
         """An unfinished task holds something the person entered."""
         k = self.k
         f = k.flow
-        started = f is not None and f.step not in ("done", "error") and k.screen == f.name
+        if f is None or f.step in ("done", "error") or k.screen != f.name:
+            return False  # no task under way on this screen
         # a search is not worth a question; a form (an address, a comment) is
-        typed = started and any(
+        typed = any(
             str(v).strip()
             for key, v in k.session.form.items()
             if not key.startswith("_") and key != "search"
         )
-        chose = started and (
+        chose = (
             getattr(f, "level", None) is not None
             or bool(getattr(f, "reasons", None))
             or bool(getattr(f, "text", ""))
-            or getattr(f, "step", "") in ("priority",)
+            or f.step == "priority"
         )
         return typed or chose
 
@@ -91,13 +92,7 @@ class Navigator:
         """The task is dropped (what was typed for it overwritten), the session stays."""
         k = self.k
         k.prompt = None if k.prompt == "leave_confirm" else k.prompt
-        wipe = getattr(k.session.flow, "wipe", None)
-        if callable(wipe):
-            wipe()
-        k.session.flow = None
-        for key in list(k.session.form):
-            k.session.form[key] = ""
-        k.session.form.clear()
+        k.session.drop_task()
         self.go("home")
 
     def stay(self) -> None:

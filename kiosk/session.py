@@ -97,10 +97,15 @@ class Session:
         for i in range(len(self.scans)):
             self.scans[i] = ""
         self.scans.clear()
+        self.results.clear()
+        self.drop_task()
+
+    def drop_task(self) -> None:
+        """Forget the task under way and what was typed for it (overwritten first); the
+        person's card and the session itself stay."""
         for k in list(self.form):
             self.form[k] = ""
         self.form.clear()
-        self.results.clear()
         wipe = getattr(self.flow, "wipe", None)
         if callable(wipe):
             wipe()

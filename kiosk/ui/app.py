@@ -90,7 +90,6 @@ class Prompt(FloatLayout):
         self.card.bind(minimum_height=self.card.setter("height"))
         self.title = KLabel()
         self.buttons = Row()
-        self.buttons.slots = None
         self.card.add_widget(self.title)
         self.card.add_widget(self.buttons)
         self._buttons: list[KButton] = []

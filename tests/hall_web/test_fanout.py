@@ -168,8 +168,10 @@ def test_a_stalled_browser_holds_up_nobody_and_then_gets_the_newest(server: Serv
         v = server.publish()
         live.read_until(v, timeout=5)
     assert live.versions == list(range(201)), "the reading browser missed states"
-    stalled_conn = next(c for c in server.fanout.conns if c.writing is not None)
-    assert stalled_conn.pending is not None, "the stalled browser keeps the newest state"
+    # the stalled browser's write waits (its pending state changes hands as the socket
+    # drains a little, so it is not checked here: what it finally gets is, below)
+    waiting = [c for c in server.fanout.conns if c.writing is not None]
+    assert len(waiting) == 1, "exactly the stalled browser has a write waiting"
     # it reads again: it catches up to the newest state without every state in between
     seen = stalled.read_until(200, timeout=10)
     assert seen[-1] == 200
