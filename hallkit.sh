@@ -18,6 +18,8 @@ system_packages() {
   command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
   ldconfig -p 2>/dev/null | grep -q 'libzbar.so.0' || missing+=(libzbar0)
   [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+  # Uyghur (Arabic script) for the kiosk's third language: DejaVu Sans has every form it needs
+  [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
   command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
   ldconfig -p 2>/dev/null | grep -q 'libmtdev.so.1' || missing+=(libmtdev1)
   ldconfig -p 2>/dev/null | grep -q 'libGL.so.1' || missing+=(libgl1 libegl1)

@@ -119,6 +119,7 @@ class Kiosk:
         self.tick, self.offer_changed = nav.tick, nav.offer_changed
         self.toggle_elderly, self.set_elderly = nav.toggle_elderly, nav.set_elderly
         self.switch_lang, self.answer_offer = nav.switch_lang, nav.answer_offer
+        self.set_lang = nav.set_lang
         self.announce, self.speak = nav.announce, nav.speak
         # the flows
         self.open_catalogue, self.search = guides.open_catalogue, guides.search

@@ -43,6 +43,7 @@ from devices.config import IdCardSettings, ScannerSettings
 from devices.errors import ConfigError, DeviceError, DeviceUnavailable
 from devices.printer.settings import PrinterDriver, PrinterSettings
 from devices.state import DeviceState, DeviceStatus, StatusHolder
+from kiosk import rtl
 from kiosk.catalogue import Notice
 from kiosk.session import CardIdentity
 from kiosk.settings import DevicesSettings
@@ -504,10 +505,13 @@ def _load_pack(folder: Path | None) -> Any:
 
 
 def _tts(text: str) -> bytes:
-    """espeak-ng: Chinese through pinyin (``cmn-latn-pinyin``), English as English."""
+    """espeak-ng: Chinese through pinyin (``cmn-latn-pinyin``), English as English, Uyghur
+    as Uyghur."""
     from devices.voice.announcer import pinyin_for_tts
     from devices.voice.pack import espeak_wav
 
     if text.isascii():
         return espeak_wav(text, "en", 150)
+    if rtl.has_arabic(text):  # Uyghur: espeak-ng has a Uyghur voice
+        return espeak_wav(text, "ug", 140)
     return espeak_wav(pinyin_for_tts(text), "cmn-latn-pinyin", 150)

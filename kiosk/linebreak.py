@@ -15,7 +15,7 @@ from collections.abc import Callable
 from uniseg.linebreak import line_break_units
 
 #: may not start a line (closing and middle punctuation); used by the checks
-NO_LINE_START = frozenset("，。、；：？！）】》」』”’…—·～,.;:?!)]}%")
+NO_LINE_START = frozenset("，。、；：？！）】》」』”’…—·～,.;:?!)]}%،؛؟")
 #: may not end a line (opening punctuation)
 NO_LINE_END = frozenset("（【《「『“‘([{")
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from devices.errors import DeviceError
 from kiosk.flows import TicketFlow
+from kiosk.settings import Language
 
 if TYPE_CHECKING:
     from kiosk.core import Kiosk
@@ -214,8 +215,17 @@ class Navigator:
             self.toggle_elderly()
 
     def switch_lang(self) -> None:
+        """The language button: a choice of every language, each name in its own
+        script, over the page (what was entered stays)."""
         k = self.k
-        k.lang = "en" if k.lang == "zh" else "zh"
+        k.prompt = "lang_choose"
+        self.touch()
+        k.changed()
+
+    def set_lang(self, lang: Language) -> None:
+        k = self.k
+        k.prompt = None if k.prompt == "lang_choose" else k.prompt
+        k.lang = lang
         self.go(k.screen, **k.params)
 
     def answer_offer(self, yes: bool) -> None:

@@ -16,6 +16,10 @@ from devices.voice.settings import VoiceSettings as DeviceVoiceSettings
 from hall_contract.client import BrokerSettings
 from hall_contract.yamlconf import ConfigFileError, LocatedError, file_problems, load_model
 
+#: the kiosk's languages: Chinese, English and Uyghur (right to left)
+Language = Literal["zh", "en", "ug"]
+LANGUAGES: tuple[Language, ...] = ("zh", "en", "ug")
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -199,7 +203,7 @@ class KioskConfig(Strict):
     rotation: Literal[0, 90, 180, 270] = 0
     fullscreen: bool = True
     elderly_age: int = Field(60, ge=50, le=90, description="Offer elderly mode from this age")
-    language: Literal["zh", "en"] = "zh"
+    language: Language = "zh"
     voice: VoiceSettings = VoiceSettings()
     timeouts: Timeouts = Timeouts()
     data_dir: str = Field("../var/kiosk", description="Outbox and command log")

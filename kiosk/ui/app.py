@@ -6,6 +6,7 @@ thread with ``Clock.schedule_once``; the core sends blocking work to its thread 
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -18,8 +19,11 @@ from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.widget import Widget
+from kivy.utils import escape_markup
 
+from kiosk import rtl
 from kiosk.core import Kiosk
+from kiosk.settings import Language
 from kiosk.ui.screens import SCREENS, Ctx, View
 from kiosk.ui.widgets import (
     BAR,
@@ -33,11 +37,38 @@ from kiosk.ui.widgets import (
     Panel,
     Row,
     bar_height,
+    face_for,
+    mirror,
 )
 
 log = logging.getLogger(__name__)
 
 LONG_PRESS_S = 2.0
+#: each language by its own name, in its own script, in the order of
+#: :data:`kiosk.settings.LANGUAGES`
+LANG_NAMES: dict[Language, str] = {"zh": "中文", "en": "English", "ug": "ئۇيغۇرچە"}
+
+
+class LangButton(KButton):
+    """The language button: the names of the other languages, each in its own script and
+    face (Kivy's markup switches the font inside one label; no one font has Chinese and
+    Uyghur). A citizen who reads neither of the other two never needs it."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.markup = True
+        self.names: list[str] = []
+
+    def show(self, names: list[str]) -> None:
+        self.names = names
+        self.source_text = " / ".join(names)
+        self._wrap()
+
+    def _wrap(self, *_: Any) -> None:
+        self.text_size = (self.width - dp(12), None)
+        self.text = "\n".join(
+            f"[font={face_for(n)}]{escape_markup(rtl.one_line(n))}[/font]" for n in self.names
+        )
 
 
 def post(fn: Callable[[], None]) -> None:
@@ -162,6 +193,7 @@ class KioskApp(App):
         self._ticker: Any = None
         self.rendered_screen = ""
         self.views: dict[str, View] = {}  #: one content view per screen, built once
+        self._mirrored = False  #: laid out right to left at the last render
         self._gen = kiosk.gen
 
     # ------------------------------------------------------------------ life cycle
@@ -192,7 +224,7 @@ class KioskApp(App):
         )
         self.hall_name = HallName("", lim, k.open_pin, size_hint_x=0.45)
         self.elderly_btn = KButton("", lim, size_hint_x=0.35)
-        self.lang_btn = KButton("", lim, size_hint_x=0.2)
+        self.lang_btn = LangButton(size_hint_x=0.2)
         for w in (self.hall_name, self.elderly_btn, self.lang_btn):
             self.top.add_widget(w)
         self.content_area = BoxLayout()
@@ -302,9 +334,8 @@ class KioskApp(App):
             size="title",  # large on every screen: the way to large text and speech
             fill_height=True,
         )
-        self.lang_btn.refill(
-            k.tr("lang_switch"), lim, kind="secondary", on_press=k.switch_lang, fill_height=True
-        )
+        self.lang_btn.refill("", lim, kind="secondary", on_press=k.switch_lang, fill_height=True)
+        self.lang_btn.show([name for code, name in LANG_NAMES.items() if code != k.lang])
         inner = k.screen != "home" and k.mode != "maintenance"
         # 返回: one step back on every inner screen, the session kept (at home: greyed)
         self.back_btn.refill(
@@ -339,6 +370,16 @@ class KioskApp(App):
             spoken_first.append(k.tr("more_time_q"))
             self.prompt.show(
                 k.tr("more_time_q"), [(k.tr("more_time"), k.more_time, "primary")], lim
+            )
+        elif k.prompt == "lang_choose":
+            self.prompt.show(
+                k.tr("lang_choose"),
+                [
+                    (name, functools.partial(k.set_lang, code), kind)
+                    for code, name in LANG_NAMES.items()
+                    for kind in ["primary" if code == k.lang else "secondary"]
+                ],
+                lim,
             )
         elif k.prompt == "offer_elderly":
             spoken_first.append(k.tr("offer_elderly"))
@@ -378,6 +419,16 @@ class KioskApp(App):
         elif screen != self.rendered_screen:
             view.scroll.scroll_y = 1
         self.rendered_screen = screen
+        rtl_layout = k.lang == "ug"
+        if rtl_layout != self._mirrored:  # every view, the bars and the prompt turn
+            for v in self.views.values():
+                mirror(v.scroll, rtl_layout)
+            mirror(self.root_box, rtl_layout)
+            self._mirrored = rtl_layout
+        elif rtl_layout:  # rows this render may have added
+            mirror(view.scroll, rtl_layout)
+        if rtl_layout or self.prompt.shown:
+            mirror(self.prompt, rtl_layout)
         spoken = spoken_first + ctx.spoken
         if spoken != self.last_spoken:
             self.last_spoken = spoken

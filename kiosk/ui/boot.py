@@ -15,6 +15,13 @@ FONT_CANDIDATES = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
 )
 FONT_NAME = "HallCJK"
+#: Uyghur (Arabic script): DejaVu Sans maps every presentation form the reshaper produces
+#: (kiosk/rtl.py), Uyghur's included, and has a real bold
+RTL_FONT_CANDIDATES = (
+    ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "DejaVuSans-Bold.ttf"),
+    ("/usr/share/fonts/dejavu/DejaVuSans.ttf", "DejaVuSans-Bold.ttf"),
+)
+RTL_FONT_NAME = "HallRTL"
 
 
 def find_font() -> str:
@@ -26,6 +33,19 @@ def find_font() -> str:
         "No CJK font found: install fonts-wqy-microhei (./hallkit.sh does) "
         "or set KIOSK_FONT to a .ttf/.ttc file"
     )
+
+
+def find_rtl_font() -> tuple[str, str] | None:
+    """(regular, bold) of the Arabic-script face, or None (then Uyghur texts are drawn
+    with the CJK font, and the audit reports every glyph it lacks)."""
+    env = os.environ.get("KIOSK_FONT_RTL")
+    if env and Path(env).exists():
+        return env, env
+    for regular, bold in RTL_FONT_CANDIDATES:
+        if Path(regular).exists():
+            b = Path(regular).with_name(bold)
+            return regular, str(b) if b.exists() else regular
+    return None
 
 
 def boot(
@@ -63,3 +83,5 @@ def boot(
     # Regular and bold: WenQuanYi has one weight; Kivy fakes bold from it.
     LabelBase.register(FONT_NAME, font, fn_bold=font)
     Config.set("kivy", "default_font", [FONT_NAME, font, font, font, font])
+    regular, bold = find_rtl_font() or (font, font)
+    LabelBase.register(RTL_FONT_NAME, regular, fn_bold=bold)

@@ -147,12 +147,12 @@ def keyboard(
 
     if digits_only:
         for keys in PAD:  # as wide as three keys of five, in the middle
-            r = c.row(5)
+            r = c.row(5, keep_ltr=True)
             _gap(r, 5, 1)
             for ch in keys:
                 key(ch, lambda ch=ch: press(ch), r)
             _gap(r, 5, 1)
-        r = c.row(5)
+        r = c.row(5, keep_ltr=True)
         _gap(r, 5, 1)
         key(c.t("clear"), clear, r, "body")
         key("0", lambda: press("0"), r)
@@ -162,11 +162,11 @@ def keyboard(
 
     if both:
         _candidates(c, comp, pinyin_on, set_text, text, compose, key)
-        r = c.row(len(DIGITS))
+        r = c.row(len(DIGITS), keep_ltr=True)
         for ch in DIGITS:
             key(ch, lambda ch=ch: press(ch), r)
     for keys, shift in zip(QWERTY, STAGGER, strict=True):
-        r = c.row(len(keys) + (2 if shift else 0))
+        r = c.row(len(keys) + (2 if shift else 0), keep_ltr=True)
         if shift:
             _gap(r, len(QWERTY[0]), shift)
         for ch in keys:
@@ -183,7 +183,7 @@ def keyboard(
             return
         set_text(text + " ")
 
-    r = c.row(6 if both else 3)
+    r = c.row(6 if both else 3, keep_ltr=True)
     if both:
         key(c.t("kbd_abc" if pinyin_on else "kbd_pinyin"), switch, r, "body")
         key("-", lambda: press("-"), r)
@@ -242,7 +242,7 @@ def _candidates(
         elif pages > 1:
             line += "  " + c.t("page", i=index + 1, n=pages)
     c.label(line, "body")
-    r = c.row(per_page + 2)
+    r = c.row(per_page + 2, keep_ltr=True)
     for ch in shown:
         key(ch, lambda ch=ch: _pick(form, comp, part, ch, set_text, text), r)
     for _ in range(per_page - len(shown)):

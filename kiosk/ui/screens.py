@@ -152,6 +152,7 @@ class Ctx:
         box: Any = None,
         size: str = "body",
         min_dp: float = 0,
+        private: bool = False,
     ) -> KButton:
         b: KButton = self._slots(box).take(KButton)
         b.refill(
@@ -161,6 +162,7 @@ class Ctx:
             on_press=action,
             size=size,
             min_dp=min_dp,
+            private=private,
         )
         return b
 
@@ -171,9 +173,12 @@ class Ctx:
         b.set_checked(checked)
         return b
 
-    def row(self, cols: int = 2) -> Row:
+    def row(self, cols: int = 2, *, keep_ltr: bool = False) -> Row:
+        """A grid row; in a right-to-left language its cells run from the right, except
+        ``keep_ltr`` ones (the keyboard's QWERTY and digits)."""
         g: Row = self.view.slots.take(Row)
         g.cols = cols
+        g.keep_ltr = keep_ltr
         if g.slots is None:
             g.slots = Slots(g, self.view.spare)
         g.slots.i = 0
@@ -333,7 +338,7 @@ def guide(c: Ctx) -> None:
 
     for i, m in enumerate(n.materials, 1):
         c.label(
-            f"{i}. {MARK_SYMBOL[m.mark]} {m.name}（{m.copies}）【{MARK_TEXT[k.lang][m.mark]}】"
+            f"{i}. {MARK_SYMBOL[m.mark]} {m.name}（{m.copies}）【{MARK_TEXT.get(k.lang, MARK_TEXT['zh'])[m.mark]}】"
             + (f" {m.note}" if m.note else ""),
             speak=True,
         )
@@ -516,7 +521,7 @@ def rating(c: Ctx) -> None:
         for r in RATING_REASONS:
             # the tick in its box, not the colour, says what is chosen
             c.check(c.t(r), r in f.reasons, lambda r=r: k.rating_reason(r), box=grid)
-        c.label(c.t("comment") + f"：{f.text}")
+        c.label(c.t("comment") + f"：{f.text}", private=True)
         keyboard(c, f.text, k.rating_text)
         c.button(c.t("submit"), k.rating_confirm)
     elif f.step == "sending":
@@ -564,6 +569,7 @@ def mailing(c: Ctx) -> None:
                 f"{'▶ ' if name == cur else ''}{c.t(name)}：{value}",
                 lambda name=name: k.mail_field(name),
                 "primary" if name == cur else "secondary",
+                private=True,
             )
         keyboard(
             c,

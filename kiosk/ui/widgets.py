@@ -16,7 +16,7 @@ from typing import Any
 from kivy.graphics import Color, Line, Rectangle, RoundedRectangle, Triangle
 from kivy.graphics.texture import Texture
 from kivy.metrics import dp, sp
-from kivy.properties import ListProperty
+from kivy.properties import BooleanProperty, ListProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.gridlayout import GridLayout
@@ -24,10 +24,11 @@ from kivy.uix.image import Image
 from kivy.uix.label import Label
 from kivy.uix.widget import Widget
 
+from kiosk import rtl
 from kiosk.contrast import hex_rgba
 from kiosk.elderly import ModeLimits
 from kiosk.linebreak import wrap
-from kiosk.ui.boot import FONT_NAME
+from kiosk.ui.boot import FONT_NAME, RTL_FONT_NAME
 
 BG = hex_rgba("FFFFFF")
 TEXT = hex_rgba("1A1A1A")
@@ -107,21 +108,85 @@ def text_measure(font_name: str, font_size: float) -> Callable[[str], float]:
     return measure
 
 
+def face_for(text: str) -> str:
+    """The font for ``text``: the Arabic-script face for Uyghur, else the CJK one (which
+    also draws Latin). One label has one face, so a screen never mixes the two scripts in
+    one label."""
+    return RTL_FONT_NAME if rtl.has_arabic(text) else FONT_NAME
+
+
+def set_text(w: Any, text: str, width: float | None, *, typed: bool = False) -> None:
+    """Put ``text`` on a label or button ``w`` in its own face, broken into lines by our
+    rules when ``width`` is given: the Chinese ones (:mod:`kiosk.linebreak`; Kivy's would
+    start a line with "）" or "，"), and for right-to-left text shaped and in visual order
+    (:mod:`kiosk.rtl`). ``typed``: what a citizen typed, kept out of every cache."""
+    w.font_name = face_for(text)
+    if not text or width is None or width <= 0:
+        w.text = rtl.one_line(text) if text and w.font_name == RTL_FONT_NAME else text
+        return
+    measure = text_measure(w.font_name, float(w.font_size))
+    if w.font_name == RTL_FONT_NAME:
+        w.text = "\n".join(rtl.lines(text, width, measure, cache=not typed))
+    else:
+        w.text = "\n".join(wrap(text, width, measure))
+
+
+def mirrored_halign(halign: str, text: str) -> str:
+    """Right-to-left text starts at the right: "left" (the start of a line) becomes
+    "right"."""
+    if halign == "left" and rtl.is_rtl(text):
+        return "right"
+    return halign
+
+
+def mirror(w: Widget, rtl_layout: bool) -> None:
+    """Lay ``w`` and what it holds out right to left (Uyghur) or left to right: rows of a
+    box or grid start at the right; a widget with ``keep_ltr`` (the keyboard) and its
+    children are left as they are. Kivy's GridLayout does it itself ("rl-tb"); its
+    BoxLayout only runs left to right, so ours mirror after laying out (:class:`RtlBox`)."""
+    if getattr(w, "keep_ltr", False):
+        return
+    if isinstance(w, Panel | Steps):
+        w.rtl = rtl_layout
+    elif isinstance(w, GridLayout):
+        w.orientation = "rl-tb" if rtl_layout else "lr-tb"
+    for child in w.children:
+        mirror(child, rtl_layout)
+
+
 def embolden(w: Any, bold: bool) -> None:
     """Bold that is bold. The CJK font has one weight (WenQuanYi Micro Hei; Noto CJK's bold
     comes as a collection whose first face is Japanese, which Kivy cannot skip), and Kivy
     draws ``bold=True`` with the regular face when there is no bold file — so the glyphs
     are thickened the way a synthetic bold does it: an outline of the text's own colour,
-    about 1/40 of the font size (+50–70 % ink at 40 px)."""
+    about 1/40 of the font size (+50–70 % ink at 40 px). The Arabic-script face has a
+    real bold."""
     w.bold = bold
-    if bold:
+    if bold and w.font_name != RTL_FONT_NAME:
         w.outline_width = max(1, round(w.font_size / 40))
         w.outline_color = list(w.color[:3])
     else:
         w.outline_width = 0
 
 
-class Panel(BoxLayout):
+class RtlBox(BoxLayout):
+    """A BoxLayout whose horizontal row can run right to left (``rtl``): laid out as
+    usual, then each child's place mirrored inside the box."""
+
+    rtl = BooleanProperty(False)
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.bind(rtl=self._trigger_layout)
+
+    def do_layout(self, *args: Any) -> None:
+        super().do_layout(*args)
+        if self.rtl and self.orientation == "horizontal":
+            for c in self.children:
+                c.x = self.x + self.right - c.right
+
+
+class Panel(RtlBox):
     """A box with a flat background colour (``bg_rgba`` is what the audit reads)."""
 
     bg_rgba = ListProperty(list(BG))
@@ -146,6 +211,7 @@ class KLabel(Label):
         style = {k: kw.pop(k) for k in ("size", "color", "bold", "halign") if k in kw}
         super().__init__(font_name=FONT_NAME, valign="middle", size_hint_y=None, markup=False, **kw)
         self.source_text = ""  #: the text as given (``text`` has the line breaks we chose)
+        self.private = False  #: holds what a citizen typed: kept out of every cache
         self.bind(width=self._wrap, texture_size=self._fit)
         if lim is not None:
             self.refill(text, lim, **style)
@@ -156,11 +222,7 @@ class KLabel(Label):
         # our own line breaks, by the Chinese rules (kiosk/linebreak.py); Kivy's would
         # start a line with "）" or "，"
         avail = width - 2 * (self.outline_width or 0) - 2
-        if self.source_text and avail > 0:
-            measure = text_measure(self.font_name, float(self.font_size))
-            self.text = "\n".join(wrap(self.source_text, avail, measure))
-        else:
-            self.text = self.source_text
+        set_text(self, self.source_text, avail if avail > 0 else None, typed=self.private)
 
     def _fit(self, *_: Any) -> None:
         self.height = self.texture_size[1] + dp(8)
@@ -174,11 +236,14 @@ class KLabel(Label):
         color: tuple[float, ...] = TEXT,
         bold: bool = False,
         halign: str = "left",
+        private: bool = False,
     ) -> KLabel:
         self.source_text = text
+        self.private = private
+        self.font_name = face_for(text)
         self.font_size = sp(font_sp(lim, size))
         self.color = color
-        self.halign = halign
+        self.halign = mirrored_halign(halign, text)
         self.line_height = lim.line_height
         embolden(self, bold)
         self._wrap()
@@ -205,6 +270,8 @@ class KButton(Button):
         self.action: Callable[[], Any] | None = None
         self.min_target = 0.0
         self.kind = "primary"
+        self.source_text = ""  #: the text as given (``text`` has the line breaks we chose)
+        self.private = False  #: holds what a citizen typed: kept out of every cache
         with self.canvas.after:
             self._edge_color = Color(0, 0, 0, 0)
             self._edge = Line(width=dp(1.5))
@@ -227,7 +294,9 @@ class KButton(Button):
         self.background_color = PRESSED[self.kind] if down else KINDS[self.kind][0]
 
     def _wrap(self, *_: Any) -> None:
-        self.text_size = (self.width - dp(12), None)
+        width = self.width - dp(12)
+        self.text_size = (width, None)
+        set_text(self, self.source_text, width - 2, typed=self.private)
 
     def _fire(self, *_: Any) -> None:
         if self.action is not None:
@@ -247,6 +316,7 @@ class KButton(Button):
         size: str = "body",
         fill_height: bool = False,
         min_dp: float = 0,
+        private: bool = False,
     ) -> KButton:
         bg, fg = KINDS[kind]
         self.kind = kind
@@ -260,8 +330,10 @@ class KButton(Button):
         self._draw_edge()
         fs = font_sp(lim, size)
         self.min_target = dp(max(lim.min_target_dp, fs * 2.2, min_dp))
-        self.text = text
+        self.source_text = text
+        self.private = private
         self.font_size = sp(fs)
+        self._wrap()
         self.color = fg
         self.disabled_color = fg
         self.background_color = bg
@@ -276,6 +348,7 @@ class KButton(Button):
         return self
 
     def scrub(self) -> None:
+        self.source_text = ""
         self.text = ""
         self.action = None
 
@@ -299,12 +372,18 @@ class KCheck(KButton):
 
     def _wrap(self, *_: Any) -> None:
         side = self.box_side()
-        self.padding = [side + dp(28), dp(8), dp(12), dp(8)]
-        self.text_size = (max(1.0, self.width - side - dp(40)), None)
+        box_right = rtl.is_rtl(self.source_text)  # right to left: the box at the start
+        pad = [side + dp(28), dp(8), dp(12), dp(8)]
+        self.padding = [pad[2], pad[1], pad[0], pad[3]] if box_right else pad
+        width = max(1.0, self.width - side - dp(40))
+        self.text_size = (width, None)
+        set_text(self, self.source_text, width - 2)
 
     def _draw_box(self, *_: Any) -> None:
         side = self.box_side()
         x, y = self.x + dp(16), self.center_y - side / 2
+        if rtl.is_rtl(self.source_text):
+            x = self.right - dp(16) - side
         self._box.rectangle = (x, y, side, side)
         self._tick.points = [
             x + side * 0.2, y + side * 0.52,
@@ -332,6 +411,7 @@ class Row(GridLayout):
         super().__init__(size_hint_y=None, spacing=dp(12), **kw)
         self.bind(minimum_height=self.setter("height"))
         self.slots: Any = None
+        self.keep_ltr = False  #: cells left to right in every language (the keyboard)
 
     def scrub(self) -> None:
         pass
@@ -499,7 +579,7 @@ class HowTo(Widget):
             Triangle(points=[cx - dp(34), y0 + dp(112), cx + dp(34), y0 + dp(112), cx, y0 + dp(84)])
 
 
-class Steps(BoxLayout):
+class Steps(RtlBox):
     """Where the person is in a task: numbered steps, the current one filled in, the
     ones done ticked. Each step is a panel of its own colour (what the audit reads)."""
 

@@ -69,7 +69,7 @@ def main() -> None:
 
     def press(text: str) -> None:
         for b in buttons():
-            if b.text == text and b.action is not None:
+            if b.source_text == text and b.action is not None:
                 b.dispatch("on_release")
                 return
         raise AssertionError(f"no button {text!r}")
@@ -95,7 +95,7 @@ def main() -> None:
         k.on_hall_status(link.hall_status)
         yield 0.1
         out["home_info_updated"] = screen_text()
-        entries = [b for b in buttons() if b.text in ("取号", "办事指南", "好差评")]
+        entries = [b for b in buttons() if b.source_text in ("取号", "办事指南", "好差评")]
         out["home_entry_min_dp"] = min(min(b.size) for b in entries) / dp(1)
         link.online = False
         k.on_connection(False)
@@ -106,7 +106,7 @@ def main() -> None:
         k.set_elderly(True)
         yield 0.1
         names = ("办事指南", "取号", "预约签到", "办件查询", "好差评", "免费邮寄")
-        out["home_entries_elderly"] = sum(1 for b in buttons() if b.text.startswith(names))
+        out["home_entries_elderly"] = sum(1 for b in buttons() if b.source_text.startswith(names))
         link.hall_status = None  # the rest runs on the schedule alone
         k.wipe()
         yield 0.1
@@ -193,7 +193,7 @@ def main() -> None:
         night = screen_text()
         out["night_home"] = night
         out["night_ticket_enabled"] = any(
-            b.action is not None and b.text == "取号" for b in buttons()
+            b.action is not None and b.source_text == "取号" for b in buttons()
         )
         k.open_guide("service", k.hall.services[0].id)
         yield 0.1
@@ -203,13 +203,15 @@ def main() -> None:
         when[0] = MONDAY_10  # the hall opens: the home screen follows without a touch
         yield 1.2
         out["day_ticket_enabled"] = any(
-            b.action is not None and b.text == "取号" for b in buttons()
+            b.action is not None and b.source_text == "取号" for b in buttons()
         )
         # --- elderly mode from the big top-bar button; doubled timeout, "need more time?"
         app.elderly_btn.dispatch("on_release")
         yield 0.1
         out["elderly_from_button"] = k.elderly
-        out["elderly_help_button"] = app.help_btn.text == "帮办代办" and bool(app.help_btn.action)
+        out["elderly_help_button"] = app.help_btn.source_text == "帮办代办" and bool(
+            app.help_btn.action
+        )
         k.open_catalogue()
         yield 0.1
         clock[0] += 2 * k.cfg.timeouts.inactivity_s - 10  # 60 s would have expired already

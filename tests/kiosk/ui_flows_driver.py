@@ -73,10 +73,10 @@ def main() -> None:
     def press(text: str, exact: bool = False) -> None:
         """Press the first enabled on-screen button whose text is (or contains) ``text``."""
         for b in buttons():
-            if (b.text == text if exact else text in b.text) and b.action is not None:
+            if (b.source_text == text if exact else text in b.source_text) and b.action is not None:
                 b.dispatch("on_release")
                 return
-        raise AssertionError(f"no button {text!r} on screen: {[b.text for b in buttons()]}")
+        raise AssertionError(f"no button {text!r} on screen: {[b.source_text for b in buttons()]}")
 
     def type_keys(keys: str) -> Any:
         for ch in keys:
@@ -86,7 +86,9 @@ def main() -> None:
     def pinyin(syllable: str) -> Any:
         """Type a syllable and pick its first candidate character."""
         yield from type_keys(syllable)
-        first = next(b for b in buttons() if len(b.text) == 1 and not b.text.isascii())
+        first = next(
+            b for b in buttons() if len(b.source_text) == 1 and not b.source_text.isascii()
+        )
         first.dispatch("on_release")
         yield 0.02
 
@@ -125,7 +127,7 @@ def main() -> None:
         press("搜索", exact=True)
         yield 0.05
         yield from type_keys("sfz")
-        out["search_results"] = [b.text for b in buttons() if "身份证" in b.text]
+        out["search_results"] = [b.source_text for b in buttons() if "身份证" in b.source_text]
         press("居民身份证换领")
         yield 0.05
         out["guide_text"] = screen_text()
@@ -152,7 +154,7 @@ def main() -> None:
         yield from until(lambda: step("identify"), "identify step")
         hw.scanner.inject_scan("ELIC0000123456")
         yield from until(lambda: step("priority"), "priority step")
-        out["prio_after_scan"] = [b.text for b in buttons() if "优先" in b.text]
+        out["prio_after_scan"] = [b.source_text for b in buttons() if "优先" in b.source_text]
         press("普通取号")
         yield from until(lambda: step("done") and k.flow.printed is not None, "bundle ticket")
         yield 0.1
@@ -164,7 +166,7 @@ def main() -> None:
         # elderly offered, priority offered
         press("取号", exact=True)
         yield 0.05
-        out["ticket_categories"] = [b.text for b in buttons()]
+        out["ticket_categories"] = [b.source_text for b in buttons()]
         press("公安户政", exact=True)
         yield 0.05
         out["ticket_category_screen"] = screen_text()
@@ -197,7 +199,9 @@ def main() -> None:
         yield 0.05
         yield from type_keys("sfz")
         yield 0.05
-        out["ticket_search_results"] = [b.text for b in buttons() if "身份证" in b.text]
+        out["ticket_search_results"] = [
+            b.source_text for b in buttons() if "身份证" in b.source_text
+        ]
         press("居民身份证补领", exact=True)
         yield 0.05
         out["ticket_by_search"] = [k.flow.step, k.flow.kind, k.flow.target]
@@ -243,13 +247,15 @@ def main() -> None:
         yield 0.05
         hw.scanner.inject_scan(prep["token_bad"])
         yield from until(lambda: step("level"), "rating levels")
-        out["rating_levels"] = [b.text for b in buttons() if "满意" in b.text]
+        out["rating_levels"] = [b.source_text for b in buttons() if "满意" in b.source_text]
         press("非常不满意")
         yield 0.05
         press("等待时间长")
         yield 0.05
         out["reason_marks"] = [
-            ("✔ " if b.checked else "□ ") + b.text for b in buttons() if hasattr(b, "checked")
+            ("✔ " if b.checked else "□ ") + b.source_text
+            for b in buttons()
+            if hasattr(b, "checked")
         ]
         yield from pinyin("man")
         yield 0.05

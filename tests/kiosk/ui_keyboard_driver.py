@@ -54,7 +54,7 @@ def main() -> None:
     def press(text: str) -> bool:
         """Press the enabled button ``text``, render at once (no frame needed)."""
         for b in buttons():
-            if b.text == text and b.action is not None:
+            if b.source_text == text and b.action is not None:
                 b.dispatch("on_release")
                 app.render()
                 return True
@@ -96,9 +96,14 @@ def main() -> None:
         keys |= {k.tr(x) for x in ("kbd_prev", "kbd_next")}
         snap = {}
         for b in buttons():
-            if b.text in keys:
+            if b.source_text in keys:
                 x, y = b.to_window(*b.pos)
-                snap[b.text] = [round(x, 1), round(y, 1), round(b.width, 1), round(b.height, 1)]
+                snap[b.source_text] = [
+                    round(x, 1),
+                    round(y, 1),
+                    round(b.width, 1),
+                    round(b.height, 1),
+                ]
         return snap
 
     def rows(snap: dict[str, list[float]], keys: str) -> list[str]:
@@ -147,7 +152,9 @@ def main() -> None:
             # picking a candidate from composed letters
             press("z")
             yield 0.1
-            first = next(b for b in buttons() if len(b.text) == 1 and not b.text.isascii())
+            first = next(
+                b for b in buttons() if len(b.source_text) == 1 and not b.source_text.isascii()
+            )
             first.dispatch("on_release")
             app.render()
             yield from settle()

@@ -1,0 +1,125 @@
+"""Uyghur, right to left (issue 11, Languages): shaping, visual order and line breaks
+(pure), the glyphs of the face, and the real app mirrored and back (headless Kivy)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiosk import rtl
+from kiosk.glyphs import missing
+from kiosk.ui.boot import find_rtl_font
+from tests.kiosk.test_ui import ROOT, headless_env
+
+SENTENCE = "ئىش بېجىرىش قوللانمىسى، نومۇر ئېلىش ۋە كىملىك كارتىڭىزنى قويۇڭ"
+
+
+def _width(text: str) -> float:
+    return 10.0 * len(text)
+
+
+def test_shaping_gives_contextual_forms_of_uyghur_letters() -> None:
+    shaped = rtl.shape("بېجىرىش")
+    assert len(shaped) == len("بېجىرىش")
+    names = [unicodedata.name(ch) for ch in shaped]
+    assert all("FORM" in n for n in names), names  # presentation forms, not base letters
+    assert "ARABIC LETTER BEH INITIAL FORM" in names
+    assert any("E MEDIAL FORM" in n for n in names)  # ې, a Uyghur letter
+
+
+def test_visual_order_reverses_letters_but_not_numbers() -> None:
+    shown = rtl.visual(rtl.shape("نومۇر A012 ، 3 ئادەم"), rtl=True)
+    assert "A012" in shown and "3" in shown
+    # the first word of the sentence is drawn at the right end
+    assert shown.rstrip().endswith(rtl.shape("نومۇر")[::-1])
+    assert rtl.is_rtl("نومۇر A012") and not rtl.is_rtl("A012 نومۇر")
+
+
+def test_lines_break_in_logical_order_then_reorder_each() -> None:
+    lines = rtl.lines(SENTENCE, 160, _width)
+    assert len(lines) > 2
+    assert all(_width(x) <= 160 for x in lines)
+    # the sentence starts on the first line (at its right end), ends on the last
+    assert lines[0].endswith(rtl.shape("ئىش")[::-1])
+    assert lines[-1].startswith(rtl.shape("قويۇڭ")[::-1])
+    # the Arabic comma never starts a line (it is the last character of its logical line,
+    # drawn at the left end)
+    assert not any(x.endswith("،") for x in lines)
+
+
+def test_the_rtl_face_draws_every_uyghur_form() -> None:
+    found = find_rtl_font()
+    assert found is not None, "install fonts-dejavu-core (./hallkit.sh does)"
+    letters = "اەبپتجچخدرزژسشغفقكگڭلمنھوۇۆۈۋېىيئ"
+    words = " ".join(a + b + a for a in letters for b in letters)
+    for face in found:
+        assert missing(rtl.shape(words + " لا ، ؟ ؛"), face) == []
+
+
+def test_every_uyghur_text_is_drawable() -> None:
+    from kiosk.i18n import T, t
+
+    found = find_rtl_font()
+    assert found is not None
+    # a text with Arabic letters is drawn in the RTL face (kiosk.ui.widgets.face_for)
+    texts = " ".join(x for x in (t(key, "ug") for key in T) if rtl.has_arabic(x))
+    assert len(texts) > 1000
+    assert missing(rtl.shape(texts), found[0]) == []
+
+
+@pytest.fixture(scope="module")
+def rtl_run() -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("ui_rtl_driver.py"))],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=headless_env(),
+        cwd=ROOT,
+    )
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    assert lines, proc.stdout[-2000:] + proc.stderr[-3000:]
+    out: dict[str, Any] = json.loads(lines[-1][7:])
+    assert not out.get("script_error"), out["script_error"] + proc.stderr[-3000:]
+    return out
+
+
+@pytest.mark.ui
+def test_language_choice_offers_each_language_in_its_own_script(rtl_run: dict[str, Any]) -> None:
+    assert rtl_run["choices"] == ["中文", "English", "ئۇيغۇرچە"]
+    assert rtl_run["choice_fonts"] == ["HallCJK", "HallCJK", "HallRTL"]
+    assert rtl_run["screen_kept"] == "catalogue"
+
+
+@pytest.mark.ui
+def test_uyghur_mirrors_the_frame_and_grids(rtl_run: dict[str, Any]) -> None:
+    ltr, mirrored = rtl_run["ltr_bars"], rtl_run["rtl_bars"]
+    assert ltr["back_btn"] < ltr["home_btn"] < ltr["help_btn"]  # 返回 at the left
+    assert mirrored["back_btn"] > mirrored["home_btn"] > mirrored["help_btn"]  # at the right
+    assert ltr["hall_name"] < ltr["lang_btn"] and mirrored["hall_name"] > mirrored["lang_btn"]
+    assert rtl_run["grid_first_right_of_second"]
+    assert rtl_run["back_ltr_bars"] == ltr  # and all back in Chinese
+
+
+@pytest.mark.ui
+def test_uyghur_text_is_shaped_right_aligned_in_its_face(rtl_run: dict[str, Any]) -> None:
+    title = rtl_run["title"]
+    assert rtl.has_arabic(title["source"])
+    assert title["font"] == "HallRTL" and title["halign"] == "right"
+    # what is drawn: the shaped letters (no base forms left to join), reordered
+    assert set(title["shown"]) - {"\n"} == set(rtl.shape(title["source"])) - {" "} | (
+        {" "} if " " in title["shown"] else set()
+    )
+    assert title["shown"] != rtl.shape(title["source"])
+
+
+@pytest.mark.ui
+def test_keyboard_and_numbers_stay_left_to_right(rtl_run: dict[str, Any]) -> None:
+    assert rtl_run["q_left_of_w"] and rtl_run["z_left_of_x"]
+    assert rtl_run["number_shown_ltr"], rtl_run["number"]
