@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import ipaddress
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -31,11 +32,83 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: The languages a citizen can choose at the kiosk; Chinese is the config's own language.
+LANGS: tuple[str, ...] = ("zh", "en", "ug")
+#: The languages the config translates into (``i18n:`` blocks and the ``glossary``):
+#: English and Uyghur (Arabic script, in logical order: the kiosk shapes and orders it).
+TrLang = Literal["en", "ug"]
+
+
+class NameText(Strict):
+    """A name in another language (queues, categories)."""
+
+    name: str = ""
+
+
+class WindowText(Strict):
+    name: str = ""
+    location: str = ""
+
+
+class HallText(Strict):
+    name: str = ""
+    address: str = ""
+
+
+class MaterialText(Strict):
+    """One material in another language; an empty field is not translated (the
+    ``glossary`` may still have it, else it is shown in Chinese and marked so)."""
+
+    name: str = ""
+    copies: str = ""
+    note: str = ""
+
+
+class ServiceText(Strict):
+    """A service's notice in another language. Lists follow the Chinese ones item by item:
+    ``conditions`` and ``materials`` have as many items as the service's own, in the same
+    order (a material may be written as its name alone). Whatever is left out comes from
+    the ``glossary`` when it has that exact Chinese text, else it is shown in Chinese."""
+
+    name: str = ""
+    conditions: list[str] | None = None
+    materials: list[MaterialText] | None = None
+    fees: str = ""
+    window_hint: str = ""
+    keywords: list[str] = Field(default_factory=list, description="More search words")
+
+    @field_validator("materials", mode="before")
+    @classmethod
+    def _name_alone(cls, v: object) -> object:
+        if isinstance(v, list):
+            return [{"name": x} if isinstance(x, str) else x for x in v]
+        return v
+
+
+class BundleText(Strict):
+    name: str = ""
+    description: str = ""
+
+
+def name_in(name: str, name_en: str, i18n: Mapping[Any, Any], lang: str) -> str | None:
+    """``name`` in ``lang``, or None when it has no translation (``name_en`` is the
+    English name when ``i18n`` has none: the field older configs use)."""
+    if lang == "zh":
+        return name
+    text = getattr(i18n.get(lang), "name", "")
+    if text:
+        return str(text)
+    return (name_en or None) if lang == "en" else None
+
+
 class QueueConfig(Strict):
     id: Ident
     letter: Annotated[str, StringConstraints(pattern=r"^[A-Z]$")]
     name: str
     name_en: str = ""
+    i18n: dict[TrLang, NameText] = Field(
+        default_factory=dict, description="The name in English (en) and Uyghur (ug)"
+    )
     persist_overnight: bool = Field(False, description="Keep waiting tickets past the day boundary")
     default_service_min: float = Field(
         8.0, gt=0, description="Expected service time before any is learned"
@@ -45,6 +118,9 @@ class QueueConfig(Strict):
     service_yellow_min: float = Field(20, gt=0)
     service_red_min: float = Field(40, gt=0)
     daily_cap: int | None = Field(None, ge=1, description="Tickets per day for the whole queue")
+
+    def name_in(self, lang: str) -> str | None:
+        return name_in(self.name, self.name_en, self.i18n, lang)
 
     @model_validator(mode="after")
     def _red_after_yellow(self) -> QueueConfig:
@@ -59,9 +135,13 @@ class WindowConfig(Strict):
     id: Ident
     name: str
     name_en: str = ""
+    i18n: dict[TrLang, WindowText] = Field(default_factory=dict)
     queues: list[Ident] = Field(min_length=1, description="Queues served, highest priority first")
     location: str = ""
     display: str | None = Field(None, description="Window display terminal id or device address")
+
+    def name_in(self, lang: str) -> str | None:
+        return name_in(self.name, self.name_en, self.i18n, lang)
 
 
 class Interleave(Strict):
@@ -123,11 +203,38 @@ class Service(Strict):
     daily_cap: int | None = Field(None, ge=1)
     self_service: bool = Field(False, description="Can be completed at the kiosk itself")
     keywords: list[str] = []
+    i18n: dict[TrLang, ServiceText] = Field(
+        default_factory=dict, description="The notice in English (en) and Uyghur (ug)"
+    )
+
+    def name_in(self, lang: str) -> str | None:
+        return name_in(self.name, self.name_en, self.i18n, lang)
+
+    def text_in(self, lang: str) -> ServiceText | None:
+        """The service's own ``i18n`` block for ``lang`` (None: it has none)."""
+        texts: Mapping[Any, ServiceText] = self.i18n
+        return texts.get(lang)
 
     @model_validator(mode="after")
     def _promise_within_law(self) -> Service:
         if self.promised_days > self.legal_days:
             raise ValueError("promised_days may not exceed legal_days")
+        return self
+
+    @model_validator(mode="after")
+    def _translations_follow(self) -> Service:
+        for lang, tr in self.i18n.items():
+            for what, mine, theirs in (
+                ("conditions", tr.conditions, self.conditions),
+                ("materials", tr.materials, self.materials),
+            ):
+                if mine is not None and len(mine) != len(theirs):
+                    raise LocatedError(
+                        ("i18n", lang, what),
+                        f"has {len(mine)} items but the service has {len(theirs)} {what}: "
+                        "write one per Chinese item, in the same order (leave the list out "
+                        "to show them in Chinese)",
+                    )
         return self
 
 
@@ -138,6 +245,10 @@ class Bundle(Strict):
     description: str = ""
     services: list[Ident] = Field(min_length=2)
     queue: Ident
+    i18n: dict[TrLang, BundleText] = Field(default_factory=dict)
+
+    def name_in(self, lang: str) -> str | None:
+        return name_in(self.name, self.name_en, self.i18n, lang)
 
 
 class DaySpan(Strict):
@@ -374,6 +485,7 @@ class HallInfo(Strict):
     id: Ident
     name: str
     name_en: str = ""
+    i18n: dict[TrLang, HallText] = Field(default_factory=dict)
     address: str = ""
     phone: str = ""
     timezone: str = "Asia/Shanghai"
@@ -391,11 +503,15 @@ class HallInfo(Strict):
             raise ValueError(f"unknown time zone {v!r} (e.g. Asia/Shanghai)") from None
         return v
 
+    def name_in(self, lang: str) -> str | None:
+        return name_in(self.name, self.name_en, self.i18n, lang)
+
 
 class Category(Strict):
     id: Ident
     name: str
     name_en: str = ""
+    i18n: dict[TrLang, NameText] = Field(default_factory=dict)
 
 
 class HallConfig(Strict):
@@ -412,6 +528,12 @@ class HallConfig(Strict):
     bundles: list[Bundle] = []
     terminals: list[Terminal] = []
     data_dir: str = Field("var", description="Event store, generated broker files, outboxes")
+    glossary: dict[str, dict[TrLang, str]] = Field(
+        default_factory=dict,
+        description="Chinese text → its English (en) and Uyghur (ug) translation, used "
+        "wherever exactly that text appears in the catalogue (material names, copies, notes, "
+        "fees, conditions, window hints, holiday names) and no i18n block translates it",
+    )
 
     @model_validator(mode="after")
     def _references(self) -> HallConfig:
@@ -473,7 +595,40 @@ class HallConfig(Strict):
         for i, q in enumerate(self.queues):
             if q.id not in served:
                 raise LocatedError(("queues", i, "id"), f"no window serves queue {q.id!r}")
+        if self.glossary:
+            used = self.translatable_texts()
+            for zh in self.glossary:
+                if zh not in used:
+                    raise LocatedError(
+                        ("glossary", zh),
+                        f"{zh!r} appears nowhere in the catalogue or the holidays: the "
+                        "glossary translates exact texts (a typo, or an extra space?)",
+                    )
         return self
+
+    def translatable_texts(self) -> set[str]:
+        """Every Chinese text of the config that the ``glossary`` may translate."""
+        out: set[str] = {d.name for d in self.schedule.holidays + self.schedule.workdays}
+        for s in self.services:
+            out.update(s.conditions)
+            out.update((s.fees, s.window_hint, s.department))
+            for m in s.materials:
+                out.update((m.name, m.copies, m.note))
+        for b in self.bundles:
+            out.add(b.description)
+        for w in self.windows:
+            out.add(w.location)
+        out.add(self.hall.address)
+        out.discard("")
+        return out
+
+    def tr(self, zh: str, lang: str) -> str | None:
+        """The glossary's ``lang`` text for the Chinese ``zh`` (``zh`` itself in Chinese;
+        None when the glossary has none)."""
+        if lang == "zh":
+            return zh
+        texts: Mapping[Any, str] = self.glossary.get(zh, {})
+        return texts.get(lang)
 
     # ------------------------------------------------------------------ look-ups
     def queue(self, qid: str) -> QueueConfig:

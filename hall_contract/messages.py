@@ -243,7 +243,9 @@ class TicketIssue(Request):
         "age), declared (the citizen said so; checked at the window), staff",
     )
     citizen_key: CitizenKey | None = None
-    lang: Literal["zh", "en"] = Field("zh", description="The language the citizen chose")
+    lang: Literal["zh", "en", "ug"] = Field(
+        "zh", description="The language the citizen chose (ug: Uyghur)"
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> TicketIssue:

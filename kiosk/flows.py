@@ -138,7 +138,7 @@ class ChoicePage:
 
 
 def _label(e: Entry, lang: str) -> str:
-    return e.name if lang == "zh" or not e.name_en else e.name_en
+    return e.label(lang)
 
 
 @dataclass

@@ -13,13 +13,16 @@ from dataclasses import dataclass, field
 
 from hall_contract.hallconfig import DayKind, DaySpan, HallConfig, day_kind, hours_on
 from hall_contract.messages import HallStatus, HallStatusInfo
-from kiosk.i18n import t
+from kiosk.i18n import join_list, t
 from kiosk.offers import ENTRIES, Offer
 
 WEEKDAY_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
 WEEKDAY_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+WEEKDAY_UG = ("دۈشەنبە", "سەيشەنبە", "چارشەنبە", "پەيشەنبە", "جۈمە", "شەنبە", "يەكشەنبە")
+WEEKDAYS = {"zh": WEEKDAY_ZH, "en": WEEKDAY_EN, "ug": WEEKDAY_UG}
 MONTH_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-#: English names of the statutory holidays (the hall config names them in Chinese).
+#: English names of the statutory holidays (the hall config names them in Chinese; its
+#: ``glossary`` may name them otherwise), and Xinjiang's regional ones.
 HOLIDAY_EN = {
     "元旦": "New Year's Day",
     "春节": "Spring Festival",
@@ -28,7 +31,22 @@ HOLIDAY_EN = {
     "端午节": "Dragon Boat Festival",
     "中秋节": "Mid-Autumn Festival",
     "国庆节": "National Day",
+    "古尔邦节": "Eid al-Adha (Corban Festival)",
+    "肉孜节": "Eid al-Fitr (Rozi Festival)",
 }
+HOLIDAY_UG = {
+    "元旦": "يېڭى يىل",
+    "春节": "باھار بايرىمى",
+    "清明节": "چىڭمىڭ بايرىمى",
+    "劳动节": "ئەمگەكچىلەر بايرىمى",
+    "端午节": "دۇەنۋۇ بايرىمى",
+    "中秋节": "ئوتتۇرا كۈز بايرىمى",
+    "国庆节": "دۆلەت بايرىمى",
+    "古尔邦节": "قۇربان ھېيت",
+    "肉孜节": "روزا ھېيت",
+}
+_HOLIDAYS = {"en": HOLIDAY_EN, "ug": HOLIDAY_UG}
+_SOME_HOLIDAY = {"zh": "法定节假日", "en": "public holiday", "ug": "دۆلەت بەلگىلىگەن بايرام"}
 
 
 @dataclass(frozen=True)
@@ -64,17 +82,22 @@ def queue_text(q: QueueLine, lang: str) -> str:
 
 
 def spans_text(spans: list[DaySpan], lang: str) -> str:
-    """``09:00–12:00 13:30–17:30`` (English: comma separated)."""
-    return (" " if lang == "zh" else ", ").join(f"{s.start}–{s.end}" for s in spans)
+    """``09:00–12:00 13:30–17:30`` (English and Uyghur: comma separated)."""
+    sep = {"zh": " ", "ug": "، "}.get(lang, ", ")
+    return sep.join(f"{s.start}–{s.end}" for s in spans)
 
 
 def day_words(day: dt.date, today: dt.date, lang: str) -> str:
-    """A day a citizen reads at a glance: 今天 / 明天 9月15日（周一） / 10月8日（周四）."""
+    """A day a citizen reads at a glance: 今天 / 明天 9月15日（周一） / 10月8日（周四）;
+    today / tomorrow, Mon 15 Sep; بۈگۈن / ئەتە 9-ئاينىڭ 15-كۈنى (دۈشەنبە)."""
     delta = (day - today).days
     wd = day.weekday()
     if lang == "zh":
         date = f"{day.month}月{day.day}日（{WEEKDAY_ZH[wd]}）"
         return "今天" if delta == 0 else f"明天 {date}" if delta == 1 else date
+    if lang == "ug":
+        date = f"{day.month}-ئاينىڭ {day.day}-كۈنى ({WEEKDAY_UG[wd]})"
+        return "بۈگۈن" if delta == 0 else f"ئەتە {date}" if delta == 1 else date
     date = f"{WEEKDAY_EN[wd]} {day.day} {MONTH_EN[day.month - 1]}"
     return "today" if delta == 0 else f"tomorrow, {date}" if delta == 1 else date
 
@@ -85,10 +108,12 @@ def when_words(when: dt.datetime, now: dt.datetime, lang: str) -> str:
 
 
 def _holiday_name(hall: HallConfig, day: dt.date, lang: str) -> str:
+    """The holiday's name in ``lang``: the config's glossary, else the kiosk's own names."""
     zh = next((d.name for d in hall.schedule.holidays if d.date == day), "")
     if lang == "zh":
-        return zh or "法定节假日"
-    return HOLIDAY_EN.get(zh, "public holiday")
+        return zh or _SOME_HOLIDAY["zh"]
+    own = hall.tr(zh, lang) if zh else None
+    return own or _HOLIDAYS.get(lang, HOLIDAY_EN).get(zh) or _SOME_HOLIDAY.get(lang, "")
 
 
 def _day_notes(hall: HallConfig, today: dt.date, lang: str) -> list[str]:
@@ -123,8 +148,7 @@ def waiting_by_queue(
     out = []
     for q in hall.queues:
         if q.id in counts:
-            name = q.name if lang == "zh" or not q.name_en else q.name_en
-            out.append(QueueLine(name, counts[q.id]))
+            out.append(QueueLine(q.name_in(lang) or q.name, counts[q.id]))
     return out
 
 
@@ -145,7 +169,7 @@ def home_info(
     local = now.astimezone(hall.tz)
     today = local.date()
     h = hall.hall
-    title = h.name if lang == "zh" or not h.name_en else h.name_en
+    title = h.name_in(lang) or h.name
     if offer.open_now:
         state = t("open_now", lang)
     elif offer.next_opening is not None:
@@ -160,15 +184,13 @@ def home_info(
     elif kind == DayKind.HOLIDAY:
         hours = t("holiday_today", lang, name=_holiday_name(hall, today, lang))
     else:
-        wd = (WEEKDAY_ZH if lang == "zh" else WEEKDAY_EN)[today.weekday()]
+        wd = WEEKDAYS.get(lang, WEEKDAY_EN)[today.weekday()]
         hours = t("closed_today", lang, day=wd)
     self_service = None
     if not offer.open_now:
         still = [t(e, lang) for e in ENTRIES if offer.allows(e)]
         if still:
-            self_service = t(
-                "self_service_note", lang, what=("、" if lang == "zh" else ", ").join(still)
-            )
+            self_service = t("self_service_note", lang, what=join_list(still, lang))
     waiting_total = None
     queues: list[QueueLine] = []
     queue_note = None

@@ -1,6 +1,21 @@
-"""Screen texts, Chinese first, English second. ``t(key, lang, **fmt)``."""
+"""Screen texts in Chinese, English and Uyghur. ``t(key, lang, **fmt)``.
+
+``T`` holds (Chinese, English) per key; the Uyghur texts are in :mod:`kiosk.i18n_ug`
+(``UG``, the same keys). A key without a text in the asked language falls back to
+Chinese; tests/kiosk/test_i18n.py checks that none is missing, that placeholders agree,
+that English has no Chinese punctuation and that Uyghur is in Arabic script.
+"""
 
 from __future__ import annotations
+
+from kiosk.i18n_ug import UG
+
+#: The kiosk's languages: Chinese, English, Uyghur (Arabic script, right to left).
+LANGS: tuple[str, ...] = ("zh", "en", "ug")
+#: Each language's name in itself: the labels of the language switch.
+LANG_NAMES: dict[str, str] = {"zh": "中文", "en": "English", "ug": "ئۇيغۇرچە"}
+#: Languages written right to left (the screen mirrors its layout for them).
+RTL_LANGS = frozenset({"ug"})
 
 T: dict[str, tuple[str, str]] = {
     # entries
@@ -33,7 +48,7 @@ T: dict[str, tuple[str, str]] = {
     "holiday_today": ("今日{name}放假，窗口不办公", "Closed today: {name} holiday"),
     "makeup_today": (
         "今日为调休上班日，窗口照常办公",
-        "Today is a make-up working day (调休): windows open",
+        "Today is a make-up working day: windows open",
     ),
     "holiday_tomorrow": (
         "温馨提示：{day}{name}放假，窗口不办公",
@@ -41,7 +56,7 @@ T: dict[str, tuple[str, str]] = {
     ),
     "makeup_tomorrow": (
         "温馨提示：{day}调休上班，办公时间 {hours}",
-        "Note: {day} is a make-up working day (调休), open {hours}",
+        "Note: {day} is a make-up working day, open {hours}",
     ),
     "waiting_total": ("当前等候 {n} 人", "{n} people waiting now"),
     "queue_waiting": ("{name}：等候 {n} 人", "{name}: {n} waiting"),
@@ -81,6 +96,28 @@ T: dict[str, tuple[str, str]] = {
     "last_page": ("已是最后一页", "Last page"),
     "page": ("第{i}/{n}页", "Page {i}/{n}"),
     "bundle": ("一件事一次办", "One-go bundles"),
+    "content_zh_only": (
+        "以下内容暂无译文，以中文显示。",
+        "The following is shown in Chinese (no English version yet).",
+    ),
+    "notice_zh_only": (
+        "部分内容暂无译文，以中文显示。",
+        "Some parts have no English version yet and are shown in Chinese.",
+    ),
+    # the printed / spoken notice (Notice.lines)
+    "line_includes": ("包含事项", "Includes"),
+    "line_conditions": ("办理条件", "Conditions"),
+    "line_materials": ("所需材料", "Materials"),
+    "line_fees": ("收费", "Fees"),
+    "line_time_limit": ("时限", "Time limit"),
+    "line_window": ("窗口", "Window"),
+    "tl_days": (
+        "法定{legal}个工作日，承诺{promised}个工作日",
+        "{legal} working days by law, {promised} promised",
+    ),
+    "tl_promised": ("承诺{promised}个工作日", "{promised} working days promised"),
+    "tl_now": ("即办", "Done on the spot"),
+    "lang_choose": ("语言", "Language"),
     # ticket
     "choose_service": ("请选择要办理的事项", "Choose what you need to do"),
     "all_categories": ("返回全部分类", "All categories"),
@@ -300,9 +337,50 @@ T: dict[str, tuple[str, str]] = {
 }
 
 
+#: Punctuation per language: list separator, colon (with its space), clause separator.
+_LIST_SEP = {"zh": "、", "en": ", ", "ug": "، "}
+_COLON = {"zh": "：", "en": ": ", "ug": ": "}
+_CLAUSE_SEP = {"zh": "；", "en": "; ", "ug": "؛ "}
+
+
+def text(key: str, lang: str = "zh") -> str | None:
+    """The text of ``key`` in ``lang`` without fallback (None: there is none)."""
+    pair = T.get(key)
+    if pair is None:
+        return None
+    if lang == "zh":
+        return pair[0]
+    if lang == "en":
+        return pair[1]
+    if lang == "ug":
+        return UG.get(key)
+    return None
+
+
 def t(key: str, lang: str = "zh", **fmt: object) -> str:
+    """``key``'s text in ``lang`` (Chinese when that language lacks it; the key itself
+    when it is unknown), formatted with ``fmt``."""
     pair = T.get(key)
     if pair is None:
         return key
-    text = pair[0] if lang == "zh" else pair[1]
-    return text.format(**fmt) if fmt else text
+    out = text(key, lang) or pair[0]
+    return out.format(**fmt) if fmt else out
+
+
+def join_list(items: list[str], lang: str) -> str:
+    """``a、b、c`` / ``a, b, c`` / ``a، b، c``."""
+    return _LIST_SEP.get(lang, ", ").join(items)
+
+
+def join_clauses(items: list[str], lang: str) -> str:
+    """``a；b`` / ``a; b`` / ``a؛ b``."""
+    return _CLAUSE_SEP.get(lang, "; ").join(items)
+
+
+def colon(lang: str) -> str:
+    """``：`` in Chinese, ``": "`` in English and Uyghur."""
+    return _COLON.get(lang, ": ")
+
+
+def is_rtl(lang: str) -> bool:
+    return lang in RTL_LANGS
