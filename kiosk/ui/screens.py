@@ -153,6 +153,7 @@ class Ctx:
         size: str = "body",
         min_dp: float = 0,
         private: bool = False,
+        one_line: int | None = None,
     ) -> KButton:
         b: KButton = self._slots(box).take(KButton)
         b.refill(
@@ -163,6 +164,7 @@ class Ctx:
             size=size,
             min_dp=min_dp,
             private=private,
+            one_line=one_line,
         )
         return b
 
@@ -314,13 +316,14 @@ def search(c: Ctx) -> None:
     k = c.k
     c.label(c.t("search"), "title", speak=True)
     text = k.session.form.get("search", "")
-    c.label(f"[ {text} ]")
+    c.label(f"[ {text} ]", private=True)
+    # the keyboard first, the results under it: however many there are, no key moves
+    keyboard(c, text, lambda s: k.search(s), letters_only=True)
     results = k.search_results()
     for e in results[: k.limits.max_choices]:
         c.button(e.name, lambda e=e: k.open_guide(e.kind, e.id), "secondary")
     if text and not results:
         c.label(c.t("no_results"), speak=True)
-    keyboard(c, text, lambda s: k.search(s), letters_only=True)
 
 
 def guide(c: Ctx) -> None:
@@ -433,14 +436,14 @@ def _ticket_choose(c: Ctx, v: ChoicePage) -> None:
             c.label(v.title, "title", speak=True)
         else:
             c.label(c.t("search"), "title", speak=True)
-            c.label(f"[ {v.query} ]")
+            c.label(f"[ {v.query} ]", private=True)
+            # the keyboard above the results: however many there are, no key moves
+            keyboard(c, v.query, k.ticket_query, letters_only=True)
         for ch in v.items:
             c.button(ch.label, lambda ch=ch: k.ticket_choose(ch.kind, ch.id), "secondary")
         if v.where == "search" and v.query and not v.items:
             c.label(c.t("no_results"), speak=True)
     _pager(c, v.pages, k.ticket_page, v.page)
-    if v.where == "search":
-        keyboard(c, v.query, k.ticket_query, letters_only=True)
 
 
 def _error(c: Ctx, key: str | None) -> None:
@@ -565,11 +568,14 @@ def mailing(c: Ctx) -> None:
         cur = k.params.get("field", "ref")
         for name in MAIL_FIELDS:
             value = k.session.form.get(name, "")
+            head = f"{'▶ ' if name == cur else ''}{c.t(name)}："
             c.button(
-                f"{'▶ ' if name == cur else ''}{c.t(name)}：{value}",
+                head + value,
                 lambda name=name: k.mail_field(name),
                 "primary" if name == cur else "secondary",
                 private=True,
+                # one line, its end shown: a long address moves nothing below it
+                one_line=len(head),
             )
         keyboard(
             c,

@@ -115,11 +115,26 @@ def face_for(text: str) -> str:
     return RTL_FONT_NAME if rtl.has_arabic(text) else FONT_NAME
 
 
-def set_text(w: Any, text: str, width: float | None, *, typed: bool = False) -> None:
+def elide_middle(text: str, keep: int, width: float, measure: Callable[[str], float]) -> str:
+    """``text`` on one line: its first ``keep`` characters (a field's name), "…", and as
+    much of its end (what was typed last) as fits."""
+    if measure(text) <= width:
+        return text
+    head, rest = text[:keep], text[keep:]
+    while rest and measure(head + "…" + rest) > width:
+        rest = rest[1:]
+    return head + "…" + rest
+
+
+def set_text(
+    w: Any, text: str, width: float | None, *, typed: bool = False, one_line: int | None = None
+) -> None:
     """Put ``text`` on a label or button ``w`` in its own face, broken into lines by our
     rules when ``width`` is given: the Chinese ones (:mod:`kiosk.linebreak`; Kivy's would
     start a line with "）" or "，"), and for right-to-left text shaped and in visual order
-    (:mod:`kiosk.rtl`). ``typed``: what a citizen typed, kept out of every cache."""
+    (:mod:`kiosk.rtl`). ``typed``: what a citizen typed, kept out of every cache.
+    ``one_line``: never more than one line (see :func:`elide_middle`), so a growing text
+    moves nothing below it."""
     w.font_name = face_for(text)
     if not text or width is None or width <= 0:
         w.text = rtl.one_line(text) if text and w.font_name == RTL_FONT_NAME else text
@@ -127,6 +142,8 @@ def set_text(w: Any, text: str, width: float | None, *, typed: bool = False) -> 
     measure = text_measure(w.font_name, float(w.font_size))
     if w.font_name == RTL_FONT_NAME:
         w.text = "\n".join(rtl.lines(text, width, measure, cache=not typed))
+    elif one_line is not None:
+        w.text = elide_middle(text, one_line, width, measure)
     else:
         w.text = "\n".join(wrap(text, width, measure))
 
@@ -272,6 +289,7 @@ class KButton(Button):
         self.kind = "primary"
         self.source_text = ""  #: the text as given (``text`` has the line breaks we chose)
         self.private = False  #: holds what a citizen typed: kept out of every cache
+        self.one_line: int | None = None  #: see :func:`set_text`
         with self.canvas.after:
             self._edge_color = Color(0, 0, 0, 0)
             self._edge = Line(width=dp(1.5))
@@ -296,7 +314,7 @@ class KButton(Button):
     def _wrap(self, *_: Any) -> None:
         width = self.width - dp(12)
         self.text_size = (width, None)
-        set_text(self, self.source_text, width - 2, typed=self.private)
+        set_text(self, self.source_text, width - 2, typed=self.private, one_line=self.one_line)
 
     def _fire(self, *_: Any) -> None:
         if self.action is not None:
@@ -317,6 +335,7 @@ class KButton(Button):
         fill_height: bool = False,
         min_dp: float = 0,
         private: bool = False,
+        one_line: int | None = None,
     ) -> KButton:
         bg, fg = KINDS[kind]
         self.kind = kind
@@ -332,6 +351,7 @@ class KButton(Button):
         self.min_target = dp(max(lim.min_target_dp, fs * 2.2, min_dp))
         self.source_text = text
         self.private = private
+        self.one_line = one_line
         self.font_size = sp(fs)
         self._wrap()
         self.color = fg

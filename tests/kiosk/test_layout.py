@@ -35,7 +35,8 @@ def layout_run() -> dict[str, Any]:
 
 def test_countdown_messages_and_print_status_move_nothing(layout_run: dict[str, Any]) -> None:
     # every screen in both modes (countdown and banner), the ticket and the guide printed
-    assert layout_run["checked"] >= 2 * 2 * 24 + 2
+    # and search results and a long mailing address, which moved the keyboard
+    assert layout_run["checked"] >= 2 * 2 * 24 + 5
     assert layout_run["moved"] == []
     assert layout_run["banner_shown"]
 
@@ -68,3 +69,9 @@ def test_pictures_and_steps(layout_run: dict[str, Any]) -> None:
         ["3 选择类别", False],
         ["4 取号", False],
     ]
+
+
+def test_a_long_address_stays_on_one_line_showing_its_end(layout_run: dict[str, Any]) -> None:
+    field = layout_run["address_field"]
+    assert "\n" not in field and "…" in field
+    assert field.endswith("一百二十八号") and field.startswith("▶ ")

@@ -48,8 +48,12 @@ def main() -> None:
         for w in app.root_box.walk(restrict=True):
             if w.get_root_window() is None:
                 continue
-            x, y = w.to_window(*w.pos)
-            found[id(w)] = (round(x), round(y), round(w.width), round(w.height), w)
+            x, top = w.to_window(w.x, w.top)
+            # a box that grows at its bottom (results added under the keyboard) moves
+            # nothing in it: what counts is where each thing's top left is, and the size
+            # of what is drawn (labels, buttons), not of the boxes that hold them
+            leaf = not w.children
+            found[id(w)] = (round(x), round(top), round(w.width), round(w.height) if leaf else 0, w)
         return found
 
     def moved(before: dict[int, tuple[Any, ...]], after: dict[int, tuple[Any, ...]]) -> list[str]:
@@ -139,6 +143,24 @@ def main() -> None:
             k.params["printed"] = "ok"
 
         yield from check("guide printed", guide_printed)
+        # search results appearing, many or none, move no key of the keyboard
+        k.wipe()
+        k.go("search")
+        yield from check("search results", lambda: k.search("sfz"))
+        yield from check("search no results", lambda: k.search("sfzqqqq"))
+        # a long mailing address typed: the field stays one line, nothing below moves
+        k.wipe()
+        k.start_mailing()
+        k.mail_field("address")
+        yield from check(
+            "mailing address",
+            lambda: k.mail_set("address", "云溪县城关镇人民路" + "一百二十八号" * 6),
+        )
+        out["address_field"] = next(
+            b.text
+            for b in app.root_box.walk(restrict=True)
+            if getattr(b, "source_text", "").startswith("▶ ")
+        )
         # a finger held on a button: its pixels change
         k.wipe()
         k.open_catalogue()
