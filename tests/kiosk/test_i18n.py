@@ -6,16 +6,20 @@ from __future__ import annotations
 import datetime as dt
 import re
 import string
+from pathlib import Path
 
 import pytest
 
 from hall_contract.hallconfig import HallConfig
+from hall_contract.yamlconf import load_model
 from kiosk.catalogue import BUNDLES, MARK_TEXT, Catalogue
 from kiosk.home import HOLIDAY_EN, HOLIDAY_UG, WEEKDAY_UG, home_info
 from kiosk.i18n import LANG_NAMES, LANGS, T, t, text
 from kiosk.i18n_ug import UG
 from kiosk.offers import decide
 from tests.kiosk.helpers import MONDAY_10, SUNDAY_3AM, TZ, hall
+
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Chinese and full-width punctuation (and the CJK brackets and quotes).
 CJK_PUNCT = re.compile(r"[\u3000-\u303f\uff00-\uffef]")
@@ -287,3 +291,58 @@ def test_home_in_english_has_no_chinese() -> None:
     for when in (SUNDAY_3AM, MONDAY_10, dt.datetime(2025, 9, 27, 20, tzinfo=TZ)):
         for line in _home(when, "en"):
             assert not CJK.search(line), line
+
+
+# ------------------------------------------------------------------ the demo hall
+#: The most used services: translated in full in config/hall.yaml.
+TOP = [
+    "id_card_renew",
+    "id_card_reissue",
+    "residence_permit",
+    "birth_hukou",
+    "hukou_move",
+    "ssc_apply",
+    "ssc_replace",
+    "medical_remote",
+    "pension_resident",
+    "ss_proof_print",
+    "company_setup",
+    "sole_trader",
+]
+
+
+@pytest.fixture(scope="module")
+def real() -> HallConfig:
+    return load_model(HallConfig, ROOT / "config" / "hall.yaml")
+
+
+@pytest.fixture(scope="module")
+def cat(real: HallConfig) -> Catalogue:
+    return Catalogue(real)
+
+
+def test_demo_hall_names_everything_in_every_language(real: HallConfig, cat: Catalogue) -> None:
+    for lang in ("en", "ug"):
+        assert real.hall.name_in(lang), lang
+        for q in real.queues:
+            assert q.name_in(lang), (q.id, lang)
+        for e in cat.entries:
+            assert not e.zh_only(lang), (e.id, lang)
+            if lang == "ug":
+                assert_uyghur(e.label("ug"), e.id)
+            else:
+                assert not CJK.search(e.label("en")), e.id
+
+
+@pytest.mark.parametrize("sid", TOP)
+def test_demo_hall_top_services_fully_translated(cat: Catalogue, sid: str) -> None:
+    n = cat.notice("service", sid)
+    for lang in ("en", "ug"):
+        assert not n.chinese_only(lang), [(s.key, s.items) for s in n.sections(lang) if s.zh_only]
+        for line in n.lines(lang):
+            assert not CJK.search(line), (lang, line)
+            if lang == "ug" and line.strip() and not line.strip()[0].isdigit():
+                assert ARABIC_BLOCK.search(line), line
+        for sec in n.sections("ug"):
+            for line in [sec.heading, *sec.items]:
+                assert_uyghur(line, f"{sid}/{sec.key}")
