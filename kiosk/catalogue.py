@@ -362,9 +362,20 @@ class Catalogue:
 
     @staticmethod
     def _time_limit(s: Service, lang: str) -> str:
+        """法定60个工作日，承诺15个工作日 / 法定10个工作日，即办 / 即办."""
         if not s.legal_days:
             return t("tl_now", lang)
-        return t("tl_days", lang, legal=s.legal_days, promised=s.promised_days)
+        legal = _days(s.legal_days, lang)
+        if not s.promised_days:
+            return t("tl_days_now", lang, legal=legal)
+        return t("tl_days", lang, legal=legal, promised=_days(s.promised_days, lang))
+
+    @staticmethod
+    def _promised(s: Service, lang: str) -> str:
+        """A bundle's line per service: 承诺N个工作日, or 即办."""
+        if not s.promised_days:
+            return t("tl_now", lang)
+        return t("tl_promised", lang, promised=_days(s.promised_days, lang))
 
     def service_notice(self, s: Service) -> Notice:
         n = Notice(
@@ -407,9 +418,7 @@ class Catalogue:
             conditions=conditions,
             materials=_items(merged),
             fees=[f"{s.name}：{s.fees}" for s in services],
-            time_limits=[
-                f"{s.name}：{t('tl_promised', 'zh', promised=s.promised_days)}" for s in services
-            ],
+            time_limits=[f"{s.name}：{self._promised(s, 'zh')}" for s in services],
             windows=sorted({s.window_hint for s in services if s.window_hint}),
             services=[s.name for s in services],
             queue=b.queue,
@@ -428,8 +437,7 @@ class Catalogue:
                 mats.update(s_mats)
                 names.append(name)
                 fees.append(Text(name.text + c + s_fees.text, name.zh_only or s_fees.zh_only))
-                promised = t("tl_promised", lang, promised=s.promised_days)
-                limits.append(Text(name.text + c + promised, name.zh_only))
+                limits.append(Text(name.text + c + self._promised(s, lang), name.zh_only))
                 if s.window_hint:
                     windows.setdefault(s.window_hint, s_window)
             title = b.name_in(lang)
@@ -443,6 +451,10 @@ class Catalogue:
                 services=names,
             )
         return n
+
+
+def _days(n: int, lang: str) -> str:
+    return t("work_day_one" if n == 1 else "work_days", lang, n=n)
 
 
 def _names(x: Service | Bundle) -> tuple[tuple[str, str], ...]:

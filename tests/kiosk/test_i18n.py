@@ -173,7 +173,7 @@ def test_a_translated_notice_in_each_language(tcat: Catalogue) -> None:
         "2. ○Recent photo (1 original, may be missing) Taken here on site",
     ]
     assert en["fees"].items == ["CNY 20"] and en["window"].items == ["Window 1"]
-    assert en["time_limits"].items == ["60 working days by law, 20 promised"]
+    assert en["time_limits"].items == ["60 working days by law, 20 working days promised"]
     ug = {s.key: s for s in n.sections("ug")}
     assert ug["materials"].items[1] == (
         "2. ○يېقىنقى رەسىم (ئەسلى نۇسخىسى 1 پارچە، كەم بولسىمۇ قوبۇل قىلىنىدۇ) "
@@ -234,7 +234,7 @@ def test_a_bundle_in_each_language(tcat: Catalogue) -> None:
         ]
         and en["includes"].zh_only
     )
-    assert en["time_limits"].items[0] == "Newborn household registration: 1 working days promised"
+    assert en["time_limits"].items[0] == "Newborn household registration: 1 working day promised"
     assert "Window 1" in en["window"].items
     zh = n.lines("zh")
     assert "时限：新生儿落户：承诺1个工作日" in zh
