@@ -46,7 +46,7 @@ ELDERLY = ModeLimits(
     min_contrast=7.0,
     line_height=1.35,
     max_choices=6,
-    entry_dp=200,
+    entry_dp=230,  # the icon, then words of 44 sp on up to two lines
     timeout_factor=2.0,
     speak=True,
 )

@@ -154,6 +154,7 @@ class Ctx:
         min_dp: float = 0,
         private: bool = False,
         one_line: int | None = None,
+        icon: str = "",
     ) -> KButton:
         b: KButton = self._slots(box).take(KButton)
         b.refill(
@@ -165,6 +166,7 @@ class Ctx:
             min_dp=min_dp,
             private=private,
             one_line=one_line,
+            icon=icon,
         )
         return b
 
@@ -262,6 +264,7 @@ def home(c: Ctx) -> None:
             box=grid,
             size="title",
             min_dp=c.lim.entry_dp,
+            icon=e,
         )
 
 

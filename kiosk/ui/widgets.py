@@ -290,11 +290,14 @@ class KButton(Button):
         self.source_text = ""  #: the text as given (``text`` has the line breaks we chose)
         self.private = False  #: holds what a citizen typed: kept out of every cache
         self.one_line: int | None = None  #: see :func:`set_text`
+        self.icon = ""  #: a drawn icon above the text (kiosk/ui/icons.py)
+        self._icon: Any = None
         with self.canvas.after:
             self._edge_color = Color(0, 0, 0, 0)
             self._edge = Line(width=dp(1.5))
         self.bind(size=self._wrap, texture_size=self._grow, on_release=self._fire)
         self.bind(pos=self._draw_edge, size=self._draw_edge, state=self._pressed)
+        self.bind(pos=self._draw_icon, size=self._draw_icon)
         if lim is not None:
             self.refill(text, lim, **style)
 
@@ -306,6 +309,26 @@ class KButton(Button):
             max(0.0, self.width - 2 * inset),
             max(0.0, self.height - 2 * inset),
         )
+
+    def icon_side(self) -> float:
+        return float(min(dp(88), self.font_size * 2.2)) if self.icon else 0.0
+
+    def _draw_icon(self, *_: Any) -> None:
+        if self._icon is not None:
+            self.canvas.after.remove(self._icon)
+            self._icon = None
+        if not self.icon:
+            return
+        from kiosk.ui import icons
+
+        side = self.icon_side()
+        # above the text, the pair centred in the button (the text's padding makes room)
+        text_h = max(0.0, self.texture_size[1] - side - dp(12))
+        top = self.center_y + (side + dp(12) + text_h) / 2
+        self._icon = icons.draw(
+            self.icon, self.center_x - side / 2, top - side, side, self.color, dp(3)
+        )
+        self.canvas.after.add(self._icon)
 
     def _pressed(self, *_: Any) -> None:
         down = self.state == "down"
@@ -323,6 +346,7 @@ class KButton(Button):
     def _grow(self, *_: Any) -> None:
         if self.size_hint_y is None:
             self.height = max(self.min_target, self.texture_size[1] + dp(16))
+        self._draw_icon()
 
     def refill(
         self,
@@ -336,6 +360,7 @@ class KButton(Button):
         min_dp: float = 0,
         private: bool = False,
         one_line: int | None = None,
+        icon: str = "",
     ) -> KButton:
         bg, fg = KINDS[kind]
         self.kind = kind
@@ -353,6 +378,10 @@ class KButton(Button):
         self.private = private
         self.one_line = one_line
         self.font_size = sp(fs)
+        if icon or self.icon:
+            self.icon = icon
+            # room for the icon above the text (Kivy counts padding in the texture)
+            self.padding = [0, self.icon_side() + dp(12), 0, 0] if icon else [0, 0, 0, 0]
         self._wrap()
         self.color = fg
         self.disabled_color = fg
@@ -365,6 +394,7 @@ class KButton(Button):
         else:
             w.size_hint_y = None
             w.height = max(self.min_target, self.texture_size[1] + dp(16))
+        self._draw_icon()
         return self
 
     def scrub(self) -> None:

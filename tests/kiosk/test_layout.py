@@ -75,3 +75,10 @@ def test_a_long_address_stays_on_one_line_showing_its_end(layout_run: dict[str, 
     field = layout_run["address_field"]
     assert "\n" not in field and "…" in field
     assert field.endswith("一百二十八号") and field.startswith("▶ ")
+
+
+def test_home_entries_carry_drawn_icons(layout_run: dict[str, Any]) -> None:
+    ink = layout_run["icon_ink"]
+    assert set(ink) == {"guide", "ticket", "checkin", "case", "rating", "help", "mailing"}
+    # lines of the words' colour cover part of the icon's square, not all of it
+    assert all(0.04 < share < 0.5 for share in ink.values()), ink

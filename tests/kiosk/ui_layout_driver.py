@@ -198,6 +198,40 @@ def main() -> None:
         out["pixel_up"], out["pixel_down"] = up, down
         out["pixel_after"] = pixels()
 
+        # every home entry carries its drawn icon, above its words, inside the button
+        k.wipe()
+        k.changed()
+        yield 0.3
+        from PIL import Image
+
+        icons = {}
+        entries = [
+            b
+            for b in app.root_box.walk(restrict=True)
+            if isinstance(b, KButton) and b.icon and b.get_root_window() is not None
+        ]
+        for b in entries:
+            app.views["home"].scroll.scroll_to(b, padding=0, animate=False)
+            yield 0.2
+            for p in Path(tmp).glob("home*.png"):
+                p.unlink()
+            Window.screenshot(str(Path(tmp) / "home.png"))
+            img = Image.open(sorted(Path(tmp).glob("home*.png"))[-1]).convert("RGB")
+            side = b.icon_side()
+            cx, cy = b.to_window(b.center_x, b.center_y)
+            # the icon's square, over the words: pixels of the words' colour
+            y0 = img.height - (cy + b.texture_size[1] / 2)
+            box = (int(cx - side / 2), int(y0), int(cx + side / 2), int(y0 + side))
+            fg = tuple(round(v * 255) for v in b.color[:3])
+            crop = img.crop(box)
+            ink = sum(
+                1
+                for px in crop.getdata()
+                if sum(abs(a - c) for a, c in zip(px, fg, strict=False)) < 90
+            )
+            icons[b.icon] = round(ink / max(1, crop.width * crop.height), 3)
+        out["icon_ink"] = icons
+
         # bold is bold: the same words drawn bold carry clearly more ink
         def ink(bold: bool) -> int:
             label = KLabel("前面还有 3 人 People ahead", k.limits, size="title", bold=bold)
