@@ -412,12 +412,14 @@ def sample_states() -> list[tuple[str, Any]]:
 
 
 def walk(app: Any, visit: Any) -> Iterator[float]:
-    """Script: every screen × both modes × both languages; ``visit(name, mode, lang)``
+    """Script: every screen × both modes × every language; ``visit(name, mode, lang)``
     once the window shows it (a screenshot reads the last frame drawn)."""
+    from kiosk.i18n import LANGS
+
     k = app.k
     link = k.link
     for elderly in (False, True):
-        for lang in ("zh", "en"):
+        for lang in LANGS:
             for name, setup in sample_states():
                 k.link = link
                 k.wipe()

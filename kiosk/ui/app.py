@@ -10,7 +10,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from kivy.app import App
 from kivy.clock import Clock
@@ -21,8 +21,9 @@ from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.widget import Widget
 from kivy.utils import escape_markup
 
-from kiosk import rtl
+from kiosk import i18n, rtl
 from kiosk.core import Kiosk
+from kiosk.i18n import LANG_NAMES
 from kiosk.settings import Language
 from kiosk.ui.screens import SCREENS, Ctx, View
 from kiosk.ui.widgets import (
@@ -34,6 +35,7 @@ from kiosk.ui.widgets import (
     WARN,
     KButton,
     KLabel,
+    MarkupOwn,
     Panel,
     Row,
     bar_height,
@@ -44,12 +46,9 @@ from kiosk.ui.widgets import (
 log = logging.getLogger(__name__)
 
 LONG_PRESS_S = 2.0
-#: each language by its own name, in its own script, in the order of
-#: :data:`kiosk.settings.LANGUAGES`
-LANG_NAMES: dict[Language, str] = {"zh": "中文", "en": "English", "ug": "ئۇيغۇرچە"}
 
 
-class LangButton(KButton):
+class LangButton(KButton, MarkupOwn):
     """The language button: the names of the other languages, each in its own script and
     face (Kivy's markup switches the font inside one label; no one font has Chinese and
     Uyghur). A citizen who reads neither of the other two never needs it."""
@@ -94,6 +93,15 @@ class HallName(KLabel):
     def _long(self, *_: Any) -> None:
         self._ev = None
         self.on_long()
+
+    def _wrap(self, *_: Any) -> None:
+        """Two lines at most, as much as the bar holds (a long Uyghur name took four and
+        ran out of the bar); the whole name is the home screen's title."""
+        super()._wrap()
+        lines = self.text.split("\n")
+        if len(lines) > 2:
+            end = lines[1]
+            self.text = lines[0] + "\n" + ("…" + end if rtl.is_rtl(end) else end + "…")
 
     def on_touch_up(self, touch: Any) -> bool:
         if self._ev is not None:
@@ -321,7 +329,7 @@ class KioskApp(App):
                 v.scrub()
         # bars: same widgets, new texts and sizes
         self.hall_name.refill(
-            k.hall.hall.name if k.lang == "zh" else (k.hall.hall.name_en or k.hall.hall.name),
+            k.hall.hall.name_in(k.lang) or k.hall.hall.name,
             lim,
             color=ON_BAR,
             bold=True,
@@ -375,7 +383,7 @@ class KioskApp(App):
             self.prompt.show(
                 k.tr("lang_choose"),
                 [
-                    (name, functools.partial(k.set_lang, code), kind)
+                    (name, functools.partial(k.set_lang, cast(Language, code)), kind)
                     for code, name in LANG_NAMES.items()
                     for kind in ["primary" if code == k.lang else "secondary"]
                 ],
@@ -419,7 +427,7 @@ class KioskApp(App):
         elif screen != self.rendered_screen:
             view.scroll.scroll_y = 1
         self.rendered_screen = screen
-        rtl_layout = k.lang == "ug"
+        rtl_layout = i18n.is_rtl(k.lang)
         if rtl_layout != self._mirrored:  # every view, the bars and the prompt turn
             for v in self.views.values():
                 mirror(v.scroll, rtl_layout)

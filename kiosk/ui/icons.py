@@ -25,8 +25,8 @@ def _star() -> tuple[float, ...]:
 
 
 #: a ticket's outline, with the notches of its tear-off line
-_TICKET = (0.04, 0.22, 0.96, 0.22, 0.96, 0.42, 0.9, 0.5, 0.96, 0.58, 0.96, 0.78)
-_TICKET += (0.04, 0.78, 0.04, 0.58, 0.1, 0.5, 0.04, 0.42)
+_TICKET: tuple[float, ...] = (0.04, 0.22, 0.96, 0.22, 0.96, 0.42, 0.9, 0.5, 0.96, 0.58)
+_TICKET += (0.96, 0.78, 0.04, 0.78, 0.04, 0.58, 0.1, 0.5, 0.04, 0.42)
 
 ICONS: dict[str, list[Stroke]] = {
     # an open book

@@ -26,6 +26,7 @@ from kiosk.flows import (
     TicketFlow,
 )
 from kiosk.home import queue_text
+from kiosk.i18n import colon, join_list
 from kiosk.privacy import mask_name
 from kiosk.ui.keyboard import keyboard
 from kiosk.ui.widgets import (
@@ -257,7 +258,10 @@ def home(c: Ctx) -> None:
     grid = c.row(2)
     for e in actions:
         enabled = offer.allows(e)
-        label = c.t(e) if enabled else f"{c.t(e)}（{c.t('why_' + offer.why_not.get(e, 'closed'))}）"
+        why = c.t("why_" + offer.why_not.get(e, "closed"))
+        label = (
+            c.t(e) if enabled else (f"{c.t(e)}（{why}）" if k.lang == "zh" else f"{c.t(e)} ({why})")
+        )
         c.button(
             label,
             actions[e] if enabled else None,
@@ -308,7 +312,7 @@ def catalogue(c: Ctx) -> None:
     items, pages = policy.page(entries, k.elderly, int(k.params.get("page", 0)))
     for e in items:
         c.button(
-            e.name if k.lang == "zh" or not e.name_en else e.name_en,
+            e.label(k.lang),
             lambda e=e: k.open_guide(e.kind, e.id),
             "secondary",
         )
@@ -324,7 +328,7 @@ def search(c: Ctx) -> None:
     keyboard(c, text, lambda s: k.search(s), letters_only=True)
     results = k.search_results()
     for e in results[: k.limits.max_choices]:
-        c.button(e.name, lambda e=e: k.open_guide(e.kind, e.id), "secondary")
+        c.button(e.label(k.lang), lambda e=e: k.open_guide(e.kind, e.id), "secondary")
     if text and not results:
         c.label(c.t("no_results"), speak=True)
 
@@ -332,26 +336,22 @@ def search(c: Ctx) -> None:
 def guide(c: Ctx) -> None:
     k = c.k
     n = k.notice()
-    c.label(n.title if k.lang == "zh" or not n.title_en else n.title_en, "title", speak=True)
-    if n.services:
-        c.label(f"{c.t('includes')}：" + "、".join(n.services))
-    if n.conditions:
-        c.label(c.t("conditions"), "title", bold=True)
-        for x in n.conditions:
-            c.label(f"· {x}")
-    c.label(c.t("materials"), "title", bold=True, speak=True)
-    from kiosk.catalogue import MARK_SYMBOL, MARK_TEXT
-
-    for i, m in enumerate(n.materials, 1):
-        c.label(
-            f"{i}. {MARK_SYMBOL[m.mark]} {m.name}（{m.copies}）【{MARK_TEXT.get(k.lang, MARK_TEXT['zh'])[m.mark]}】"
-            + (f" {m.note}" if m.note else ""),
-            speak=True,
-        )
-    c.label(f"{c.t('fees')}：" + "；".join(n.fees))
-    c.label(f"{c.t('time_limits')}：" + "；".join(n.time_limits))
-    if any(n.windows):
-        c.label(f"{c.t('window')}：" + "、".join(w for w in n.windows if w))
+    c.label(n.title_in(k.lang), "title", speak=True)
+    # content the hall has not translated stays Chinese, and the screen says so once,
+    # in the citizen's language, before the first such part
+    said = False
+    for sec in n.sections(k.lang):
+        if sec.zh_only and not said:
+            c.warn(c.t("content_zh_only"), speak=False)
+            said = True
+        if sec.key == "includes":
+            c.label(f"{sec.heading}{colon(k.lang)}" + join_list(sec.items, k.lang))
+        elif sec.key in ("conditions", "materials"):
+            c.label(sec.heading, "title", bold=True, speak=sec.key == "materials")
+            for x in sec.items:
+                c.label(x if sec.key == "materials" else f"· {x}", speak=sec.key == "materials")
+        else:
+            c.label(f"{sec.heading}{colon(k.lang)}" + join_list(sec.items, k.lang))
     state = k.params.get("printed")
     # one line kept for the printer's answer, empty until there is one: it moves nothing
     status = {"printing": "printing", "ok": "printed", "failed": "print_failed"}.get(state or "")

@@ -10,6 +10,7 @@ refilled with; widgets hold no state of their own beyond what is on screen.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ from kivy.uix.gridlayout import GridLayout
 from kivy.uix.image import Image
 from kivy.uix.label import Label
 from kivy.uix.widget import Widget
+from kivy.utils import escape_markup
 
 from kiosk import rtl
 from kiosk.contrast import hex_rgba
@@ -90,13 +92,13 @@ def bar_height(lim: ModeLimits) -> float:
 
 
 @functools.lru_cache(maxsize=16)
-def text_measure(font_name: str, font_size: float) -> Callable[[str], float]:
+def text_measure(font_name: str, font_size: float, bold: bool = False) -> Callable[[str], float]:
     """The drawn width of a text in this font and size: the sum of its characters'
     advances, each measured once. Per character, not per text: a cache of whole lines
     would keep what a citizen typed in memory after they leave."""
     from kivy.core.text import Label as CoreLabel
 
-    core = CoreLabel(font_name=font_name, font_size=font_size)
+    core = CoreLabel(font_name=font_name, font_size=font_size, bold=bold)
 
     @functools.lru_cache(maxsize=8192)
     def advance(ch: str) -> float:
@@ -113,6 +115,35 @@ def face_for(text: str) -> str:
     also draws Latin). One label has one face, so a screen never mixes the two scripts in
     one label."""
     return RTL_FONT_NAME if rtl.has_arabic(text) else FONT_NAME
+
+
+#: what the Arabic-script face cannot draw: CJK ideographs, kana, CJK and fullwidth
+#: punctuation
+_CJK = re.compile("[\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]")
+
+
+class MarkupOwn:
+    """A widget that sets its own ``markup`` (the language button)."""
+
+
+def _font_runs(line: str) -> str:
+    """``line`` as Kivy markup: its CJK runs in the CJK face, the rest as it is."""
+    out = []
+    for run, cjk in _runs(line):
+        text = escape_markup(run)
+        out.append(f"[font={FONT_NAME}]{text}[/font]" if cjk else text)
+    return "".join(out)
+
+
+def _runs(line: str) -> list[tuple[str, bool]]:
+    runs: list[tuple[str, bool]] = []
+    for ch in line:
+        cjk = _CJK.match(ch) is not None
+        if runs and runs[-1][1] == cjk:
+            runs[-1] = (runs[-1][0] + ch, cjk)
+        else:
+            runs.append((ch, cjk))
+    return runs
 
 
 def elide_middle(text: str, keep: int, width: float, measure: Callable[[str], float]) -> str:
@@ -136,11 +167,28 @@ def set_text(
     ``one_line``: never more than one line (see :func:`elide_middle`), so a growing text
     moves nothing below it."""
     w.font_name = face_for(text)
+    mixed = w.font_name == RTL_FONT_NAME and _CJK.search(text) is not None
+    if not isinstance(w, MarkupOwn):
+        w.markup = mixed
     if not text or width is None or width <= 0:
         w.text = rtl.one_line(text) if text and w.font_name == RTL_FONT_NAME else text
+        if mixed:
+            w.text = "\n".join(_font_runs(x) for x in w.text.split("\n"))
         return
-    measure = text_measure(w.font_name, float(w.font_size))
-    if w.font_name == RTL_FONT_NAME:
+    # the Arabic-script face has a real bold, wider than its regular
+    measure = text_measure(w.font_name, float(w.font_size), w.font_name == RTL_FONT_NAME and w.bold)
+    if mixed:
+        # Uyghur with Chinese in it (a hall's untranslated content, a window's name):
+        # one label, two faces — each Chinese run drawn in the CJK face by Kivy's markup,
+        # and measured in it
+        cjk = text_measure(FONT_NAME, float(w.font_size))
+
+        def both(s: str) -> float:
+            return sum(cjk(ch) if _CJK.match(ch) else measure(ch) for ch in s)
+
+        lines = rtl.lines(text, width, both, cache=not typed)
+        w.text = "\n".join(_font_runs(x) for x in lines)
+    elif w.font_name == RTL_FONT_NAME:
         w.text = "\n".join(rtl.lines(text, width, measure, cache=not typed))
     elif one_line is not None:
         w.text = elide_middle(text, one_line, width, measure)

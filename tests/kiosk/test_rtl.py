@@ -123,3 +123,10 @@ def test_uyghur_text_is_shaped_right_aligned_in_its_face(rtl_run: dict[str, Any]
 def test_keyboard_and_numbers_stay_left_to_right(rtl_run: dict[str, Any]) -> None:
     assert rtl_run["q_left_of_w"] and rtl_run["z_left_of_x"]
     assert rtl_run["number_shown_ltr"], rtl_run["number"]
+
+
+def test_one_list_of_languages() -> None:
+    from kiosk import i18n, settings
+
+    assert settings.LANGUAGES == i18n.LANGS == tuple(i18n.LANG_NAMES)
+    assert [x for x in i18n.LANGS if i18n.is_rtl(x)] == ["ug"]
