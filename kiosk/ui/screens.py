@@ -412,7 +412,9 @@ def ticket(c: Ctx) -> None:
         c.label(c.t("people_ahead", n=r.people_ahead), "title", bold=True, speak=True)
         c.label(c.t("expected_wait", n=r.expected_wait_min), speak=True)
         if r.window_hint:
-            c.label(c.t("go_window", w=r.window_hint), speak=True)
+            c.label(
+                c.t("go_window", w=k.hall.tr(r.window_hint, k.lang) or r.window_hint), speak=True
+            )
         c.qr(k.status_url())
         c.label(c.t("qr_hint"), "small")
         # the printer's answer in a line of its own from the start: nothing moves when
@@ -469,7 +471,10 @@ def checkin(c: Ctx) -> None:
         c.label(r.number, "huge", bold=True, halign="center", speak=True)
         c.label(c.t("people_ahead", n=r.people_ahead), "title", bold=True, speak=True)
         if r.window_hint:
-            c.label(c.t("go_window", w=r.window_hint), speak=True)
+            c.label(
+                c.t("go_window", w=c.k.hall.tr(r.window_hint, c.k.lang) or r.window_hint),
+                speak=True,
+            )
         c.button(c.t("done"), c.k.end_session)
     else:
         _error(c, f.error)

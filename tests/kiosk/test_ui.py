@@ -443,7 +443,7 @@ def test_every_flow_pressed_on_screen_against_the_controller(
     # catalogue: "sfz" typed on the keyboard finds the ID card services; the 一次性告知
     assert any("居民身份证换领" in x for x in out["search_results"])
     guide = out["guide_text"]
-    for part in ("所需材料", "【必交】", "收费", "办理时限", "办理窗口"):
+    for part in ("所需材料", "必交）", "收费", "办理时限", "办理窗口"):
         assert part in guide, part
     assert "居民身份证换领" in out["notice_receipt"]
     # bundle: one merged, de-duplicated list, printed
