@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from devices.state import USABLE_STATES, DeviceState
 from kiosk.i18n import T
@@ -83,6 +83,35 @@ class Diagnostics:
             return
         inject("tok-demo")
 
+    #: a driver's words for its state → the kiosk's own (kiosk/i18n.py ``diag_why_*``)
+    WHY: ClassVar[dict[str, str]] = {
+        "fake reader": "simulated",
+        "fake printer": "simulated",
+        "fake scanner": "simulated",
+        "virtual display": "simulated",
+        "log voice (no sound)": "silent",
+        "scanner unplugged or port lost": "unplugged",
+        "not installed": "not_installed",
+        "reconnecting": "reconnecting",
+        "self-test passed": "self_test_passed",
+        "reading a card": "reading",
+        "announcing": "announcing",
+    }
+    #: words that only repeat the state
+    SAME: ClassVar[frozenset[str]] = frozenset(
+        {"ready", "port open", "reconnected", "voice ready", "listening", "closed"}
+    )
+
+    def _why(self, reason: str | None, state: str) -> str:
+        """What the driver adds to its state, in parentheses of the kiosk's language;
+        words we do not know stay the driver's own, said to be so."""
+        if not reason or reason == state or reason in self.SAME:
+            return ""
+        k = self.k
+        key = self.WHY.get(reason)
+        text = k.tr(f"diag_why_{key}") if key else k.tr("diag_why_driver", text=reason)
+        return f"（{text}）" if k.lang == "zh" else f" ({text})"
+
     def diagnostic_rows(self) -> list[DiagRow]:
         """The technicians' screen, in the kiosk's language: what, its state in words,
         and whether it needs attention (a fault is not shown like an OK line)."""
@@ -93,9 +122,7 @@ class Diagnostics:
             rows.append(
                 DiagRow(
                     k.tr(f"diag_dev_{d}") if f"diag_dev_{d}" in T else d,
-                    k.tr(f"diag_state_{state.value}")
-                    # the driver's own words (English) only when they add something
-                    + (f"（{st.reason}）" if st.reason and st.reason != state.value else ""),
+                    k.tr(f"diag_state_{state.value}") + self._why(st.reason, state.value),
                     state in USABLE_STATES,
                 )
             )

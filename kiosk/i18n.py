@@ -293,6 +293,17 @@ T: dict[str, tuple[str, str]] = {
     "diag_state_fault": ("故障", "FAULT"),
     "diag_state_absent": ("未连接", "NOT CONNECTED"),
     "diag_state_connecting": ("连接中", "connecting"),
+    # what a driver says of its state, in the kiosk's language where we know the words
+    # (anything else is the driver's own words, for the technician)
+    "diag_why_simulated": ("模拟设备", "simulated"),
+    "diag_why_silent": ("无声，只记录", "silent, logged only"),
+    "diag_why_unplugged": ("已拔出或端口丢失", "unplugged or port lost"),
+    "diag_why_not_installed": ("未安装", "not installed"),
+    "diag_why_reconnecting": ("正在重连", "reconnecting"),
+    "diag_why_self_test_passed": ("自检通过", "self-test passed"),
+    "diag_why_reading": ("正在读卡", "reading a card"),
+    "diag_why_announcing": ("正在播报", "announcing"),
+    "diag_why_driver": ("驱动原文：{text}", "driver: {text}"),
     "diag_last_error": ("{d} 最近错误", "{d} last error"),
     "diag_network": ("网络", "Network"),
     "diag_net_up": ("已连接大厅消息服务", "broker connected"),
@@ -322,8 +333,8 @@ T: dict[str, tuple[str, str]] = {
     "step_done": ("完成", "Done"),
     "no": ("不用", "No"),
     "attract_voice": (
-        "您好，欢迎使用自助服务。需要大字和语音，请点屏幕右上角的长辈模式。",
-        "Welcome. For large text and voice, press Large mode at the top right.",
+        "您好，欢迎使用自助服务。需要大字和语音，请点屏幕上方的长辈模式。",
+        "Welcome. For large text and voice, press Large mode at the top of the screen.",
     ),
     # diagnostics
     "pin_q": ("维护密码", "Maintenance PIN"),

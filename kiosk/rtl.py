@@ -23,7 +23,9 @@ from collections.abc import Callable
 from functools import lru_cache
 
 import arabic_reshaper
-from bidi import get_display
+# python-bidi's pure-Python implementation: its Rust one (``bidi.get_display`` in 0.6)
+# does not mirror brackets, and "(…)" came out as ")…(" around Uyghur words
+from bidi.algorithm import get_display
 
 from kiosk.linebreak import wrap
 

@@ -337,7 +337,7 @@ class KioskApp(App):
         self.elderly_btn.refill(
             k.tr("elderly_off" if k.elderly else "elderly_on"),
             lim,
-            kind="primary",
+            kind="bar_primary",
             on_press=k.toggle_elderly,
             size="title",  # large on every screen: the way to large text and speech
             fill_height=True,
@@ -357,7 +357,7 @@ class KioskApp(App):
             k.tr("home"), lim, kind="secondary", on_press=k.go_home, fill_height=True
         )
         self.help_btn.refill(
-            k.tr("help"), lim, kind="primary", on_press=self._help, fill_height=True
+            k.tr("help"), lim, kind="bar_primary", on_press=self._help, fill_height=True
         )
         self.top.height = self.bottom.height = bar_height(lim)
         # content: the screen's own view, refilled

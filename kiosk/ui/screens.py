@@ -390,7 +390,9 @@ def ticket(c: Ctx) -> None:
         if k.session.identity is not None:
             c.label(c.t("identified_as", name=mask_name(k.session.identity.name)))
         c.label(c.t("priority_q"), "title", speak=True)
-        groups = "、".join(k.hall.priority.green_channel_groups)
+        groups = join_list(
+            [k.hall.tr(g, k.lang) or g for g in k.hall.priority.green_channel_groups], k.lang
+        )
         for p in k.priority_options():
             key = {
                 PriorityClass.NORMAL: "prio_normal",
@@ -492,12 +494,15 @@ def case(c: Ctx) -> None:
         cases = f.result.cases
         if not cases:
             c.label(c.t("no_cases"), speak=True)
+        k = c.k
         for x in cases[: c.lim.max_choices]:
-            service = x.service_name or x.service or ""
-            c.label(f"{c.t('case_no')}：{x.case_no}  {service}", speak=True)
-            c.label(f"{c.t('case_state')}：{c.t(CaseFlow.state_key(x))}", speak=True)
+            own = next((s for s in k.hall.services if s.id == x.service), None)
+            service = (own.name_in(k.lang) if own else None) or x.service_name or x.service or ""
+            col = colon(k.lang)
+            c.label(f"{c.t('case_no')}{col}{x.case_no}  {service}", speak=True)
+            c.label(f"{c.t('case_state')}{col}{c.t(CaseFlow.state_key(x))}", speak=True)
             deadline = x.promised_deadline or x.deadline
-            c.label(f"{c.t('deadline')}：{deadline}", speak=True)
+            c.label(f"{c.t('deadline')}{col}{deadline}", speak=True)
             level = CaseFlow.level_key(x)
             if level == "level_none":
                 c.label(c.t(level), speak=True)
@@ -532,9 +537,11 @@ def rating(c: Ctx) -> None:
         for r in RATING_REASONS:
             # the tick in its box, not the colour, says what is chosen
             c.check(c.t(r), r in f.reasons, lambda r=r: k.rating_reason(r), box=grid)
-        c.label(c.t("comment") + f"：{f.text}", private=True)
-        keyboard(c, f.text, k.rating_text)
+        # 提交 before the comment's keyboard: on the screen without scrolling in every
+        # mode (the comment is optional)
         c.button(c.t("submit"), k.rating_confirm)
+        c.label(c.t("comment") + colon(k.lang) + f.text, private=True)
+        keyboard(c, f.text, k.rating_text)
     elif f.step == "sending":
         c.busy()
     elif f.step == "done":
@@ -576,7 +583,8 @@ def mailing(c: Ctx) -> None:
         cur = k.params.get("field", "ref")
         for name in MAIL_FIELDS:
             value = k.session.form.get(name, "")
-            head = f"{'▶ ' if name == cur else ''}{c.t(name)}："
+            # the colon only before a value: alone, its blank half put the name off centre
+            head = f"{'▶ ' if name == cur else ''}{c.t(name)}{colon(k.lang) if value else ''}"
             c.button(
                 head + value,
                 lambda name=name: k.mail_field(name),
@@ -627,7 +635,10 @@ def diag(c: Ctx) -> None:
     rows = k.diagnostic_rows()
     bad = [r for r in rows if not r.ok]
     if bad:  # what needs attention first, in a box of its own, not like an OK line
-        c.warn(c.t("diag_attention") + "：\n" + "\n".join(f"▲ {r.what}：{r.value}" for r in bad))
+        col = colon(k.lang)
+        c.warn(
+            c.t("diag_attention") + col + "\n" + "\n".join(f"▲ {r.what}{col}{r.value}" for r in bad)
+        )
     grid = c.row(2)
     for r in rows:
         c.label(r.what, "small", box=grid)

@@ -53,6 +53,9 @@ KINDS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "disabled": (DISABLED, ON_DISABLED),
     "bar": (BAR, ON_BAR),
     "danger": (DANGER, ON_PRIMARY),
+    # a primary button on the dark bars: its blue is only 1.75:1 against the bar, so
+    # a white edge marks it (WCAG 1.4.11), held down too
+    "bar_primary": (PRIMARY, ON_PRIMARY),
 }
 #: the background while a finger is on the button: every button answers a touch at once
 PRESSED: dict[str, tuple[float, ...]] = {
@@ -61,6 +64,7 @@ PRESSED: dict[str, tuple[float, ...]] = {
     "disabled": DISABLED,
     "bar": hex_rgba("163D66"),
     "danger": hex_rgba("5C0A0A"),
+    "bar_primary": hex_rgba("052C55"),
 }
 #: the edge of a button whose fill is close to the page (light ones): ≥ 3:1 against the
 #: white page and against the fill (WCAG 1.4.11 non-text contrast); dashed when disabled
@@ -70,6 +74,7 @@ EDGE: dict[str, tuple[float, ...] | None] = {
     "disabled": hex_rgba("767676"),
     "bar": None,
     "danger": None,
+    "bar_primary": ON_BAR,
 }
 
 
@@ -189,11 +194,28 @@ def set_text(
         lines = rtl.lines(text, width, both, cache=not typed)
         w.text = "\n".join(_font_runs(x) for x in lines)
     elif w.font_name == RTL_FONT_NAME:
-        w.text = "\n".join(rtl.lines(text, width, measure, cache=not typed))
+        w.text = "\n".join(_rtl_lines(w, text, width, measure, typed))
     elif one_line is not None:
         w.text = elide_middle(text, one_line, width, measure)
     else:
         w.text = "\n".join(wrap(text, width, measure))
+
+
+def _rtl_lines(
+    w: Any, text: str, width: float, measure: Callable[[str], float], typed: bool
+) -> list[str]:
+    """Right-to-left lines that Kivy will not break again: its own wrapping (at a space,
+    from the left) would cut a line in visual order and put the end of a sentence first.
+    A line is checked whole, as Kivy draws it (kerning included), not by the sum of its
+    letters; if one is too wide the text is broken again a little narrower."""
+    from kivy.core.text import Label as CoreLabel
+
+    core = CoreLabel(font_name=w.font_name, font_size=w.font_size, bold=w.bold)
+    for shrink in (1.0, 0.96, 0.92, 0.85):
+        lines = rtl.lines(text, width * shrink, measure, cache=not typed)
+        if all(core.get_extents(x)[0] <= width for x in lines):
+            break
+    return lines
 
 
 def mirrored_halign(halign: str, text: str) -> str:
@@ -416,9 +438,18 @@ class KButton(Button):
         self._edge_color.rgba = edge if edge is not None else (0, 0, 0, 0)
         dashed = kind == "disabled"
         # Kivy draws dashes only on 1-pixel lines
-        self._edge.width = 1 if dashed else dp(1.5)
-        self._edge.dash_length = dp(6) if dashed else 1
-        self._edge.dash_offset = dp(4) if dashed else 0
+        if dashed != (self._edge.dash_offset != 0):
+            # a new line, not the old one's dashes switched off: Kivy kept drawing a
+            # solid line that had been dashed with gaps (keys reused from a disabled
+            # button had broken edges, 1.17:1 where the gaps were)
+            i = self.canvas.after.indexof(self._edge)
+            self.canvas.after.remove(self._edge)
+            self._edge = (
+                Line(width=1, dash_length=dp(6), dash_offset=dp(4))
+                if dashed
+                else Line(width=dp(1.5))
+            )
+            self.canvas.after.insert(i, self._edge)
         self._draw_edge()
         fs = font_sp(lim, size)
         self.min_target = dp(max(lim.min_target_dp, fs * 2.2, min_dp))
@@ -426,10 +457,14 @@ class KButton(Button):
         self.private = private
         self.one_line = one_line
         self.font_size = sp(fs)
-        if icon or self.icon:
-            self.icon = icon
-            # room for the icon above the text (Kivy counts padding in the texture)
-            self.padding = [0, self.icon_side() + dp(12), 0, 0] if icon else [0, 0, 0, 0]
+        self.icon = icon
+        # room for the icon above the text (Kivy counts padding in the texture); and the
+        # words lower than Kivy puts them: it centres the line box, whose extra line
+        # height (1.35 in elderly mode) and descent lie under the letters, so they sat
+        # high (the audit measured 8 px, 11 % of an elderly button). Padding on top moves
+        # the text down by half of it.
+        shift = self.font_size * 0.4 * (lim.line_height - 1)
+        self.padding = [0, (self.icon_side() + dp(12) if icon else 0) + 2 * shift, 0, 0]
         self._wrap()
         self.color = fg
         self.disabled_color = fg
@@ -612,7 +647,7 @@ class HowTo(Widget):
         self.bind(pos=self._moved, size=self._moved)
 
     def _moved(self, *_: Any) -> None:
-        self._redraw()
+        self._draw()  # at once: the frame that shows the screen shows the picture
 
     def refill(self, what: str) -> HowTo:
         self.what = what

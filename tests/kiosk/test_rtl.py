@@ -130,3 +130,12 @@ def test_one_list_of_languages() -> None:
 
     assert settings.LANGUAGES == i18n.LANGS == tuple(i18n.LANG_NAMES)
     assert [x for x in i18n.LANGS if i18n.is_rtl(x)] == ["ug"]
+
+
+def test_brackets_are_mirrored_in_right_to_left_runs_only() -> None:
+    # an opening bracket at the right of an Uyghur word is drawn as ")" (it opens to the
+    # left); one inside a left-to-right run stays as it is
+    shown = rtl.visual(rtl.shape("كىتاب (قەلەم) A(1)2"), rtl=True)
+    assert shown.startswith("A(1)2 (") and shown.rstrip().endswith(rtl.shape("كىتاب")[::-1])
+    pen = rtl.shape("قەلەم")[::-1]
+    assert f"({pen})" in shown

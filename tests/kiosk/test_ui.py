@@ -175,7 +175,13 @@ def test_clock_start_on_the_command_line(tmp_path: Path) -> None:
     assert "正在办公" not in texts
 
 
+@pytest.mark.timeout(420)
 def test_audit_passes() -> None:
+    """The whole audit — every state × both modes × every language, widget properties and
+    the drawn frame's pixels — passes, and every one of its checks measured something."""
+    from kiosk.__main__ import sample_states
+    from kiosk.i18n import LANGS
+
     proc = subprocess.run(
         [
             sys.executable,
@@ -187,13 +193,35 @@ def test_audit_passes() -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=150,
+        timeout=400,
         env=headless_env(),
         cwd=ROOT,
     )
     start = proc.stdout.index("{")
     report = json.loads(proc.stdout[start:])
+    assert report["script_error"] is None
     assert proc.returncode == 0, report["failures"]
+    assert report["visits"] == len(sample_states()) * 2 * len(LANGS)
+    for check in (
+        "targets",
+        "boundary",
+        "boundary_pressed",
+        "boundary_disabled",
+        "disabled",
+        "centring",
+        "checkbox",
+        "steps",
+        "howto",
+        "qr",
+        "icons",
+        "bold",
+        "lines",
+        "scripts",
+        "main_action",
+        "stability",
+    ):
+        assert report["checks"].get(check, 0) > 0, (check, report["checks"])
+    assert report["limits"]["target_dp"]["normal"] == 60  # NORMAL.min_target_dp
     assert report["modes"]["elderly"]["min_text_sp"] >= 32
     assert report["modes"]["elderly"]["min_target_dp"] >= 60
     assert report["modes"]["normal"]["min_target_dp"] >= 60  # a public kiosk, not a phone
