@@ -363,7 +363,7 @@ class Taps:
         yield from self.tap("返回 from search", lambda: app.back_btn)
         yield from self.tap("首页", lambda: app.home_btn)
         yield from self.tap("home → 免费邮寄", lambda: button(app, k.tr("mailing")))
-        field = k.tr("recipient") + "："
+        field = k.tr("recipient")  # "收件人", and "：" once it holds a value
         yield from self.tap("mailing field", lambda: nth(app, 0, lambda t: t.startswith(field)))
         for ch in "wang":
             yield from self.tap("pinyin key", partial(button, app, ch))

@@ -197,7 +197,9 @@ class KioskApp(App):
         self.flips = 0  #: frames drawn (scripts wait for the frame that shows a change)
         self.rendered_at_flip = 0  #: ``flips`` when the last render ran
         self.rendered_at = 0.0
-        self._dirty = Clock.create_trigger(lambda _dt: self.render(), 0)
+        # before the next frame (-1), not after it (0): a tap's result is in the first
+        # frame drawn after it, not the second (bench/kiosk.py: tap_to_frame)
+        self._dirty = Clock.create_trigger(lambda _dt: self.render(), -1)
         self._ticker: Any = None
         self.rendered_screen = ""
         self.views: dict[str, View] = {}  #: one content view per screen, built once

@@ -361,6 +361,7 @@ class KButton(Button):
         self.private = False  #: holds what a citizen typed: kept out of every cache
         self.one_line: int | None = None  #: see :func:`set_text`
         self.icon = ""  #: a drawn icon above the text (kiosk/ui/icons.py)
+        self.nudge = 0.0  #: padding that lowers the words (see refill)
         self._icon: Any = None
         with self.canvas.after:
             self._edge_color = Color(0, 0, 0, 0)
@@ -415,7 +416,7 @@ class KButton(Button):
 
     def _grow(self, *_: Any) -> None:
         if self.size_hint_y is None:
-            self.height = max(self.min_target, self.texture_size[1] + dp(16))
+            self.height = max(self.min_target, self.texture_size[1] - self.nudge + dp(16))
         self._draw_icon()
 
     def refill(
@@ -463,8 +464,10 @@ class KButton(Button):
         # height (1.35 in elderly mode) and descent lie under the letters, so they sat
         # high (the audit measured 8 px, 11 % of an elderly button). Padding on top moves
         # the text down by half of it.
-        shift = self.font_size * 0.4 * (lim.line_height - 1)
-        self.padding = [0, (self.icon_side() + dp(12) if icon else 0) + 2 * shift, 0, 0]
+        # (the nudge makes a button no taller: a key with a letter stays as high as one
+        # without, so nothing moves when candidates appear)
+        self.nudge = 2 * self.font_size * 0.4 * (lim.line_height - 1)
+        self.padding = [0, (self.icon_side() + dp(12) if icon else 0) + self.nudge, 0, 0]
         self._wrap()
         self.color = fg
         self.disabled_color = fg
@@ -476,7 +479,7 @@ class KButton(Button):
             w.size_hint_y = 1
         else:
             w.size_hint_y = None
-            w.height = max(self.min_target, self.texture_size[1] + dp(16))
+            w.height = max(self.min_target, self.texture_size[1] - self.nudge + dp(16))
         self._draw_icon()
         return self
 
@@ -506,7 +509,7 @@ class KCheck(KButton):
     def _wrap(self, *_: Any) -> None:
         side = self.box_side()
         box_right = rtl.is_rtl(self.source_text)  # right to left: the box at the start
-        pad = [side + dp(28), dp(8), dp(12), dp(8)]
+        pad = [side + dp(28), dp(8) + self.nudge, dp(12), dp(8)]
         self.padding = [pad[2], pad[1], pad[0], pad[3]] if box_right else pad
         width = max(1.0, self.width - side - dp(40))
         self.text_size = (width, None)
