@@ -76,6 +76,17 @@ ICONS: dict[str, list[Stroke]] = {
         ("line", (0.5, 0.8, 0.5, 0.5)),
         ("circle", (0.5, 0.4, 0.02)),
     ],
+    # done: a tick in a circle
+    "done": [
+        ("circle", (0.5, 0.5, 0.44)),
+        ("line", (0.28, 0.5, 0.44, 0.33, 0.74, 0.66)),
+    ],
+    # something went wrong: an exclamation mark in a triangle
+    "warn": [
+        ("poly", (0.5, 0.94, 0.96, 0.1, 0.04, 0.1)),
+        ("line", (0.5, 0.7, 0.5, 0.4)),
+        ("circle", (0.5, 0.24, 0.025)),
+    ],
     # an envelope
     "mailing": [
         ("poly", (0.04, 0.18, 0.96, 0.18, 0.96, 0.82, 0.04, 0.82)),

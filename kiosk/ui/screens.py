@@ -31,7 +31,9 @@ from kiosk.privacy import mask_name
 from kiosk.ui.keyboard import keyboard
 from kiosk.ui.widgets import (
     DANGER,
+    PRIMARY,
     TEXT,
+    WARN_EDGE,
     Busy,
     HowTo,
     KButton,
@@ -41,6 +43,7 @@ from kiosk.ui.widgets import (
     QrImage,
     Row,
     Steps,
+    Symbol,
     WarnBox,
 )
 
@@ -100,11 +103,27 @@ class View:
     def __init__(self, name: str) -> None:
         self.name = name
         self.box = Panel(orientation="vertical", size_hint_y=None, padding=dp(16), spacing=dp(12))
-        self.box.bind(minimum_height=self.box.setter("height"))
         self.scroll = ScrollView(do_scroll_x=False, bar_width=dp(12))
         self.scroll.add_widget(self.box)
         self.spare: defaultdict[type, list[Widget]] = defaultdict(list)
         self.slots = Slots(self.box, self.spare)
+        #: this render's content in the middle of the screen, not at its top (a result, a
+        #: question with two answers, "put your card here"): set by ``Ctx.centre()``
+        self.centred = False
+        self.box.bind(minimum_height=self._fit)
+        self.scroll.bind(height=self._fit)
+
+    def _fit(self, *_: Any) -> None:
+        """The box as high as its content; a centred one's content starts half the spare
+        height down (it holds still: a screen's content does not change height while it
+        is shown — see "What stays still" in docs/kiosk.md)."""
+        top = dp(16)
+        natural = self.box.minimum_height - self.box.padding[1] + top
+        spare = self.scroll.height - natural
+        pad = top + spare / 2 if self.centred and spare > 0 else top
+        if abs(self.box.padding[1] - pad) > 0.5:
+            self.box.padding = [dp(16), pad, dp(16), dp(16)]
+        self.box.height = self.box.minimum_height
 
     def scrub(self) -> None:
         scrub(self.box)
@@ -121,6 +140,7 @@ class Ctx:
         self.box = view.box
         self.spoken: list[str] = []
         self._used: list[Slots] = [view.slots]
+        view.centred = False
 
     def t(self, key: str, **fmt: Any) -> str:
         return self.k.tr(key, **fmt)
@@ -206,6 +226,23 @@ class Ctx:
         w: HowTo = self.view.slots.take(HowTo)
         w.refill(what)
 
+    def centre(self) -> None:
+        """Put this screen's content in the middle of the screen (see ``View.centred``)."""
+        self.view.centred = True
+
+    def symbol(self, ok: bool = True) -> None:
+        """A big sign over a result (a tick when it worked, a warning when it did not),
+        the result in the middle of the screen."""
+        self.centre()
+        w: Symbol = self.view.slots.take(Symbol)
+        w.refill("done" if ok else "warn", PRIMARY if ok else WARN_EDGE, self.lim.entry_dp * 0.7)
+
+    @property
+    def big(self) -> float:
+        """The height of a choice that is the whole screen's question (a level, a category,
+        a kind of help): large targets, and the screen's height used."""
+        return self.lim.entry_dp * 0.55
+
     def busy(self) -> None:
         """Waiting for the hall: "please wait" (said once) and a moving bar."""
         b: Busy = self.view.slots.take(Busy)
@@ -219,6 +256,7 @@ class Ctx:
     def finish(self) -> None:
         for s in reversed(self._used):
             s.finish()
+        self.view._fit()
 
 
 # ------------------------------------------------------------------------------ screens
@@ -304,7 +342,7 @@ def catalogue(c: Ctx) -> None:
         items, pages = policy.page(cats, k.elderly, int(k.params.get("page", 0)))
         grid = c.row(1 if k.elderly else 2)
         for cid, name in items:
-            c.button(name, lambda cid=cid: k.open_catalogue(cid), box=grid)
+            c.button(name, lambda cid=cid: k.open_catalogue(cid), box=grid, min_dp=c.big)
         _pager(c, pages, lambda i: k.open_catalogue(None, i))
         return
     entries = k.catalogue.in_category(cat)
@@ -404,6 +442,8 @@ def ticket(c: Ctx) -> None:
                 c.t(key, groups=groups),
                 lambda p=p: k.ticket_priority(p),
                 "primary" if p == PriorityClass.NORMAL else "secondary",
+                size="title",
+                min_dp=c.big,
             )
     elif f.step == "sending":
         c.busy()
@@ -437,7 +477,7 @@ def _ticket_choose(c: Ctx, v: ChoicePage) -> None:
         c.button(c.t("search_btn"), k.ticket_search, "secondary")
         grid = c.row(1 if k.elderly else 2)
         for ch in v.items:
-            c.button(ch.label, lambda ch=ch: k.ticket_category(ch.id), box=grid)
+            c.button(ch.label, lambda ch=ch: k.ticket_category(ch.id), box=grid, min_dp=c.big)
     else:
         if v.where == "category":
             c.label(v.title, "title", speak=True)
@@ -454,21 +494,24 @@ def _ticket_choose(c: Ctx, v: ChoicePage) -> None:
 
 
 def _error(c: Ctx, key: str | None) -> None:
+    c.symbol(ok=False)
     c.warn(c.t(key or "err_internal"))
-    c.button(c.t("help"), lambda: c.k.start_help("helper"), "secondary")
-    c.button(c.t("home"), c.k.go_home)
+    c.button(c.t("help"), lambda: c.k.start_help("helper"), "secondary", min_dp=c.big)
+    c.button(c.t("home"), c.k.go_home, min_dp=c.big)
 
 
 def checkin(c: Ctx) -> None:
     f = c.k.flow
     assert isinstance(f, CheckinFlow)
     if f.step == "identify":
-        c.label(c.t("scan_appointment"), "title", speak=True)
+        c.centre()
+        c.label(c.t("scan_appointment"), "title", speak=True, halign="center")
         c.howto("code")
     elif f.step == "sending":
         c.busy()
     elif f.step == "done" and f.result is not None:
-        c.label(c.t("checked_in"), "title", speak=True)
+        c.symbol()
+        c.label(c.t("checked_in"), "title", speak=True, halign="center")
         r = f.result
         c.label(r.number, "huge", bold=True, halign="center", speak=True)
         c.label(c.t("people_ahead", n=r.people_ahead), "title", bold=True, speak=True)
@@ -477,7 +520,7 @@ def checkin(c: Ctx) -> None:
                 c.t("go_window", w=c.k.hall.tr(r.window_hint, c.k.lang) or r.window_hint),
                 speak=True,
             )
-        c.button(c.t("done"), c.k.end_session)
+        c.button(c.t("done"), c.k.end_session, size="title", min_dp=c.big)
     else:
         _error(c, f.error)
 
@@ -486,12 +529,14 @@ def case(c: Ctx) -> None:
     f = c.k.flow
     assert isinstance(f, CaseFlow)
     if f.step == "identify":
-        c.label(c.t("scan_receipt"), "title", speak=True)
+        c.centre()
+        c.label(c.t("scan_receipt"), "title", speak=True, halign="center")
         c.howto("code")
     elif f.step == "sending":
         c.busy()
     elif f.step == "done" and f.result is not None:
         cases = f.result.cases
+        c.centre()
         if not cases:
             c.label(c.t("no_cases"), speak=True)
         k = c.k
@@ -508,7 +553,7 @@ def case(c: Ctx) -> None:
                 c.label(c.t(level), speak=True)
             else:
                 c.warn(c.t(level))
-        c.button(c.t("done"), c.k.end_session)
+        c.button(c.t("done"), c.k.end_session, size="title", min_dp=c.big)
     else:
         _error(c, f.error)
 
@@ -529,7 +574,11 @@ def rating(c: Ctx) -> None:
         c.label(c.t("rate_q"), "title", speak=True)
         for lvl in RATING_LEVELS:
             c.button(
-                f"{'★' * lvl}  {c.t(f'lvl{lvl}')}", lambda lvl=lvl: k.rating_level(lvl), "secondary"
+                f"{'★' * lvl}  {c.t(f'lvl{lvl}')}",
+                lambda lvl=lvl: k.rating_level(lvl),
+                "secondary",
+                size="title",
+                min_dp=c.big,
             )
     elif f.step == "reasons":
         c.label(c.t("reasons_q"), "title", speak=True)
@@ -545,8 +594,9 @@ def rating(c: Ctx) -> None:
     elif f.step == "sending":
         c.busy()
     elif f.step == "done":
-        c.label(c.t("rated_queued" if f.queued else "rated"), "title", speak=True)
-        c.button(c.t("done"), k.end_session)
+        c.symbol()
+        c.label(c.t("rated_queued" if f.queued else "rated"), "title", speak=True, halign="center")
+        c.button(c.t("done"), k.end_session, size="title", min_dp=c.big)
     else:
         _error(c, f.error)
 
@@ -556,18 +606,33 @@ def help_(c: Ctx) -> None:
     f = k.flow
     assert isinstance(f, HelpFlow)
     if f.step == "choose":
-        c.label(c.t("help_q"), "title", speak=True)
-        c.button(c.t("help_helper"), lambda: k.help_choose("helper"))
-        c.button(c.t("help_unresolved"), lambda: k.help_choose("unresolved"), "secondary")
+        c.centre()
+        c.label(c.t("help_q"), "title", speak=True, halign="center")
+        c.button(
+            c.t("help_helper"),
+            lambda: k.help_choose("helper"),
+            size="title",
+            min_dp=c.lim.entry_dp,
+            icon="help",
+        )
+        c.button(
+            c.t("help_unresolved"),
+            lambda: k.help_choose("unresolved"),
+            "secondary",
+            size="title",
+            min_dp=c.lim.entry_dp,
+            icon="unresolved",
+        )
     elif f.step == "sending":
         c.busy()
     elif f.step == "done":
+        c.symbol()
         if f.queued:
             c.warn(c.t("help_queued", phone=k.hall.hall.phone))
         else:
             # where this kiosk stands, by its own config (the person reads it here)
-            c.label(c.t("help_done", loc=k.location()), "title", speak=True)
-        c.button(c.t("done"), k.end_session)
+            c.label(c.t("help_done", loc=k.location()), "title", speak=True, halign="center")
+        c.button(c.t("done"), k.end_session, size="title", min_dp=c.big)
     else:
         _error(c, f.error)
 
@@ -604,26 +669,31 @@ def mailing(c: Ctx) -> None:
     elif f.step == "sending":
         c.busy()
     elif f.step == "done":
+        c.symbol()
         c.label(
             c.t("mail_done", name=mask_name(k.session.form.get("recipient", ""))),
             "title",
             speak=True,
+            halign="center",
         )
-        c.button(c.t("done"), k.end_session)
+        c.button(c.t("done"), k.end_session, size="title", min_dp=c.big)
     else:
         _error(c, f.error)
 
 
 def pin(c: Ctx) -> None:
     k = c.k
-    c.label(c.t("pin_q"), "title")
-    c.label("●" * len(k.pin) or " ", halign="center")
+    c.centre()
+    c.label(c.t("pin_q"), "title", halign="center")
+    c.label("●" * len(k.pin) or " ", "title", halign="center")
     grid = c.row(3)
     for key in "123456789":
-        c.button(key, lambda key=key: k.pin_key(key), "secondary", box=grid)
-    c.button(c.t("del"), lambda: k.pin_key("del"), "secondary", box=grid)
-    c.button("0", lambda: k.pin_key("0"), "secondary", box=grid)
-    c.button(c.t("ok"), lambda: k.pin_key("ok"), box=grid)
+        c.button(
+            key, lambda key=key: k.pin_key(key), "secondary", box=grid, size="title", min_dp=c.big
+        )
+    c.button(c.t("del"), lambda: k.pin_key("del"), "secondary", box=grid, min_dp=c.big)
+    c.button("0", lambda: k.pin_key("0"), "secondary", box=grid, size="title", min_dp=c.big)
+    c.button(c.t("ok"), lambda: k.pin_key("ok"), box=grid, min_dp=c.big)
 
 
 def diag(c: Ctx) -> None:

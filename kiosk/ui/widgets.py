@@ -715,6 +715,42 @@ class HowTo(Widget):
             Triangle(points=[cx - dp(34), y0 + dp(112), cx + dp(34), y0 + dp(112), cx, y0 + dp(84)])
 
 
+class Symbol(Widget):
+    """A big drawn sign over a result: ``done`` (a tick in a circle) or ``warn`` (an
+    exclamation mark in a triangle), so the outcome is seen before it is read."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(size_hint_y=None, height=dp(200), **kw)
+        self.name = ""
+        self.rgba: tuple[float, ...] = PRIMARY
+        self.bind(pos=self._draw, size=self._draw)
+        from kivy.clock import Clock
+
+        # and once more before the next frame, when the layout has placed it
+        self._redraw = Clock.create_trigger(self._draw, -1)
+
+    def refill(self, name: str, rgba: tuple[float, ...], side_dp: float) -> Symbol:
+        self.name, self.rgba = name, rgba
+        self.height = dp(side_dp) + dp(24)
+        self._draw()
+        self._redraw()
+        return self
+
+    def scrub(self) -> None:
+        pass  # a sign, nobody's data
+
+    def _draw(self, *_: Any) -> None:
+        from kiosk.ui import icons
+
+        self.canvas.clear()
+        if self.name:
+            side = self.height - dp(24)
+            g = icons.draw(
+                self.name, self.center_x - side / 2, self.y + dp(12), side, self.rgba, dp(6)
+            )
+            self.canvas.add(g)
+
+
 class Steps(RtlBox):
     """Where the person is in a task: numbered steps, the current one filled in, the
     ones done ticked. Each step is a panel of its own colour (what the audit reads)."""

@@ -82,3 +82,17 @@ def test_home_entries_carry_drawn_icons(layout_run: dict[str, Any]) -> None:
     assert set(ink) == {"guide", "ticket", "checkin", "case", "rating", "help", "mailing"}
     # lines of the words' colour cover part of the icon's square, not all of it
     assert all(0.04 < share < 0.5 for share in ink.values()), ink
+
+
+#: screens whose height is their data (a list of services, search results) or that open
+#: with the step indicator and a picture of what to do
+SHORT_BY_NATURE = {"category", "search", "ticket_identify", "rating"}
+
+
+def test_screens_use_the_height_of_the_screen(layout_run: dict[str, Any]) -> None:
+    # 20 of 27 screens used less than 40 % of the height: results and questions now sit in
+    # the middle of the screen with a big sign, choices are big targets
+    reach = layout_run["reach"]
+    assert len(reach) >= 2 * 24
+    short = {k: v for k, v in reach.items() if v < 0.4 and k.split("/")[0] not in SHORT_BY_NATURE}
+    assert short == {}

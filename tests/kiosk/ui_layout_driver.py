@@ -89,6 +89,20 @@ def main() -> None:
                 k.changed()
                 mode = "elderly" if elderly else "normal"
                 yield 0.15
+                # how much of the content area the screen's content reaches down to
+                area = app.content_area
+                area_top = area.to_window(area.x, area.top)[1]
+                lowest = min(
+                    (
+                        w.to_window(w.x, w.y)[1]
+                        for w in area.walk(restrict=True)
+                        if not w.children and w.get_root_window() is not None and w.height > 1
+                    ),
+                    default=area_top,
+                )
+                out.setdefault("reach", {})[f"{name}/{mode}"] = round(
+                    (area_top - lowest) / area.height, 2
+                )
                 # the lines as Kivy laid them out: none breaks the Chinese rules
                 for w in app.root_box.walk(restrict=True):
                     cached = getattr(getattr(w, "_label", None), "_cached_lines", None)
