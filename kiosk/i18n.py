@@ -222,6 +222,7 @@ T: dict[str, tuple[str, str]] = {
     "space": ("空格", "Space"),
     "kbd_pinyin": ("拼音", "Pinyin"),
     "kbd_abc": ("ABC", "ABC"),
+    "kbd_ug": ("维吾尔文", "Uyghur"),
     "kbd_123": ("123", "123"),
     "kbd_hint_pinyin": (
         "拼音：按字母拼写，再点选汉字",

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 import arabic_reshaper
+
 # python-bidi's pure-Python implementation: its Rust one (``bidi.get_display`` in 0.6)
 # does not mirror brackets, and "(…)" came out as ")…(" around Uyghur words
 from bidi.algorithm import get_display

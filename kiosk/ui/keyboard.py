@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 QWERTY = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 #: How far each QWERTY row starts to the right, in key widths (as on a real keyboard).
 STAGGER = (0.0, 0.5, 1.5)
+#: Uyghur letters on the keys of the standard Uyghur keyboard (the letter of each QWERTY
+#: key: q چ, w ۋ, e ې …), and on a fourth row the seven that keyboard puts under Shift or
+#: "/" (ج خ ژ ف گ ۆ ئ): a kiosk has no Shift, so every letter is a key of its own.
+UYGHUR = ("چۋېرتيۇڭوپ", "ھسدائەىقكل", "زشغۈبنم", "جخژفگۆئ")
+UYGHUR_STAGGER = (0.0, 0.5, 1.5, 1.5)
 DIGITS = "1234567890"
 #: Phone-style pad for digits-only fields (the keys of its last row are added apart).
 PAD = ("123", "456", "789")
@@ -108,8 +113,14 @@ def keyboard(
     k = c.k
     form = k.session.form
     both = not digits_only and not letters_only
-    mode = form.get("_kbd") or ("abc" if abc_first else "pinyin")
+    # in Uyghur, Uyghur letters first (ABC and pinyin a key away)
+    uyghur = k.lang == "ug" and not digits_only
+    first = "abc" if abc_first else ("ug" if uyghur else ("pinyin" if both else "abc"))
+    modes = (["ug"] if uyghur else []) + ["abc"] + (["pinyin"] if both else [])
+    mode = form.get("_kbd") or first
+    mode = mode if mode in modes else first
     pinyin_on = both and mode == "pinyin"
+    nxt = modes[(modes.index(mode) + 1) % len(modes)]
     comp = form.get("_pinyin", "") if pinyin_on else ""
     key_dp = KEY_DP[k.elderly]
 
@@ -124,7 +135,7 @@ def keyboard(
 
     def switch() -> None:
         form["_pinyin"] = ""
-        form["_kbd"] = "abc" if pinyin_on else "pinyin"
+        form["_kbd"] = nxt
         k.touch()
         k.changed()
 
@@ -165,7 +176,8 @@ def keyboard(
         r = c.row(len(DIGITS), keep_ltr=True)
         for ch in DIGITS:
             key(ch, lambda ch=ch: press(ch), r)
-    for keys, shift in zip(QWERTY, STAGGER, strict=True):
+    rows, stagger = (UYGHUR, UYGHUR_STAGGER) if mode == "ug" else (QWERTY, STAGGER)
+    for keys, shift in zip(rows, stagger, strict=True):
         r = c.row(len(keys) + (2 if shift else 0), keep_ltr=True)
         if shift:
             _gap(r, len(QWERTY[0]), shift)
@@ -183,9 +195,10 @@ def keyboard(
             return
         set_text(text + " ")
 
-    r = c.row(6 if both else 3, keep_ltr=True)
+    r = c.row((6 if both else 3) + (1 if len(modes) > 1 and not both else 0), keep_ltr=True)
+    if len(modes) > 1:  # the key names the keyboard it switches to
+        key(c.t({"ug": "kbd_ug", "abc": "kbd_abc", "pinyin": "kbd_pinyin"}[nxt]), switch, r, "body")
     if both:
-        key(c.t("kbd_abc" if pinyin_on else "kbd_pinyin"), switch, r, "body")
         key("-", lambda: press("-"), r)
     key(c.t("space"), space, r, "body")
     if both:

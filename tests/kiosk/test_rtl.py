@@ -139,3 +139,11 @@ def test_brackets_are_mirrored_in_right_to_left_runs_only() -> None:
     assert shown.startswith("A(1)2 (") and shown.rstrip().endswith(rtl.shape("كىتاب")[::-1])
     pen = rtl.shape("قەلەم")[::-1]
     assert f"({pen})" in shown
+
+
+@pytest.mark.ui
+def test_uyghur_is_typed_on_uyghur_keys(rtl_run: dict[str, Any]) -> None:
+    # all 32 letters and ئ have a key of their own (no Shift on a kiosk)
+    assert rtl_run["ug_keys"] == "چۋېرتيۇڭوپھسدائەىقكلزشغۈبنمجخژفگۆئ"
+    assert rtl_run["che_left_of_waw"]  # q's place, then w's, as on the Uyghur keyboard
+    assert rtl_run["typed"] == "كىتاب"

@@ -93,12 +93,23 @@ def main() -> None:
         )
         first, second = grid.children[-1], grid.children[-2]  # Kivy lists children last first
         out["grid_first_right_of_second"] = left(first) > left(second)
-        # the keyboard stays QWERTY, left to right
+        # Uyghur letters on the keys of the standard Uyghur keyboard, left to right as on
+        # a real one; typed, they make a Uyghur word
         k.search("")
         yield from until(lambda: k.screen == "search")
-        keys = {b.source_text: left(b) for b in shown_buttons() if len(b.source_text) == 1}
-        out["q_left_of_w"] = 0 < keys.get("q", 0) < keys.get("w", 0)
-        out["z_left_of_x"] = 0 < keys.get("z", 0) < keys.get("x", 0)
+        keys = {b.source_text: b for b in shown_buttons() if len(b.source_text) == 1}
+        out["ug_keys"] = "".join(ch for ch in "چۋېرتيۇڭوپھسدائەىقكلزشغۈبنمجخژفگۆئ" if ch in keys)
+        out["che_left_of_waw"] = 0 < left(keys["چ"]) < left(keys["ۋ"])
+        for ch in "كىتاب":
+            keys[ch].dispatch("on_release")
+            yield from until(lambda: True)
+        out["typed"] = k.session.form.get("search", "")
+        # one key away: ABC, QWERTY left to right
+        next(b for b in shown_buttons() if b.source_text == "ABC").dispatch("on_release")
+        yield from until(lambda: k.session.form.get("_kbd") == "abc")
+        keys2 = {b.source_text: left(b) for b in shown_buttons() if len(b.source_text) == 1}
+        out["q_left_of_w"] = 0 < keys2.get("q", 0) < keys2.get("w", 0)
+        out["z_left_of_x"] = 0 < keys2.get("z", 0) < keys2.get("x", 0)
         # a ticket number reads left to right inside the Uyghur sentence
         k.wipe()
         k.lang = "ug"
