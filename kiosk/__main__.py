@@ -411,16 +411,22 @@ def sample_states() -> list[tuple[str, Any]]:
     ]
 
 
-def walk(app: Any, visit: Any) -> Iterator[float]:
-    """Script: every screen × both modes × every language; ``visit(name, mode, lang)``
-    once the window shows it (a screenshot reads the last frame drawn)."""
+def walk(
+    app: Any,
+    visit: Any,
+    states: list[tuple[str, Any]] | None = None,
+    languages: tuple[str, ...] | None = None,
+) -> Iterator[float]:
+    """Script: every screen (or ``states``) × both modes × every language; ``visit(name,
+    mode, lang)`` once the window shows it (a screenshot reads the last frame drawn); a
+    ``visit`` that returns an iterator (the audit's) is driven by the script too."""
     from kiosk.i18n import LANGS
 
     k = app.k
     link = k.link
     for elderly in (False, True):
-        for lang in LANGS:
-            for name, setup in sample_states():
+        for lang in languages or LANGS:
+            for name, setup in states or sample_states():
                 k.link = link
                 k.wipe()
                 k.elderly, k.lang = elderly, lang
@@ -433,7 +439,9 @@ def walk(app: Any, visit: Any) -> Iterator[float]:
                 while not app.drawn() and waited < 5.0:
                     yield 0.01
                     waited += 0.01
-                visit(name, "elderly" if elderly else "normal", lang)
+                more = visit(name, "elderly" if elderly else "normal", lang)
+                if more is not None:
+                    yield from more
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -458,7 +466,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
             return 2
         states = [(name, setup) for name, setup in states if name in wanted]
     auditor = Auditor(app)
-    app.script = auditor.script(states, LANGS)  # the kiosk's languages, from one place
+    # a held button's colours do not depend on the language: held down in the first
+    # language only (a frame fewer for each other one)
+    app.script = walk(
+        app,
+        lambda name, mode, lang: auditor.inspect(name, mode, lang, press=lang == LANGS[0]),
+        states,
+        LANGS,  # the kiosk's languages, from one place
+    )
     start_io(app)
     t0 = time.monotonic()
     try:

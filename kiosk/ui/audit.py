@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from kivy.metrics import dp, sp
@@ -658,32 +658,6 @@ class Auditor:
         while getattr(self.app, "flips", 0) < start + n and waited < timeout:
             yield 0.01
             waited += 0.01
-
-    def script(
-        self, states: list[tuple[str, Callable[[Any], Any]]], languages: Sequence[str]
-    ) -> Iterator[float]:
-        """Every screen × both modes × every language, as ``kiosk.__main__.walk``, and
-        :meth:`inspect` on each once the window shows it."""
-        app = self.app
-        k = app.k
-        link = k.link
-        for elderly in (False, True):
-            for lang in languages:
-                for name, setup in states:
-                    k.link = link
-                    k.wipe()
-                    k.elderly, k.lang = elderly, lang
-                    setup(k)
-                    k.elderly, k.lang = elderly, lang
-                    k.changed()
-                    waited = 0.0
-                    while not app.drawn() and waited < 5.0:
-                        yield 0.01
-                        waited += 0.01
-                    # a held button's colours do not depend on the language: held down
-                    # in the first language only (a frame fewer for each other one)
-                    mode = "elderly" if elderly else "normal"
-                    yield from self.inspect(name, mode, lang, press=lang == languages[0])
 
     def groups(self) -> list[dict[str, Any]]:
         """The failures with the screen taken out: one line per widget and finding in a

@@ -115,6 +115,22 @@ def text_measure(font_name: str, font_size: float, bold: bool = False) -> Callab
     return measure
 
 
+@functools.lru_cache(maxsize=512)
+def glyph_offset(face: str, size: float, ch: str) -> float:
+    """How far below the middle of its line box the ink of the one character ``ch`` is
+    drawn (px; negative: above), measured with Pillow in the face's font file. Per
+    character only (a key), so nothing a citizen typed is kept."""
+    from PIL import ImageFont
+
+    from kiosk.ui.boot import find_font, find_rtl_font
+
+    path = (find_rtl_font() or (find_font(),))[0] if face == RTL_FONT_NAME else find_font()
+    font = ImageFont.truetype(path, max(1, round(size)))
+    ascent, descent = font.getmetrics()
+    _x0, y0, _x1, y1 = font.getbbox(ch)
+    return (y0 + y1) / 2 - (ascent + descent) / 2
+
+
 def face_for(text: str) -> str:
     """The font for ``text``: the Arabic-script face for Uyghur, else the CJK one (which
     also draws Latin). One label has one face, so a screen never mixes the two scripts in
@@ -466,8 +482,12 @@ class KButton(Button):
         # the text down by half of it.
         # (the nudge makes a button no taller: a key with a letter stays as high as one
         # without, so nothing moves when candidates appear)
-        self.nudge = 2 * self.font_size * 0.4 * (lim.line_height - 1)
-        self.padding = [0, (self.icon_side() + dp(12) if icon else 0) + self.nudge, 0, 0]
+        shift = self.font_size * 0.4 * (lim.line_height - 1)
+        if len(text) == 1:  # a key: its one letter's own ink centred (ر و پ sit low)
+            shift -= glyph_offset(face_for(text), float(self.font_size), text)
+        self.nudge = 2 * abs(shift)
+        extra = self.icon_side() + dp(12) if icon else 0
+        self.padding = [0, extra + 2 * shift, 0, 0] if shift >= 0 else [0, extra, 0, -2 * shift]
         self._wrap()
         self.color = fg
         self.disabled_color = fg
