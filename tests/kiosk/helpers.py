@@ -254,3 +254,69 @@ def make_kiosk(
     hw.on_scan = lambda s: ui.post(lambda: k.on_scan(s))
     hw.start()
     return k, ui, hw
+
+
+# ---------------------------------------------------------------- headless UI drivers
+def driver_app(prefix: str, **overrides: Any) -> Any:
+    """The real kiosk app, headless, on the test hall at Monday 10:00, fake devices, no
+    broker (a ``FakeLink``): what every ``ui_*_driver.py`` drives."""
+    import tempfile
+
+    from kiosk.__main__ import build
+
+    app = build(
+        None,
+        headless=True,
+        connect=False,
+        now=lambda: MONDAY_10,
+        overrides={
+            "hall_config": str(HALL_YAML),
+            "data_dir": tempfile.mkdtemp(prefix=prefix),
+            "devices": fake_devices(),
+            "fullscreen": False,
+            **overrides,
+        },
+    )
+    app.k.link = FakeLink()
+    return app
+
+
+def run_driver_script(app: Any, script: Any, out: dict[str, Any]) -> None:
+    """Run the app with ``script``, then print ``out`` (and the script's error, if any)
+    as the driver's one RESULT line."""
+    import json
+
+    from kiosk.__main__ import start_io, stop_io
+
+    app.script = script
+    start_io(app)
+    try:
+        app.run()
+    finally:
+        stop_io(app)
+    out["script_error"] = getattr(app, "script_error", None)
+    print("RESULT " + json.dumps(out, ensure_ascii=False), flush=True)
+
+
+def run_driver(name: str, *args: str, timeout: float = 240) -> dict[str, Any]:
+    """Run ``tests/kiosk/<name>`` in a subprocess, headless; its RESULT, checked for a
+    script error."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.kiosk.test_ui import ROOT, headless_env
+
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name(name)), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=headless_env(),
+        cwd=ROOT,
+    )
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    assert lines, proc.stdout[-2000:] + proc.stderr[-3000:]
+    out: dict[str, Any] = json.loads(lines[-1][7:])
+    assert not out.get("script_error"), str(out["script_error"]) + proc.stderr[-3000:]
+    return out

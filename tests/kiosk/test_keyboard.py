@@ -5,9 +5,6 @@ phone pad for digits, and keys that never move while a person types."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +12,8 @@ import yaml
 
 from hall_contract.hallconfig import HallConfig
 from hall_contract.yamlconf import load_model
-from tests.kiosk.test_ui import ROOT, headless_env
+from tests.kiosk.helpers import run_driver
+from tests.kiosk.test_ui import ROOT
 
 pytestmark = pytest.mark.ui
 
@@ -52,19 +50,7 @@ def hall_texts() -> list[str]:
 @pytest.fixture(scope="module")
 def kbd() -> dict[str, Any]:
     job = {"surnames": [[s[0], s[1:]] for s in SURNAMES], "texts": hall_texts()}
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("ui_keyboard_driver.py")), json.dumps(job)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=headless_env(),
-        cwd=ROOT,
-    )
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    assert lines, proc.stdout[-2000:] + proc.stderr[-3000:]
-    out: dict[str, Any] = json.loads(lines[-1][7:])
-    assert not out.get("script_error"), out["script_error"]
-    return out
+    return run_driver("ui_keyboard_driver.py", json.dumps(job), timeout=300)
 
 
 MODES = ("normal", "elderly")

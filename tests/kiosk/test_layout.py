@@ -3,34 +3,18 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.kiosk.test_ui import ROOT, headless_env
+from tests.kiosk.helpers import run_driver
 
 pytestmark = pytest.mark.ui
 
 
 @pytest.fixture(scope="module")
 def layout_run() -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("ui_layout_driver.py"))],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=headless_env(),
-        cwd=ROOT,
-    )
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    assert lines, proc.stdout[-2000:] + proc.stderr[-3000:]
-    out: dict[str, Any] = json.loads(lines[-1][7:])
-    assert not out.get("script_error"), out["script_error"] + proc.stderr[-3000:]
-    return out
+    return run_driver("ui_layout_driver.py")
 
 
 def test_countdown_messages_and_print_status_move_nothing(layout_run: dict[str, Any]) -> None:

@@ -3,11 +3,7 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import unicodedata
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +11,7 @@ import pytest
 from kiosk import rtl
 from kiosk.glyphs import missing
 from kiosk.ui.boot import find_rtl_font
-from tests.kiosk.test_ui import ROOT, headless_env
+from tests.kiosk.helpers import run_driver
 
 SENTENCE = "ئىش بېجىرىش قوللانمىسى، نومۇر ئېلىش ۋە كىملىك كارتىڭىزنى قويۇڭ"
 
@@ -75,19 +71,7 @@ def test_every_uyghur_text_is_drawable() -> None:
 
 @pytest.fixture(scope="module")
 def rtl_run() -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("ui_rtl_driver.py"))],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=headless_env(),
-        cwd=ROOT,
-    )
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    assert lines, proc.stdout[-2000:] + proc.stderr[-3000:]
-    out: dict[str, Any] = json.loads(lines[-1][7:])
-    assert not out.get("script_error"), out["script_error"] + proc.stderr[-3000:]
-    return out
+    return run_driver("ui_rtl_driver.py")
 
 
 @pytest.mark.ui

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from pypinyin import Style, lazy_pinyin
 
-from kiosk.__main__ import build, start_io, stop_io
-from tests.kiosk.helpers import HALL_YAML, MONDAY_10, FakeLink, fake_devices
+from tests.kiosk.helpers import driver_app, run_driver_script
 
 
 def readings(text: str) -> list[str]:
@@ -27,21 +25,8 @@ def readings(text: str) -> list[str]:
 
 def main() -> None:
     job = json.loads(sys.argv[1])  # {"surnames": [[char, pinyin]...], "texts": [str...]}
-    app = build(
-        None,
-        headless=True,
-        connect=False,
-        now=lambda: MONDAY_10,
-        overrides={
-            "hall_config": str(HALL_YAML),
-            "data_dir": tempfile.mkdtemp(prefix="kiosk-kbd-"),
-            "devices": fake_devices(),
-            "fullscreen": False,
-            "location": "一楼大厅东侧",
-        },
-    )
+    app = driver_app("kiosk-kbd-", location="一楼大厅东侧")
     k = app.k
-    k.link = FakeLink()
     k.mono = lambda: 1000.0  # no inactivity time-out while typing
     out: dict[str, Any] = {}
 
@@ -193,14 +178,7 @@ def main() -> None:
             k.end_session()
             yield 0.1
 
-    app.script = script()
-    start_io(app)
-    try:
-        app.run()
-    finally:
-        stop_io(app)
-    out["script_error"] = getattr(app, "script_error", False)
-    print("RESULT " + json.dumps(out, ensure_ascii=False), flush=True)
+    run_driver_script(app, script(), out)
 
 
 if __name__ == "__main__":

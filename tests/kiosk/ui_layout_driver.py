@@ -8,37 +8,23 @@ the printer's answer arriving on the ticket and the guide, and a finger held on 
 
 from __future__ import annotations
 
-import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from kiosk.__main__ import build, sample_states, start_io, stop_io
+from kiosk.__main__ import sample_states
 from kiosk.linebreak import broken_rules
 from kiosk.ui.app import widget_texts
 from kiosk.ui.widgets import KLabel
-from tests.kiosk.helpers import HALL_YAML, MONDAY_10, FakeLink, fake_devices
+from tests.kiosk.helpers import driver_app, run_driver_script
 
 
 def main() -> None:
-    tmp = tempfile.mkdtemp(prefix="kiosk-layout-")
-    app = build(
-        None,
-        headless=True,
-        connect=False,
-        now=lambda: MONDAY_10,
-        overrides={
-            "hall_config": str(HALL_YAML),
-            "data_dir": tmp,
-            "devices": fake_devices(),
-            "fullscreen": False,
-        },
-    )
+    app = driver_app("kiosk-layout-")
+    tmp = app.k.cfg.data_dir
     k = app.k
-    k.link = FakeLink()
     out: dict[str, Any] = {"moved": [], "checked": 0, "line_breaks": []}
 
     def layout() -> dict[int, tuple[Any, ...]]:
@@ -255,14 +241,7 @@ def main() -> None:
 
         out["ink_regular"], out["ink_bold"] = ink(False), ink(True)
 
-    app.script = script()
-    start_io(app)
-    try:
-        app.run()
-    finally:
-        stop_io(app)
-    out["script_error"] = getattr(app, "script_error", None)
-    print("RESULT " + json.dumps(out, ensure_ascii=False))
+    run_driver_script(app, script(), out)
 
 
 if __name__ == "__main__":

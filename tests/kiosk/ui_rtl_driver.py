@@ -3,34 +3,19 @@ line of what it found (run by test_rtl.py)."""
 
 from __future__ import annotations
 
-import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from kiosk.__main__ import build, sample_states, start_io, stop_io
-from tests.kiosk.helpers import HALL_YAML, MONDAY_10, FakeLink, fake_devices
+from kiosk.__main__ import sample_states
+from tests.kiosk.helpers import driver_app, run_driver_script
 
 
 def main() -> None:
-    tmp = tempfile.mkdtemp(prefix="kiosk-rtl-")
-    app = build(
-        None,
-        headless=True,
-        connect=False,
-        now=lambda: MONDAY_10,
-        overrides={
-            "hall_config": str(HALL_YAML),
-            "data_dir": tmp,
-            "devices": fake_devices(),
-            "fullscreen": False,
-        },
-    )
+    app = driver_app("kiosk-rtl-")
     k = app.k
-    k.link = FakeLink()
     out: dict[str, Any] = {}
 
     from kiosk.ui.widgets import KButton, KLabel, Row
@@ -130,14 +115,7 @@ def main() -> None:
         yield from until(lambda: k.screen == "catalogue")
         out["back_ltr_bars"] = bars()
 
-    app.script = script()
-    start_io(app)
-    try:
-        app.run()
-    finally:
-        stop_io(app)
-    out["script_error"] = getattr(app, "script_error", None)
-    print("RESULT " + json.dumps(out, ensure_ascii=False))
+    run_driver_script(app, script(), out)
 
 
 if __name__ == "__main__":
