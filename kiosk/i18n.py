@@ -31,7 +31,6 @@ T: dict[str, tuple[str, str]] = {
     "back": ("返回", "Back"),
     "elderly_on": ("长辈模式", "Large mode"),
     "elderly_off": ("标准模式", "Standard mode"),
-    "lang_switch": ("English", "中文"),
     "hours": ("办公时间", "Opening hours"),
     "open_now": ("正在办公", "Open now"),
     "closed_now": (

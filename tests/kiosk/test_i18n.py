@@ -35,7 +35,7 @@ CHINESE_LOANS = {"يۈەن", "دۇەنۋۇ"}
 ARABIC_BLOCK = re.compile(r"[\u0600-\u06ff]")
 PRESENTATION_FORMS = re.compile(r"[\ufb50-\ufdff\ufe70-\ufeff]")
 #: Keys whose text is the same in every language (names of scripts and keyboards).
-NEUTRAL = {"lang_switch", "kbd_abc", "kbd_123"}
+NEUTRAL = {"kbd_abc", "kbd_123"}
 
 
 def fields(s: str) -> list[str]:
