@@ -75,6 +75,7 @@ def lines(
     return [visual(line, rtl) for line in wrap(shaped, width, measure)]
 
 
-def one_line(text: str) -> str:
-    """A short text (a button, a name) shaped and in visual order, without breaking."""
-    return "\n".join(visual(line, is_rtl(line)) for line in shape(text).split("\n"))
+def one_line(text: str, *, cache: bool = True) -> str:
+    """A short text (a button, a name) shaped and in visual order, without breaking;
+    ``cache=False`` for what a citizen typed."""
+    return "\n".join(visual(x, is_rtl(x)) for x in shape(text, cache=cache).split("\n"))

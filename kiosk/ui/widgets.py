@@ -192,7 +192,8 @@ def set_text(
     if not isinstance(w, MarkupOwn):
         w.markup = mixed
     if not text or width is None or width <= 0:
-        w.text = rtl.one_line(text) if text and w.font_name == RTL_FONT_NAME else text
+        shown = rtl.one_line(text, cache=not typed) if w.font_name == RTL_FONT_NAME else text
+        w.text = shown if text else text
         if mixed:
             w.text = "\n".join(_font_runs(x) for x in w.text.split("\n"))
         return

@@ -131,3 +131,13 @@ def test_uyghur_is_typed_on_uyghur_keys(rtl_run: dict[str, Any]) -> None:
     assert rtl_run["ug_keys"] == "چۋېرتيۇڭوپھسدائەىقكلزشغۈبنمجخژفگۆئ"
     assert rtl_run["che_left_of_waw"]  # q's place, then w's, as on the Uyghur keyboard
     assert rtl_run["typed"] == "كىتاب"
+
+
+def test_what_a_citizen_typed_stays_out_of_the_shaping_cache() -> None:
+    typed = "مېنىڭ ئادرېسىم 12-نومۇر"
+    before = rtl._shape_ui.cache_info().currsize
+    rtl.one_line(typed, cache=False)
+    rtl.lines(typed, 100, _width, cache=False)
+    assert rtl._shape_ui.cache_info().currsize == before
+    rtl.one_line(typed)  # a screen text is cached
+    assert rtl._shape_ui.cache_info().currsize == before + 1
