@@ -38,12 +38,15 @@ try:
 except ImportError:  # pragma: no cover - Windows
     _TERMIOS_ERRORS = ()
 
-#: What pyserial raises when a port dies under us (socket/pty peers gone, USB unplugged).
+#: What pyserial raises when a port dies under us (socket/pty peers gone, USB unplugged;
+#: ValueError: a socket:// port whose socket was closed while a reader waited on it,
+#: select() on file descriptor -1).
 PORT_ERRORS: tuple[type[BaseException], ...] = (
     serial.SerialException,
     OSError,
     TypeError,
     AttributeError,
+    ValueError,
     *_TERMIOS_ERRORS,
 )
 

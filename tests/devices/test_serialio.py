@@ -85,6 +85,27 @@ def test_loop_url_round_trip_and_read_deadline() -> None:
         link.write(b"x")
 
 
+def test_a_socket_closed_under_a_reader_is_a_lost_port() -> None:
+    # a reader thread waiting on a socket:// port whose socket another thread closed got
+    # "ValueError: file descriptor cannot be a negative integer" from select() and died
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    link = SerialLink(f"socket://127.0.0.1:{server.getsockname()[1]}", 9600, name="tcp")
+    link.open()
+    peer, _ = server.accept()
+    try:
+        link._port._socket.close()  # type: ignore[union-attr]
+        with pytest.raises(DeviceUnavailable, match="read failed"):
+            link.read_some(time.monotonic() + 0.2)
+    finally:
+        link.drop()
+        peer.close()
+        server.close()
+
+
 def test_frame_ring_keeps_last_20_and_dumps(caplog: pytest.LogCaptureFixture) -> None:
     frames = FrameLog("dev", logging.getLogger("devices.test"))
     with caplog.at_level(logging.DEBUG, logger="devices.test"):
