@@ -18,7 +18,6 @@ from hall_contract.yamlconf import ConfigFileError, LocatedError, file_problems,
 
 #: the kiosk's languages (the same as :data:`kiosk.i18n.LANGS`, which a test checks)
 Language = Literal["zh", "en", "ug"]
-LANGUAGES: tuple[Language, ...] = get_args(Language)
 
 
 class Strict(BaseModel):

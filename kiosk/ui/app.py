@@ -35,7 +35,6 @@ from kiosk.ui.widgets import (
     WARN,
     KButton,
     KLabel,
-    MarkupOwn,
     Panel,
     Row,
     bar_height,
@@ -48,7 +47,7 @@ log = logging.getLogger(__name__)
 LONG_PRESS_S = 2.0
 
 
-class LangButton(KButton, MarkupOwn):
+class LangButton(KButton):
     """The language button: the names of the other languages, each in its own script and
     face (Kivy's markup switches the font inside one label; no one font has Chinese and
     Uyghur). A citizen who reads neither of the other two never needs it."""
@@ -63,7 +62,7 @@ class LangButton(KButton, MarkupOwn):
         self.source_text = " / ".join(names)
         self._wrap()
 
-    def _wrap(self, *_: Any) -> None:
+    def _wrap(self, *_: Any) -> None:  # its own markup, not KButton's line breaking
         self.text_size = (self.width - dp(12), None)
         self.text = "\n".join(
             f"[font={face_for(n)}]{escape_markup(rtl.one_line(n))}[/font]" for n in self.names

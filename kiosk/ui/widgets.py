@@ -143,10 +143,6 @@ def face_for(text: str) -> str:
 _CJK = re.compile("[\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]")
 
 
-class MarkupOwn:
-    """A widget that sets its own ``markup`` (the language button)."""
-
-
 def _font_runs(line: str) -> str:
     """``line`` as Kivy markup: its CJK runs in the CJK face, the rest as it is."""
     out = []
@@ -189,8 +185,7 @@ def set_text(
     moves nothing below it."""
     w.font_name = face_for(text)
     mixed = w.font_name == RTL_FONT_NAME and _CJK.search(text) is not None
-    if not isinstance(w, MarkupOwn):
-        w.markup = mixed
+    w.markup = mixed
     if not text or width is None or width <= 0:
         shown = rtl.one_line(text, cache=not typed) if w.font_name == RTL_FONT_NAME else text
         w.text = shown if text else text
